@@ -1,0 +1,15 @@
+"""linop: matrix-free linear operators with exact adjoints from ordinary NumPy code."""
+from .api import linear_transpose
+from .errors import (AffineError, ArrayAssignmentError, ConversionError, LinopError,
+                     NonLinearError, TracerMixError, UnsupportedFunctionError, ViewWriteError)
+from .ir import Program, ShapeDtype
+from .tracing import Tracer, trace
+from .transpose import transpose
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "linear_transpose", "trace", "transpose", "Program", "ShapeDtype", "Tracer",
+    "LinopError", "NonLinearError", "AffineError", "UnsupportedFunctionError", "ConversionError",
+    "ArrayAssignmentError", "ViewWriteError", "TracerMixError",
+]

@@ -1,0 +1,105 @@
+"""Public exception types raised by linop.
+
+Every error that linop raises on purpose is an instance of :class:`LinopError`,
+and its message says what happened, where in the user's code (``file:line``)
+and what to do instead.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+__all__ = [
+    "LinopError",
+    "NonLinearError",
+    "AffineError",
+    "UnsupportedFunctionError",
+    "ConversionError",
+    "ArrayAssignmentError",
+    "ViewWriteError",
+    "TracerMixError",
+]
+
+_LINOP_DIR = os.path.dirname(os.path.abspath(__file__))
+_NUMPY_DIR = None
+
+
+def _library_dirs():
+    global _NUMPY_DIR
+    if _NUMPY_DIR is None:
+        import numpy
+
+        _NUMPY_DIR = os.path.dirname(os.path.abspath(numpy.__file__))
+    return (_LINOP_DIR, _NUMPY_DIR)
+
+
+def user_location(skip_dirs=()) -> str:
+    """Return ``file:line`` of the innermost stack frame outside linop and NumPy.
+
+    Parameters
+    ----------
+    skip_dirs : tuple of str, optional
+        Further directories whose frames are not the user's.
+
+    Returns
+    -------
+    str
+        ``"path/to/file.py:42"``, or ``"<unknown>"`` when no such frame exists.
+    """
+    skip = _library_dirs() + tuple(skip_dirs)
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(skip) and not filename.startswith("<frozen"):
+            return f"{filename}:{frame.f_lineno}"
+        frame = frame.f_back
+    return "<unknown>"
+
+
+class LinopError(Exception):
+    """Base class of every error linop raises on purpose."""
+
+
+class NonLinearError(LinopError, TypeError):
+    """An operation on a traced value is not linear in the function's inputs.
+
+    Raised for products of two traced values (``x * x``, ``x @ x``), non-linear
+    functions (``np.sin(x)``, ``abs(x)``, ``x ** 2``), comparisons (``x > 0``)
+    and data-dependent control flow (``if x.sum() > 0``).
+    """
+
+
+class AffineError(NonLinearError):
+    """The function is affine, not linear: it adds a non-zero constant.
+
+    Raised for ``x + 1`` or for an output that is a non-zero constant. Move the
+    constant out of the function (subtract it from the data instead).
+    """
+
+
+class UnsupportedFunctionError(LinopError, TypeError):
+    """A NumPy function or argument that linop does not (yet) trace."""
+
+
+class ConversionError(LinopError, TypeError):
+    """A traced value was asked for its concrete numbers.
+
+    Raised by ``np.asarray(x)``, ``float(x)``, ``x.tolist()`` and the like:
+    while tracing, ``x`` has a shape and a dtype but no values.
+    """
+
+
+class ArrayAssignmentError(ConversionError):
+    """A traced value was written into a plain NumPy array.
+
+    NumPy copies the values into its own memory, which cannot record the
+    operation. Create the output with ``np.zeros_like(x, shape=...)`` instead.
+    """
+
+
+class ViewWriteError(LinopError, ValueError):
+    """A write through a view whose NumPy semantics linop cannot reproduce."""
+
+
+class TracerMixError(LinopError, TypeError):
+    """Values from two different traces met in one operation."""

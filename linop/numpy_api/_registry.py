@@ -1,0 +1,125 @@
+"""Registration tables and the two entry points NumPy calls on tracers."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import NonLinearError, UnsupportedFunctionError, user_location
+
+HANDLED_FUNCTIONS: dict = {}
+HANDLED_UFUNCS: dict = {}
+
+# NumPy functions whose result is not linear in the array argument.
+NONLINEAR_FUNCTIONS = {
+    "norm", "sort", "argsort", "max", "min", "amax", "amin", "argmax", "argmin", "ptp", "median",
+    "percentile", "quantile", "nanmax", "nanmin", "nansum", "nanmean", "var", "std", "prod",
+    "cumprod", "unique", "nonzero", "count_nonzero", "any", "all", "allclose", "isclose",
+    "array_equal", "clip", "round", "around", "sign", "abs", "absolute", "linalg.det",
+    "linalg.inv", "linalg.eig", "linalg.eigh", "linalg.svd", "linalg.qr", "linalg.cholesky",
+    "searchsorted", "histogram", "digitize", "polyval", "polyfit", "sinc", "i0", "cov", "corrcoef",
+    "linalg.slogdet", "linalg.pinv", "linalg.matrix_rank", "linalg.cond", "linalg.eigvals",
+    "linalg.vector_norm", "linalg.matrix_norm", "fix", "real_if_close", "nan_to_num", "argwhere",
+    "flatnonzero", "logaddexp", "mod", "angle",
+}
+
+
+def function_name(func) -> str:
+    """Public dotted name of a NumPy function, e.g. ``np.linalg.norm``."""
+    module = getattr(func, "__module__", "") or ""
+    name = getattr(func, "__name__", repr(func))
+    sub = ""
+    for part in ("linalg", "fft", "random", "polynomial"):
+        if f".{part}" in module or module.endswith(part):
+            sub = part + "."
+    return f"np.{sub}{name}"
+
+
+def implements(*funcs):
+    """Register the decorated function as linop's version of NumPy ``funcs``."""
+    def register(impl):
+        for f in funcs:
+            HANDLED_FUNCTIONS[f] = impl
+        return impl
+    return register
+
+
+def implements_ufunc(*ufuncs):
+    """Register the decorated function as the ``__call__`` handler of ``ufuncs``."""
+    def register(impl):
+        for u in ufuncs:
+            HANDLED_UFUNCS[u] = impl
+        return impl
+    return register
+
+
+def supported_functions() -> list[str]:
+    """Names of the NumPy functions and ufuncs that linop traces, sorted."""
+    names = {function_name(f) for f in HANDLED_FUNCTIONS} | {f"np.{u.__name__}" for u in HANDLED_UFUNCS}
+    return sorted(names)
+
+
+def dispatch_function(func, args, kwargs):
+    """``__array_function__`` entry point: run linop's version of ``func``."""
+    impl = HANDLED_FUNCTIONS.get(func)
+    if impl is not None:
+        return impl(*args, **kwargs)
+    name = function_name(func)
+    short = name[3:]
+    if short in NONLINEAR_FUNCTIONS:
+        raise NonLinearError(
+            f"{name} at {user_location()} is not linear in its traced argument. linop traces "
+            "linear maps only: move this computation out of the traced function or apply it "
+            "to constants.")
+    raise UnsupportedFunctionError(
+        f"{name} at {user_location()} is not supported by linop on traced arrays. If the map is "
+        "linear, write it with supported NumPy functions (see the support table in the docs), "
+        "or register it with @linop.custom_linear together with its transpose.")
+
+
+def dispatch_ufunc(ufunc, method, inputs, kwargs):
+    """``__array_ufunc__`` entry point: run linop's version of ``ufunc.method``."""
+    out = kwargs.pop("out", None)
+    if method == "__call__":
+        impl = HANDLED_UFUNCS.get(ufunc)
+        if impl is None:
+            raise _nonlinear_ufunc(ufunc)
+        result = impl(*inputs, **_ufunc_kwargs(ufunc, kwargs))
+    else:
+        from .elementwise import ufunc_method
+
+        result = ufunc_method(ufunc, method, inputs, kwargs)
+    if out is not None:
+        from .indexing import write_ufunc_out
+
+        return write_ufunc_out(ufunc, out, result)
+    return result
+
+
+def _ufunc_kwargs(ufunc, kwargs):
+    allowed = {"dtype", "casting", "order", "subok"}
+    extra = set(kwargs) - allowed
+    if kwargs.get("where", True) is not True or extra - {"where"}:
+        raise UnsupportedFunctionError(
+            f"np.{ufunc.__name__} with {sorted(extra)} at {user_location()} is not supported by "
+            "linop on traced arrays; use np.where(mask, np.{ufunc.__name__}(...), 0) instead of where=.")
+    return {"dtype": kwargs.get("dtype")} if kwargs.get("dtype") is not None else {}
+
+
+_UFUNC_HINTS = {
+    "power": "x ** k is not linear for k != 1",
+    "square": "x ** 2 is not linear",
+    "reciprocal": "1 / x is not linear",
+    "absolute": "abs(x) is not linear",
+    "maximum": "np.maximum(x, 0) (a ReLU or a clip) is not linear",
+    "minimum": "np.minimum is not linear",
+}
+
+
+def _nonlinear_ufunc(ufunc) -> NonLinearError:
+    name = ufunc.__name__
+    hint = _UFUNC_HINTS.get(name, f"np.{name} is not a linear function")
+    if ufunc.nout == 1 and name in {"greater", "greater_equal", "less", "less_equal", "equal",
+                                    "not_equal", "logical_and", "logical_or", "logical_not"}:
+        hint = f"comparisons such as np.{name} give booleans, which are not linear in the input"
+    return NonLinearError(
+        f"np.{name} at {user_location()}: {hint}. linop traces linear maps only; compute "
+        "non-linear parts outside the traced function (on constants) or linearise the model.")

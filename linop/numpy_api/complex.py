@@ -1,0 +1,42 @@
+"""Real and imaginary parts (real-linear, views as in NumPy)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..primitives import arithmetic as A, complex as C
+from ..tracing import make_view
+from ._registry import implements
+
+
+def _is_complex(x) -> bool:
+    return np.issubdtype(x.dtype, np.complexfloating)
+
+
+def real_part(x):
+    """``x.real``: a writable view for complex ``x``; ``x`` itself (a view) for real ``x``."""
+    if not _is_complex(x):
+        out = type(x)(x._builder, x.var)
+        return make_view(x, out, lambda b: b, lambda b, new: new, "view", "x.real")
+    return make_view(x, C.real(x), C.real, lambda b, new: C.make_complex(new, C.imag(b)),
+                     "view", "x.real")
+
+
+def imag_part(x):
+    """``x.imag``: a writable view for complex ``x``; read-only zeros for real ``x``."""
+    if not _is_complex(x):
+        out = x._builder.add_eqn(A.zeros_p, (), {"shape": tuple(x.shape), "dtype": x.dtype})
+        return make_view(x, out, lambda b: A.zeros(b.shape, b.dtype), None, "readonly", "x.imag")
+    return make_view(x, C.imag(x), C.imag, lambda b, new: C.make_complex(C.real(b), new),
+                     "view", "x.imag")
+
+
+@implements(np.real)
+def real(val):
+    """``np.real``."""
+    return real_part(val)
+
+
+@implements(np.imag)
+def imag(val):
+    """``np.imag``."""
+    return imag_part(val)

@@ -1,0 +1,58 @@
+"""Array creation from a traced array: zeros_like, empty_like, ones_like, full_like, copy."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..primitives import arithmetic as A
+from ._registry import implements
+from ._util import to_dtype
+
+
+def _like_shape(a, shape):
+    if shape is None:
+        return tuple(a.shape)
+    return (int(shape),) if np.ndim(shape) == 0 else tuple(int(d) for d in shape)
+
+
+@implements(np.zeros_like)
+def zeros_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    """``np.zeros_like``: a traced array of zeros, ready to be written into."""
+    dtype = np.dtype(dtype) if dtype is not None else a.dtype
+    builder = a._builder
+    return builder.add_eqn(A.zeros_p, (), {"shape": _like_shape(a, shape), "dtype": dtype})
+
+
+@implements(np.empty_like)
+def empty_like(prototype, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    """``np.empty_like``: zeros (uninitialised memory is never read as data by linop)."""
+    return zeros_like(prototype, dtype, order, subok, shape)
+
+
+@implements(np.ones_like)
+def ones_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    """``np.ones_like``: a constant array (it does not depend on the values of ``a``)."""
+    return np.ones(_like_shape(a, shape), dtype if dtype is not None else a.dtype)
+
+
+@implements(np.full_like)
+def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    """``np.full_like``: a constant array (it does not depend on the values of ``a``)."""
+    return np.full(_like_shape(a, shape), fill_value, dtype if dtype is not None else a.dtype)
+
+
+@implements(np.copy)
+def copy(a, order="K", subok=False):
+    """``np.copy``: a new array that writes do not share with ``a``."""
+    return type(a)(a._builder, a.var)
+
+
+def astype(x, dtype, order="K", casting="unsafe", subok=True, copy=True):
+    """``x.astype(dtype)``: floating and real→complex conversions."""
+    dtype = np.dtype(dtype)
+    if dtype == x.dtype:
+        return type(x)(x._builder, x.var)
+    if not np.can_cast(x.dtype, dtype, casting):
+        raise TypeError(f"Cannot cast array data from {x.dtype!r} to {dtype!r} according to the "
+                        f"rule {casting!r}")
+    out = to_dtype(x, dtype, f"x.astype({dtype.name})")
+    return type(out)(out._builder, out.var) if out is x else out

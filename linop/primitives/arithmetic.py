@@ -1,0 +1,190 @@
+"""Elementwise linear primitives: add, sub, neg, multiply/divide by a constant, mask, zeros."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Const, ShapeDtype
+from .base import Primitive
+
+__all__ = ["add", "sub", "neg", "mul", "div", "mask", "zeros",
+           "add_p", "sub_p", "neg_p", "mul_p", "div_p", "mask_p", "zeros_p"]
+
+
+def _same_aval(x: ShapeDtype, y: ShapeDtype, name: str) -> ShapeDtype:
+    if x != y:
+        raise TypeError(f"{name}: operands must have equal shape and dtype, got {x.short()} and {y.short()}")
+    return x
+
+
+class Add(Primitive):
+    """``x + y`` for operands of equal shape and dtype."""
+
+    name = "add"
+
+    def impl(self, x, y):
+        return x + y
+
+    def abstract_eval(self, x, y):
+        return _same_aval(x, y, self.name)
+
+    def transpose(self, ct, x, y):
+        return ct, ct
+
+    def batch(self, size, x, y):
+        return add(x, y)
+
+
+class Sub(Primitive):
+    """``x - y`` for operands of equal shape and dtype."""
+
+    name = "sub"
+
+    def impl(self, x, y):
+        return x - y
+
+    def abstract_eval(self, x, y):
+        return _same_aval(x, y, self.name)
+
+    def transpose(self, ct, x, y):
+        return ct, neg(ct)
+
+    def batch(self, size, x, y):
+        return sub(x, y)
+
+
+class Neg(Primitive):
+    """``-x``."""
+
+    name = "neg"
+
+    def impl(self, x):
+        return -x
+
+    def abstract_eval(self, x):
+        return x
+
+    def transpose(self, ct, x):
+        return (neg(ct),)
+
+    def batch(self, size, x):
+        return neg(x)
+
+
+class Mul(Primitive):
+    """``x * c`` with a constant ``c`` that broadcasts to ``x`` (no conjugation on transpose)."""
+
+    name = "mul"
+
+    def impl(self, x, *, c):
+        return x * c.value
+
+    def abstract_eval(self, x, *, c):
+        return x
+
+    def transpose(self, ct, x, *, c):
+        return (mul(ct, c),)
+
+    def batch(self, size, x, *, c):
+        return mul(x, c)
+
+
+class Div(Primitive):
+    """``x / c`` with a constant ``c`` that broadcasts to ``x``."""
+
+    name = "div"
+
+    def impl(self, x, *, c):
+        return x / c.value
+
+    def abstract_eval(self, x, *, c):
+        return x
+
+    def transpose(self, ct, x, *, c):
+        return (div(ct, c),)
+
+    def batch(self, size, x, *, c):
+        return div(x, c)
+
+
+class Mask(Primitive):
+    """``where(m, x, 0)`` with a constant boolean ``m`` that broadcasts to ``x``."""
+
+    name = "mask"
+
+    def impl(self, x, *, m):
+        return np.where(m.value, x, x.dtype.type(0))
+
+    def abstract_eval(self, x, *, m):
+        return x
+
+    def transpose(self, ct, x, *, m):
+        return (mask(ct, m),)
+
+    def batch(self, size, x, *, m):
+        return mask(x, m)
+
+
+class Zeros(Primitive):
+    """An array of zeros: the only primitive without inputs (a linear map from nothing)."""
+
+    name = "zeros"
+
+    def impl(self, *, shape, dtype):
+        return np.zeros(shape, dtype)
+
+    def abstract_eval(self, *, shape, dtype):
+        return ShapeDtype(shape, dtype)
+
+    def transpose(self, ct, *, shape, dtype):
+        return ()
+
+
+add_p, sub_p, neg_p = Add(), Sub(), Neg()
+mul_p, div_p, mask_p, zeros_p = Mul(), Div(), Mask(), Zeros()
+
+
+def _const(c, dtype=None) -> Const:
+    if isinstance(c, Const):
+        return c
+    return Const(np.asarray(c, dtype=dtype))
+
+
+def add(x, y):
+    """Record or compute ``x + y``."""
+    return add_p.bind(x, y)
+
+
+def sub(x, y):
+    """Record or compute ``x - y``."""
+    return sub_p.bind(x, y)
+
+
+def neg(x):
+    """Record or compute ``-x``."""
+    return neg_p.bind(x)
+
+
+def mul(x, c):
+    """Record or compute ``x * c`` for a constant ``c``."""
+    return mul_p.bind(x, c=_const(c))
+
+
+def div(x, c):
+    """Record or compute ``x / c`` for a constant ``c``."""
+    return div_p.bind(x, c=_const(c))
+
+
+def mask(x, m):
+    """Record or compute ``where(m, x, 0)`` for a constant boolean ``m``."""
+    return mask_p.bind(x, m=_const(m, bool))
+
+
+def zeros(shape, dtype):
+    """Record or compute ``zeros(shape, dtype)`` in the current trace, if any."""
+    from ..tracing import current_builder
+
+    builder = current_builder()
+    params = {"shape": tuple(shape), "dtype": np.dtype(dtype)}
+    if builder is None:
+        return zeros_p.impl(**params)
+    return builder.add_eqn(zeros_p, (), params)

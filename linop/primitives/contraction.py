@@ -1,0 +1,85 @@
+"""One general contraction with a constant operand: ``dot``.
+
+``dot(x; c, x_sub, c_sub, out_sub)`` computes ``einsum(f"{x_sub},{c_sub}->{out_sub}", x, c)``
+under three guarantees that the NumPy adapter establishes: no subscript repeats
+inside one operand, every letter of ``x_sub`` appears in ``c_sub`` or
+``out_sub`` (letters that only ``x`` has are summed beforehand), and every
+letter of ``c_sub`` appears in ``x_sub`` or ``out_sub``. With those, the
+transpose is the same primitive with the roles of ``x`` and ``out`` swapped.
+The implementation runs one batched matrix product (BLAS), not ``einsum``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Const, ShapeDtype
+from .base import Primitive
+
+__all__ = ["dot", "dot_p", "contract"]
+
+
+def contract(x, x_sub: str, c, c_sub: str, out_sub: str):
+    """Compute ``einsum(x_sub,c_sub->out_sub)`` with one ``matmul`` call.
+
+    Parameters
+    ----------
+    x, c : numpy.ndarray
+    x_sub, c_sub, out_sub : str
+        Subscripts that satisfy the guarantees of :data:`dot_p`.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    batch = [l for l in out_sub if l in x_sub and l in c_sub]
+    free_x = [l for l in out_sub if l in x_sub and l not in c_sub]
+    free_c = [l for l in out_sub if l in c_sub and l not in x_sub]
+    summed = [l for l in x_sub if l in c_sub and l not in out_sub]
+    size = {l: n for l, n in zip(x_sub, x.shape)}
+    size.update({l: n for l, n in zip(c_sub, c.shape)})
+
+    def block(arr, sub, groups):
+        order = [sub.index(l) for g in groups for l in g]
+        arr = np.transpose(arr, order)
+        return arr.reshape([int(np.prod([size[l] for l in g], dtype=np.int64)) for g in groups])
+
+    a = block(x, x_sub, (batch, free_x, summed))
+    b = block(c, c_sub, (batch, summed, free_c))
+    r = np.matmul(a, b)
+    r = r.reshape([size[l] for l in batch + free_x + free_c])
+    current = batch + free_x + free_c
+    return np.transpose(r, [current.index(l) for l in out_sub])
+
+
+class Dot(Primitive):
+    """``einsum(x_sub,c_sub->out_sub)(x, c)`` for a constant ``c``."""
+
+    name = "dot"
+
+    def impl(self, x, *, c, x_sub, c_sub, out_sub):
+        return contract(x, x_sub, c.value, c_sub, out_sub)
+
+    def abstract_eval(self, x, *, c, x_sub, c_sub, out_sub):
+        sizes = dict(zip(c_sub, c.value.shape))
+        for l, n in zip(x_sub, x.shape):
+            if sizes.setdefault(l, n) != n:
+                raise ValueError(f"dot: size mismatch for index {l!r}: {sizes[l]} and {n}")
+        return ShapeDtype(tuple(sizes[l] for l in out_sub), np.result_type(x.dtype, c.value.dtype))
+
+    def transpose(self, ct, x, *, c, x_sub, c_sub, out_sub):
+        return (dot(ct, c, out_sub, c_sub, x_sub),)
+
+    def batch(self, size, x, *, c, x_sub, c_sub, out_sub):
+        used = set(x_sub) | set(c_sub) | set(out_sub)
+        letter = next(l for l in "zyxwvutsrqponmlkjihgfedcbaZYXWVUTSRQPONMLKJIHGFEDCBA" if l not in used)
+        return dot(x, c, letter + x_sub, c_sub, letter + out_sub)
+
+
+dot_p = Dot()
+
+
+def dot(x, c, x_sub: str, c_sub: str, out_sub: str):
+    """Record or compute the contraction of ``x`` with the constant ``c``."""
+    if not isinstance(c, Const):
+        c = Const(c)
+    return dot_p.bind(x, c=c, x_sub=x_sub, c_sub=c_sub, out_sub=out_sub)

@@ -1,0 +1,128 @@
+"""Strided slice, its transpose (zero padding with interior padding), and concatenate."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import ShapeDtype
+from .base import Primitive
+
+__all__ = ["slice_", "pad", "concatenate", "slice_p", "pad_p", "concatenate_p"]
+
+
+def _count(start: int, stop: int, step: int) -> int:
+    return max(0, (stop - start + step - 1) // step)
+
+
+class Slice(Primitive):
+    """``x[start:stop:step, ...]`` with positive steps and normalised bounds."""
+
+    name = "slice"
+
+    def impl(self, x, *, starts, stops, steps):
+        return x[tuple(slice(a, b, s) for a, b, s in zip(starts, stops, steps))]
+
+    def abstract_eval(self, x, *, starts, stops, steps):
+        return ShapeDtype(tuple(_count(a, b, s) for a, b, s in zip(starts, stops, steps)), x.dtype)
+
+    def transpose(self, ct, x, *, starts, stops, steps):
+        lo, hi, interior = [], [], []
+        for dim, a, n, s in zip(x.shape, starts, ct.shape, steps):
+            if n == 0:
+                lo.append(0), hi.append(dim), interior.append(0)
+                continue
+            last = a + (n - 1) * s
+            lo.append(a), hi.append(dim - last - 1), interior.append(s - 1)
+        return (pad(ct, tuple(lo), tuple(hi), tuple(interior)),)
+
+    def batch(self, size, x, *, starts, stops, steps):
+        return slice_(x, (0,) + starts, (size,) + stops, (1,) + steps)
+
+
+class Pad(Primitive):
+    """Zero padding: ``lo`` before, ``hi`` after and ``interior`` between elements."""
+
+    name = "pad"
+
+    def impl(self, x, *, lo, hi, interior):
+        shape = _padded_shape(x.shape, lo, hi, interior)
+        out = np.zeros(shape, x.dtype)
+        out[_interior_index(x.shape, lo, interior)] = x
+        return out
+
+    def abstract_eval(self, x, *, lo, hi, interior):
+        return ShapeDtype(_padded_shape(x.shape, lo, hi, interior), x.dtype)
+
+    def transpose(self, ct, x, *, lo, hi, interior):
+        index = _interior_index(x.shape, lo, interior)
+        return (slice_(ct, tuple(i.start for i in index), tuple(i.stop for i in index),
+                       tuple(i.step for i in index)),)
+
+    def batch(self, size, x, *, lo, hi, interior):
+        return pad(x, (0,) + lo, (0,) + hi, (0,) + interior)
+
+
+def _padded_shape(shape, lo, hi, interior):
+    return tuple(l + h + n + max(n - 1, 0) * i for n, l, h, i in zip(shape, lo, hi, interior))
+
+
+def _interior_index(shape, lo, interior):
+    return tuple(slice(l, l + max(n - 1, 0) * (i + 1) + (1 if n else 0), i + 1)
+                 for n, l, i in zip(shape, lo, interior))
+
+
+class Concatenate(Primitive):
+    """Join arrays of one dtype along an existing axis."""
+
+    name = "concatenate"
+
+    def impl(self, *xs, axis):
+        return np.concatenate(xs, axis=axis)
+
+    def abstract_eval(self, *xs, axis):
+        first = xs[0]
+        for x in xs[1:]:
+            same = all(a == b for i, (a, b) in enumerate(zip(x.shape, first.shape)) if i != axis)
+            if x.dtype != first.dtype or x.ndim != first.ndim or not same:
+                raise TypeError(f"concatenate: incompatible {first.short()} and {x.short()}")
+        total = sum(x.shape[axis] for x in xs)
+        return ShapeDtype(first.shape[:axis] + (total,) + first.shape[axis + 1:], first.dtype)
+
+    def transpose(self, ct, *xs, axis):
+        outs, offset = [], 0
+        for x in xs:
+            starts = tuple(offset if i == axis else 0 for i in range(x.ndim))
+            stops = tuple(offset + x.shape[axis] if i == axis else d for i, d in enumerate(ct.shape))
+            outs.append(slice_(ct, starts, stops, (1,) * x.ndim))
+            offset += x.shape[axis]
+        return tuple(outs)
+
+    def batch(self, size, *xs, axis):
+        return concatenate(xs, axis + 1)
+
+
+slice_p, pad_p, concatenate_p = Slice(), Pad(), Concatenate()
+
+
+def slice_(x, starts, stops, steps):
+    """Record or compute a strided slice; a no-op for the full slice."""
+    starts, stops, steps = (tuple(int(v) for v in t) for t in (starts, stops, steps))
+    if all(a == 0 and b == d and s == 1 for a, b, s, d in zip(starts, stops, steps, x.shape)):
+        return x
+    return slice_p.bind(x, starts=starts, stops=stops, steps=steps)
+
+
+def pad(x, lo, hi, interior=None):
+    """Record or compute zero padding; a no-op when nothing is added."""
+    lo, hi = tuple(int(v) for v in lo), tuple(int(v) for v in hi)
+    interior = tuple(int(v) for v in interior) if interior is not None else (0,) * len(lo)
+    if not any(lo) and not any(hi) and not any(interior):
+        return x
+    return pad_p.bind(x, lo=lo, hi=hi, interior=interior)
+
+
+def concatenate(xs, axis):
+    """Record or compute a concatenation along ``axis``."""
+    xs = tuple(xs)
+    if len(xs) == 1:
+        return xs[0]
+    return concatenate_p.bind(*xs, axis=int(axis))

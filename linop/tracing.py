@@ -1,0 +1,471 @@
+"""Tracers and ``trace``: NumPy code on tracers records a :class:`~linop.ir.Program`.
+
+A :class:`Tracer` stands for an array that is linear in the traced function's
+inputs. NumPy routes every call on it to linop through ``__array_ufunc__`` and
+``__array_function__``; :mod:`linop.numpy_api` lowers the call to primitives.
+
+Tracers are mutable like NumPy arrays (``y[1:] = x[:-1]``): a write replaces
+the tracer's variable with a new one. Tracers made by basic indexing,
+transposes, ``reshape``, ``real``/``imag`` and the like are *views* of their
+base, as in NumPy: a write through a view updates the base, and a view reads
+the base's current value. Where NumPy's choice between view and copy depends on
+memory layout that a tracer does not have, a write raises
+:class:`~linop.errors.ViewWriteError` instead of guessing.
+"""
+from __future__ import annotations
+
+import dis
+
+import numpy as np
+from numpy.lib.mixins import NDArrayOperatorsMixin
+
+from .errors import (ArrayAssignmentError, ConversionError, NonLinearError, AffineError,
+                     TracerMixError, ViewWriteError, user_location)
+from .ir import Program, ShapeDtype, Var
+from .primitives.base import Builder, is_tracer
+from .pytree import TreeDef, leaf_paths, tree_flatten, tree_unflatten
+
+__all__ = ["Tracer", "trace", "trace_flat", "current_builder"]
+
+_builders: list[Builder] = []
+
+
+def current_builder() -> Builder | None:
+    """The builder of the innermost active trace, or ``None``."""
+    return _builders[-1] if _builders else None
+
+
+class _ViewLink:
+    __slots__ = ("base", "forward", "writeback", "kind", "base_stamp", "what")
+
+    def __init__(self, base, forward, writeback, kind, what):
+        self.base, self.forward, self.writeback = base, forward, writeback
+        self.kind, self.what = kind, what
+        self.base_stamp = base._stamp()
+
+
+class Tracer(NDArrayOperatorsMixin):
+    """A traced array: a shape, a dtype and a variable of the IR, but no values.
+
+    Users never build tracers; :func:`trace` and the functions built on it pass
+    them to the user's function in place of arrays.
+    """
+
+    __slots__ = ("_builder", "_var", "_version", "_view", "__weakref__")
+    __array_priority__ = 1000
+
+    def __init__(self, builder: Builder, var: Var, view: _ViewLink | None = None):
+        self._builder = builder
+        self._var = var
+        self._version = 0
+        self._view = view
+
+    # -- identity ---------------------------------------------------------
+    @property
+    def var(self) -> Var:
+        """The IR variable holding this tracer's current value."""
+        link = self._view
+        if link is not None and link.base_stamp != link.base._stamp():
+            self._refresh()
+        return self._var
+
+    def _stamp(self):
+        link = self._view
+        return (self._version, link.base._stamp()) if link is not None else self._version
+
+    def _refresh(self):
+        link = self._view
+        if link.kind == "ambiguous":
+            raise ViewWriteError(
+                f"at {user_location()}: this array was made by {link.what} of an array that was "
+                "modified afterwards. NumPy returns a view or a copy here depending on memory "
+                "layout, so its value is ambiguous; call .copy() when you create it, or create "
+                "it after the modification.")
+        fresh = link.forward(link.base)
+        self._var = fresh.var
+        link.base_stamp = link.base._stamp()
+
+    def _assign(self, value: "Tracer"):
+        """Replace this array's contents by ``value`` (same shape and dtype), through views."""
+        link = self._view
+        if link is not None:
+            if link.kind != "view":
+                reason = ("it is read-only in NumPy too" if link.kind == "readonly" else
+                          "NumPy returns a view or a copy here depending on memory layout")
+                raise ViewWriteError(
+                    f"at {user_location()}: cannot write into the result of {link.what}: {reason}. "
+                    "Write into the original array, or call .copy() first.")
+            link.base._assign(link.writeback(link.base, value))
+            link.base_stamp = link.base._stamp()
+        self._var = value.var
+        self._version += 1
+
+    # -- array attributes ---------------------------------------------------
+    @property
+    def aval(self) -> ShapeDtype:
+        """Shape and dtype."""
+        return self._var.aval
+
+    @property
+    def shape(self) -> tuple:
+        """Shape, as for an ndarray."""
+        return self._var.aval.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Dtype, as for an ndarray."""
+        return self._var.aval.dtype
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions."""
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        """Number of elements."""
+        return self._var.aval.size
+
+    @property
+    def itemsize(self) -> int:
+        """Bytes per element."""
+        return self.dtype.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the array's elements."""
+        return self.size * self.itemsize
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of unsized object")
+        return self.shape[0]
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d array")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __repr__(self) -> str:
+        return f"Tracer<{self.aval.short()}>"
+
+    __hash__ = object.__hash__
+
+    # -- ndarray methods: each one calls the NumPy function, which linop traces ---------
+    def __getitem__(self, index):
+        from .numpy_api.indexing import getitem
+
+        return getitem(self, index)
+
+    def __setitem__(self, index, value):
+        from .numpy_api.indexing import setitem
+
+        setitem(self, index, value)
+
+    @property
+    def T(self):
+        """Transpose (a view), as ``ndarray.T``."""
+        return np.transpose(self)
+
+    @property
+    def mT(self):
+        """Matrix transpose of the last two axes (a view), as ``ndarray.mT``."""
+        return np.matrix_transpose(self)
+
+    @property
+    def real(self):
+        """Real part (a view, real-linear), as ``ndarray.real``."""
+        from .numpy_api.complex import real_part
+
+        return real_part(self)
+
+    @real.setter
+    def real(self, value):
+        self.real[...] = value
+
+    @property
+    def imag(self):
+        """Imaginary part (a view, real-linear), as ``ndarray.imag``."""
+        from .numpy_api.complex import imag_part
+
+        return imag_part(self)
+
+    @imag.setter
+    def imag(self, value):
+        self.imag[...] = value
+
+    def reshape(self, *shape, order="C", copy=None):
+        """As ``ndarray.reshape``."""
+        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
+            shape = shape[0]
+        return np.reshape(self, shape, order=order, copy=copy)
+
+    def ravel(self, order="C"):
+        """As ``ndarray.ravel``."""
+        return np.ravel(self, order)
+
+    def flatten(self, order="C"):
+        """As ``ndarray.flatten`` (a copy)."""
+        from .numpy_api.shape import flatten
+
+        return flatten(self, order)
+
+    def transpose(self, *axes):
+        """As ``ndarray.transpose``."""
+        if len(axes) == 1 and (axes[0] is None or not isinstance(axes[0], (int, np.integer))):
+            axes = axes[0]
+        return np.transpose(self, axes or None)
+
+    def swapaxes(self, axis1, axis2):
+        """As ``ndarray.swapaxes``."""
+        return np.swapaxes(self, axis1, axis2)
+
+    def squeeze(self, axis=None):
+        """As ``ndarray.squeeze``."""
+        return np.squeeze(self, axis)
+
+    def sum(self, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+        """As ``ndarray.sum``."""
+        return np.sum(self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kwargs)
+
+    def mean(self, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+        """As ``ndarray.mean``."""
+        return np.mean(self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kwargs)
+
+    def trace(self, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+        """As ``ndarray.trace``."""
+        return np.trace(self, offset, axis1, axis2, dtype, out)
+
+    def diagonal(self, offset=0, axis1=0, axis2=1):
+        """As ``ndarray.diagonal`` (a read-only view)."""
+        return np.diagonal(self, offset, axis1, axis2)
+
+    def dot(self, b, out=None):
+        """As ``ndarray.dot``."""
+        return np.dot(self, b, out=out)
+
+    def conj(self):
+        """As ``ndarray.conj`` (real-linear)."""
+        return np.conjugate(self)
+
+    conjugate = conj
+
+    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
+        """As ``ndarray.astype``: floating and real→complex conversions are linear."""
+        from .numpy_api.creation import astype
+
+        return astype(self, dtype, order, casting, subok, copy)
+
+    def copy(self, order="C"):
+        """As ``ndarray.copy``."""
+        return np.copy(self)
+
+    def __copy__(self):
+        return self.copy()
+
+    def __deepcopy__(self, memo):
+        return self.copy()
+
+    def cumsum(self, axis=None, dtype=None, out=None):
+        """As ``ndarray.cumsum``."""
+        return np.cumsum(self, axis=axis, dtype=dtype, out=out)
+
+    def repeat(self, repeats, axis=None):
+        """As ``ndarray.repeat``."""
+        return np.repeat(self, repeats, axis=axis)
+
+    def take(self, indices, axis=None, out=None, mode="raise"):
+        """As ``ndarray.take``."""
+        return np.take(self, indices, axis=axis, out=out, mode=mode)
+
+    def compress(self, condition, axis=None, out=None):
+        """As ``ndarray.compress``."""
+        return np.compress(condition, self, axis=axis, out=out)
+
+    def __abs__(self):
+        return np.absolute(self)
+
+    def __pow__(self, other):
+        return np.power(self, other)
+
+    # -- NumPy protocols ----------------------------------------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        from .numpy_api import dispatch_ufunc
+
+        return dispatch_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        from .numpy_api import dispatch_function
+
+        return dispatch_function(func, args, kwargs)
+
+    def __array__(self, dtype=None, copy=None):
+        raise _conversion_error("np.asarray / np.array")
+
+    def __bool__(self):
+        raise NonLinearError(
+            f"at {user_location()}: the truth value of a traced array is not known while tracing "
+            "(bool(x), `if x...`, `while x...`, `and`/`or`). Control flow that depends on the "
+            "input's values is not linear; make the branch depend on constants only.")
+
+    def __float__(self):
+        raise _conversion_error("float()")
+
+    def __int__(self):
+        raise _conversion_error("int()")
+
+    def __complex__(self):
+        raise _conversion_error("complex()")
+
+    def __index__(self):
+        raise _conversion_error("use as an index")
+
+    def tolist(self):
+        """Not available while tracing: raises :class:`~linop.errors.ConversionError`."""
+        raise _conversion_error("x.tolist()")
+
+    def item(self, *args):
+        """Not available while tracing: raises :class:`~linop.errors.ConversionError`."""
+        raise _conversion_error("x.item()")
+
+    def __reduce__(self):
+        raise ConversionError("a traced array cannot be pickled; pickle the Program instead")
+
+
+def _assignment_in_progress() -> bool:
+    """Whether the user's frame is executing an item assignment (``arr[i] = tracer``)."""
+    import sys
+    from .errors import _library_dirs
+
+    frame = sys._getframe(1)
+    skip = _library_dirs()
+    while frame is not None and frame.f_code.co_filename.startswith(skip):
+        frame = frame.f_back
+    if frame is None:
+        return False
+    for ins in dis.get_instructions(frame.f_code):
+        if ins.offset == frame.f_lasti:
+            return ins.opname in ("STORE_SUBSCR", "STORE_SLICE")
+    return False
+
+
+def _conversion_error(what: str) -> ConversionError:
+    where = user_location()
+    if _assignment_in_progress():
+        return ArrayAssignmentError(
+            f"at {where}: a traced array was assigned into a plain NumPy array (for example one "
+            "made by np.zeros(n)). NumPy copies the values into its own memory, which linop "
+            "cannot record. Create the output from the input instead: "
+            "y = np.zeros_like(x, shape=(n,)) (add dtype=... if needed), then y[...] = ...")
+    return ConversionError(
+        f"at {where}: {what} needs the values of a traced array, which are not known while "
+        "tracing: only its shape and dtype are. Keep the computation in NumPy functions on the "
+        "array itself (they are traced), or compute what you need from constants.")
+
+
+Builder.tracer_class = Tracer
+
+
+def make_view(base: Tracer, result: Tracer, forward, writeback, kind: str, what: str) -> Tracer:
+    """Mark ``result`` as a view of ``base`` (``kind``: view, readonly or ambiguous)."""
+    if not is_tracer(base):
+        return result
+    if kind == "view" and base._view is not None and base._view.kind == "ambiguous":
+        kind = "ambiguous"
+    result._view = _ViewLink(base, forward, writeback, kind, what)
+    return result
+
+
+# -- tracing a function --------------------------------------------------------
+def trace_flat(fun, in_tree: TreeDef, in_avals, out_what="output") -> Program:
+    """Trace ``fun`` on inputs of structure ``in_tree`` and abstract values ``in_avals``.
+
+    Parameters
+    ----------
+    fun : callable
+    in_tree : TreeDef
+        Structure of the positional arguments (a tuple).
+    in_avals : list of ShapeDtype
+
+    Returns
+    -------
+    Program
+    """
+    builder = Builder()
+    tracers = [builder.new_input(a) for a in in_avals]
+    invars = [t._var for t in tracers]
+    _builders.append(builder)
+    try:
+        out = fun(*tree_unflatten(in_tree, tracers))
+        leaves, out_tree = tree_flatten(out)
+        paths = leaf_paths(out_tree, out_what)
+        outvars = [_output_var(builder, leaf, path) for leaf, path in zip(leaves, paths)]
+    finally:
+        _builders.pop()
+    program = Program(invars, builder.eqns, outvars, in_tree, out_tree)
+    return eliminate_dead_code(program)
+
+
+def _output_var(builder: Builder, leaf, path: str) -> Var:
+    if is_tracer(leaf):
+        if leaf._builder is not builder:
+            raise TracerMixError(
+                f"{path} is a traced value of another trace; a function must return values "
+                "computed from its own arguments")
+        return leaf.var
+    try:
+        arr = np.asarray(leaf)
+    except Exception as exc:  # noqa: BLE001 - anything NumPy cannot convert
+        raise TypeError(f"{path} is not an array: got {type(leaf).__name__}") from exc
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+        raise TypeError(f"{path} is not a numeric array: got {type(leaf).__name__} ({arr.dtype})")
+    if np.any(arr != 0):
+        raise AffineError(
+            f"{path} is a non-zero constant that does not depend on the inputs: the function is "
+            "not linear. A linear function maps zero to zero; return only values computed "
+            "from the arguments.")
+    from .primitives.arithmetic import zeros_p
+
+    return builder.add_eqn(zeros_p, (), {"shape": arr.shape, "dtype": arr.dtype}).var
+
+
+def eliminate_dead_code(program: Program) -> Program:
+    """Drop equations whose outputs no program output depends on."""
+    live = {v.id for v in program.outvars}
+    kept = []
+    for eqn in reversed(program.eqns):
+        if eqn.out.id in live:
+            kept.append(eqn)
+            live.update(v.id for v in eqn.inputs)
+    program.eqns = kept[::-1]
+    return program
+
+
+def trace(fun, *primals) -> Program:
+    """Trace a linear NumPy function into a :class:`~linop.ir.Program`.
+
+    Parameters
+    ----------
+    fun : callable
+        A function of arrays that is linear in all of its arguments.
+    *primals
+        Example arguments: arrays, scalars, :class:`~linop.ShapeDtype` or any
+        object with ``shape`` and ``dtype``, nested in tuples, lists, dicts,
+        namedtuples and ``None``. Only shapes and dtypes are read.
+
+    Returns
+    -------
+    Program
+        Printable, callable with the same arguments as ``fun``.
+
+    Examples
+    --------
+    >>> import numpy as np, linop
+    >>> p = linop.trace(lambda x: 2 * x[1:] - x[:-1], np.zeros(4))
+    >>> np.allclose(p(np.arange(4.0)), [2, 3, 4])
+    True
+    """
+    from .api import primal_avals
+
+    in_tree, avals = primal_avals(primals)
+    return trace_flat(fun, in_tree, avals)
