@@ -151,11 +151,9 @@ def _is_basic(index, ndim):
 
 
 def _advanced():
-    try:
-        from . import advanced_indexing
-    except ImportError:  # pragma: no cover - present once indexing coverage lands
-        advanced_indexing = None
-    return advanced_indexing
+    from . import advanced_indexing
+
+    return advanced_indexing if hasattr(advanced_indexing, "getitem") else None
 
 
 def getitem(x, index):

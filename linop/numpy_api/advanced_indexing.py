@@ -1,0 +1,1 @@
+"""NumPy adapter: advanced_indexing (being written)."""

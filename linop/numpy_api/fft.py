@@ -1,0 +1,1 @@
+"""NumPy adapter: fft (being written)."""

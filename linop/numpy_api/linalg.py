@@ -1,0 +1,1 @@
+"""NumPy adapter: linalg (being written)."""

@@ -1,0 +1,1 @@
+"""NumPy adapter: selection (being written)."""

@@ -1,0 +1,1 @@
+"""NumPy adapter: signal (being written)."""

@@ -1,0 +1,1 @@
+"""NumPy adapter: stencils (being written)."""
