@@ -1,0 +1,126 @@
+"""The shared table-driven harness: one table of NumPy programs drives every check.
+
+A :class:`Case` is a name, a NumPy function and argument specs. Specs are
+shapes (tuples), which become ``ShapeDtype(shape, dtype)`` for each dtype the
+case runs with, or explicit ``linop.ShapeDtype`` objects (kept as they are),
+nested in pytrees.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import linop
+from linop.pytree import tree_flatten, tree_unflatten
+from linop.testing import check_transpose, random_like, tolerance_for
+
+REAL = (np.float32, np.float64)
+COMPLEX = (np.complex64, np.complex128)
+ALL = REAL + COMPLEX
+
+
+@dataclass
+class Case:
+    """One NumPy program of the table.
+
+    Attributes
+    ----------
+    name : str
+    fun : callable
+    specs : tuple
+        Argument specs: shapes (tuples of int) or ``linop.ShapeDtype``, in pytrees.
+    dtypes : tuple
+        Dtypes substituted for shape specs.
+    c_linear : bool
+        Complex-linear (False for programs using real/imag/conj on complex inputs);
+        the operator checks of later issues only apply to complex-linear cases.
+    """
+
+    name: str
+    fun: object
+    specs: tuple
+    dtypes: tuple = ALL
+    c_linear: bool = True
+    tags: tuple = field(default=())
+
+    def primals(self, dtype):
+        """The argument specs as ShapeDtype pytrees for ``dtype``."""
+        return tuple(_subst(s, dtype) for s in self.specs)
+
+    def params(self):
+        """(case, dtype) pairs for pytest parametrisation."""
+        return [(self, np.dtype(d)) for d in self.dtypes]
+
+
+def _is_shape(s):
+    return isinstance(s, tuple) and all(isinstance(d, int) for d in s)
+
+
+def _subst(spec, dtype):
+    if isinstance(spec, linop.ShapeDtype):
+        return spec
+    if _is_shape(spec):
+        return linop.ShapeDtype(spec, dtype)
+    if isinstance(spec, dict):
+        return {k: _subst(v, dtype) for k, v in spec.items()}
+    if isinstance(spec, list):
+        return [_subst(v, dtype) for v in spec]
+    if isinstance(spec, tuple):
+        return type(spec)(*(_subst(v, dtype) for v in spec)) if hasattr(spec, "_fields") \
+            else tuple(_subst(v, dtype) for v in spec)
+    return spec
+
+
+def random_args(primals, seed=0):
+    """Random arrays with the structure, shapes and dtypes of ``primals``."""
+    rng = np.random.default_rng(seed)
+    leaves, tree = tree_flatten(primals)
+    return tree_unflatten(tree, [random_like(l, rng) for l in leaves])
+
+
+def assert_tree_close(got, want, rtol):
+    """Same structure, shapes and dtypes; values close."""
+    g_leaves, g_tree = tree_flatten(got)
+    w_leaves, w_tree = tree_flatten(want)
+    assert g_tree == w_tree, f"structure {g_tree} != {w_tree}"
+    for g, w in zip(g_leaves, w_leaves):
+        g, w = np.asarray(g), np.asarray(w)
+        assert g.shape == w.shape, f"shape {g.shape} != {w.shape}"
+        assert g.dtype == w.dtype, f"dtype {g.dtype} != {w.dtype}"
+        scale = max(np.linalg.norm(w.astype(np.complex128).ravel()), 1e-30)
+        err = np.linalg.norm((g.astype(np.complex128) - w).ravel()) / scale
+        assert err <= rtol, f"relative error {err:.3g} > {rtol:g}"
+
+
+def check_forward(case: Case, dtype):
+    """The traced program on random arrays equals the function (values and dtypes)."""
+    primals = case.primals(dtype)
+    args = random_args(primals)
+    program = linop.trace(case.fun, *primals)
+    rtol = 10 * tolerance_for([l.dtype for l in tree_flatten(primals)[0]])
+    assert_tree_close(program(*args), case.fun(*args), max(rtol, 1e-6 if rtol > 1e-10 else 1e-11))
+    return program
+
+
+def check_double_transpose(case: Case, dtype):
+    """``transpose(transpose(p))`` computes ``p``."""
+    primals = case.primals(dtype)
+    args = random_args(primals, seed=1)
+    program = linop.trace(case.fun, *primals)
+    twice = linop.transpose(linop.transpose(program))
+    rtol = 10 * tolerance_for([l.dtype for l in tree_flatten(primals)[0]])
+    assert_tree_close(twice(*args), program(*args), max(rtol, 1e-6 if rtol > 1e-10 else 1e-11))
+
+
+def check_all(case: Case, dtype):
+    """Forward, dense-oracle transpose and double transpose for one (case, dtype)."""
+    check_forward(case, dtype)
+    check_transpose(case.fun, *case.primals(dtype))
+    check_double_transpose(case, dtype)
+
+
+def case_id(param):
+    """pytest id for a (case, dtype) pair."""
+    case, dtype = param
+    return f"{case.name}-{np.dtype(dtype).name}"
