@@ -332,8 +332,8 @@ class Tracer(NDArrayOperatorsMixin):
         raise ConversionError("a traced array cannot be pickled; pickle the Program instead")
 
 
-def _assignment_in_progress() -> bool:
-    """Whether the user's frame is executing an item assignment (``arr[i] = tracer``)."""
+def _user_opname():
+    """Name of the bytecode instruction the user's frame is executing."""
     import sys
     from .errors import _library_dirs
 
@@ -342,16 +342,22 @@ def _assignment_in_progress() -> bool:
     while frame is not None and frame.f_code.co_filename.startswith(skip):
         frame = frame.f_back
     if frame is None:
-        return False
+        return None
     for ins in dis.get_instructions(frame.f_code):
         if ins.offset == frame.f_lasti:
-            return ins.opname in ("STORE_SUBSCR", "STORE_SLICE")
-    return False
+            return ins.opname
+    return None
 
 
 def _conversion_error(what: str) -> ConversionError:
     where = user_location()
-    if _assignment_in_progress():
+    opname = _user_opname()
+    if opname in ("BINARY_SUBSCR", "BINARY_SLICE"):
+        return NonLinearError(
+            f"at {where}: a traced array is used as an index into a constant array. Which "
+            "elements are picked would depend on the input's values, which is not linear. "
+            "Indices must be constants.")
+    if opname in ("STORE_SUBSCR", "STORE_SLICE"):
         return ArrayAssignmentError(
             f"at {where}: a traced array was assigned into a plain NumPy array (for example one "
             "made by np.zeros(n)). NumPy copies the values into its own memory, which linop "
@@ -399,14 +405,21 @@ def trace_flat(fun, in_tree: TreeDef, in_avals, out_what="output") -> Program:
         out = fun(*tree_unflatten(in_tree, tracers))
         leaves, out_tree = tree_flatten(out)
         paths = leaf_paths(out_tree, out_what)
-        outvars = [_output_var(builder, leaf, path) for leaf, path in zip(leaves, paths)]
+        outvars = [_output_var(builder, leaf, path, fun) for leaf, path in zip(leaves, paths)]
     finally:
         _builders.pop()
     program = Program(invars, builder.eqns, outvars, in_tree, out_tree)
     return eliminate_dead_code(program)
 
 
-def _output_var(builder: Builder, leaf, path: str) -> Var:
+def _function_location(fun) -> str:
+    code = getattr(fun, "__code__", None)
+    if code is None:
+        return user_location()
+    return f"{code.co_filename}:{code.co_firstlineno}"
+
+
+def _output_var(builder: Builder, leaf, path: str, fun) -> Var:
     if is_tracer(leaf):
         if leaf._builder is not builder:
             raise TracerMixError(
@@ -421,8 +434,8 @@ def _output_var(builder: Builder, leaf, path: str) -> Var:
         raise TypeError(f"{path} is not a numeric array: got {type(leaf).__name__} ({arr.dtype})")
     if np.any(arr != 0):
         raise AffineError(
-            f"{path} is a non-zero constant that does not depend on the inputs: the function is "
-            "not linear. A linear function maps zero to zero; return only values computed "
+            f"{path} of the function at {_function_location(fun)} is a non-zero constant that does "
+            "not depend on the inputs: the function is not linear. A linear function maps zero to zero; return only values computed "
             "from the arguments.")
     from .primitives.arithmetic import zeros_p
 

@@ -64,7 +64,7 @@ def dispatch_function(func, args, kwargs):
         return impl(*args, **kwargs)
     name = function_name(func)
     short = name[3:]
-    if short in NONLINEAR_FUNCTIONS:
+    if short in NONLINEAR_FUNCTIONS or getattr(func, "__name__", "") in NONLINEAR_FUNCTIONS:
         raise NonLinearError(
             f"{name} at {user_location()} is not linear in its traced argument. linop traces "
             "linear maps only: move this computation out of the traced function or apply it "

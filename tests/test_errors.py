@@ -1,0 +1,195 @@
+"""Every error of issue 2: public type, the NumPy operation named, the user's file:line, a fix."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import linop
+
+THIS_FILE = os.path.basename(__file__)
+X = np.zeros(4)
+
+
+def _raises(exc_type, fun, *primals, match=None):
+    with pytest.raises(exc_type) as info:
+        linop.linear_transpose(fun, *(primals or (X,)))
+    msg = str(info.value)
+    assert f"{THIS_FILE}:" in msg, f"no file:line of the user's code in: {msg}"
+    if match:
+        assert match in msg, msg
+    assert not isinstance(info.value, (AssertionError, KeyError))
+    return msg
+
+
+NONLINEAR = [
+    ("x*x", lambda x: x * x, "np.multiply"),
+    ("x@x", lambda x: x @ x, "np.matmul"),
+    ("sin", lambda x: np.sin(x), "np.sin"),
+    ("abs", lambda x: abs(x), "np.absolute"),
+    ("greater", lambda x: x > 0, "np.greater"),
+    ("reciprocal", lambda x: 1 / x, "np.divide"),
+    ("square", lambda x: x ** 2, "np.power"),
+    ("relu", lambda x: np.maximum(x, 0), "np.maximum"),
+    ("norm", lambda x: np.linalg.norm(x), "np.linalg.norm"),
+    ("where_traced_cond", lambda x: np.where(x > 0, x, 0), "np.greater"),
+    ("astype_int", lambda x: x.astype(int), "astype"),
+    ("traced_index", lambda x: X[x], "index"),
+    ("einsum_bilinear", lambda x: np.einsum("i,i->", x, x), "np.einsum"),
+    ("sort", lambda x: np.sort(x), "np.sort"),
+]
+
+
+@pytest.mark.parametrize("name,fun,what", NONLINEAR, ids=[n[0] for n in NONLINEAR])
+def test_nonlinear(name, fun, what):
+    msg = _raises(linop.NonLinearError, fun, match=what)
+    assert "linear" in msg
+
+
+def _branch(x):
+    if x.sum() > 0:
+        return x
+    return -x
+
+
+def _bool(x):
+    return x if bool(x[0]) else x
+
+
+@pytest.mark.parametrize("fun", [_branch, _bool], ids=["if_sum", "bool"])
+def test_data_dependent_control_flow(fun):
+    _raises(linop.NonLinearError, fun)
+
+
+AFFINE = [
+    ("x+1", lambda x: x + 1),
+    ("1-x", lambda x: 1 - x),
+    ("constant_output", lambda x: np.ones(3)),
+    ("concat_nonzero", lambda x: np.concatenate([x, np.ones(1)])),
+    ("sum_initial", lambda x: np.sum(x, initial=1.0)),
+    ("where_const_branch", lambda x: np.where(np.arange(4) > 1, x, 1.0)),
+]
+
+
+@pytest.mark.parametrize("name,fun", AFFINE, ids=[a[0] for a in AFFINE])
+def test_affine(name, fun):
+    msg = _raises(linop.AffineError, fun)
+    assert "affine" in msg or "constant" in msg
+
+
+def test_affine_is_a_nonlinear_error():
+    assert issubclass(linop.AffineError, linop.NonLinearError)
+
+
+def test_unsupported_function_names_it():
+    msg = _raises(linop.UnsupportedFunctionError, lambda x: np.histogram2d(x, x), match="histogram2d")
+    assert "custom_linear" in msg
+
+
+@pytest.mark.parametrize("fun,what", [
+    (lambda x: np.asarray(x), "np.asarray"),
+    (lambda x: float(x[0]), "float()"),
+    (lambda x: int(x[0]), "int()"),
+    (lambda x: x.tolist(), "tolist"),
+])
+def test_conversion(fun, what):
+    _raises(linop.ConversionError, fun, match=what)
+
+
+def _fill_plain_array(x):
+    y = np.zeros(4)
+    y[1:] = x[:-1]
+    return y
+
+
+def _iadd_plain_array(x):
+    y = np.zeros(4)
+    y += x
+    return y
+
+
+@pytest.mark.parametrize("fun", [_fill_plain_array, _iadd_plain_array])
+def test_assignment_into_plain_array_shows_zeros_like_fix(fun):
+    msg = _raises(linop.ArrayAssignmentError, fun, match="np.zeros_like(x, shape=")
+    assert issubclass(linop.ArrayAssignmentError, linop.ConversionError)
+
+
+def _write_through_reshape_of_view(x):
+    y = np.zeros_like(x)
+    r = y[::2].reshape(2)
+    r[0] = x[0]
+    return y
+
+
+def _write_readonly_diagonal(x):
+    y = np.zeros_like(x, shape=(4, 4))
+    d = np.diagonal(y)
+    d[0] = x[0]
+    return y
+
+
+@pytest.mark.parametrize("fun", [_write_through_reshape_of_view, _write_readonly_diagonal])
+def test_ambiguous_or_readonly_view_write_raises(fun):
+    _raises(linop.ViewWriteError, fun)
+
+
+def test_complex_to_real_astype_refused():
+    msg = _raises(linop.UnsupportedFunctionError, lambda x: x.astype(np.float64),
+                  linop.ShapeDtype((3,), np.complex128), match=".real")
+
+
+def test_closure_over_outer_tracer():
+    def outer(x):
+        return linop.linear_transpose(lambda w: w * 2 + x, x)(x)[0]
+
+    with pytest.raises(linop.LinopError):
+        linop.trace(outer, X)
+
+
+# -- linear_transpose argument and cotangent errors -----------------------------------
+def test_integer_primal_rejected_with_path():
+    with pytest.raises(TypeError, match=r"primals\[1\]\['w'\].*int64"):
+        linop.linear_transpose(lambda x, d: x, X, {"w": np.zeros(3, np.int64)})
+
+
+def test_bool_primal_rejected():
+    with pytest.raises(TypeError, match="bool"):
+        linop.linear_transpose(lambda x: x, np.zeros(3, bool))
+
+
+def test_unknown_primal_type():
+    with pytest.raises(TypeError, match="shape and .dtype"):
+        linop.linear_transpose(lambda x: x, "abc")
+
+
+def test_cotangent_wrong_structure():
+    f_t = linop.linear_transpose(lambda x: (x, 2 * x), X)
+    with pytest.raises(TypeError, match=r"structure.*\(\*, \*\)"):
+        f_t([X, X])
+
+
+def test_cotangent_wrong_shape():
+    f_t = linop.linear_transpose(lambda x: x[:3], X)
+    with pytest.raises(ValueError, match=r"shape \(3,\).*got \(4,\)"):
+        f_t(X)
+
+
+def test_cotangent_complex_for_real_output():
+    f_t = linop.linear_transpose(lambda x: x, X)
+    with pytest.raises(TypeError, match="complex"):
+        f_t(X + 1j)
+
+
+def test_cotangent_same_kind_cast_accepted():
+    f_t = linop.linear_transpose(lambda x: 2 * x, linop.ShapeDtype((3,), np.float32))
+    (out,) = f_t(np.ones(3, np.float64))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, 2.0)
+
+
+def test_reduce_axes_validated():
+    with pytest.raises(TypeError, match=r"reduce_axes=\('batch',\)"):
+        linop.linear_transpose(lambda x: x, X, reduce_axes="batch")
+    with pytest.raises(TypeError, match="hashable"):
+        linop.linear_transpose(lambda x: x, X, reduce_axes=([1],))
