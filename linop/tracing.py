@@ -300,7 +300,46 @@ class Tracer(NDArrayOperatorsMixin):
         return dispatch_function(func, args, kwargs)
 
     def __array__(self, dtype=None, copy=None):
+        import sys
+
+        caller = sys._getframe(1)
+        if caller.f_globals.get("__name__", "").startswith("scipy.sparse"):
+            # SciPy's sparse operators: let them return NotImplemented (linop.scipy.sparse).
+            from .scipy.sparse import opaque_for_sparse_dispatch
+
+            opaque = opaque_for_sparse_dispatch(caller)
+            if opaque is not None:
+                return opaque
         raise _conversion_error("np.asarray / np.array")
+
+    # -- products with scipy.sparse constants (see linop.scipy.sparse) --------
+    def __matmul__(self, other):
+        if _is_scipy_sparse(other):
+            from .scipy.sparse import traced_matmul
+
+            return traced_matmul(self, other, sparse_on_left=False)
+        return NDArrayOperatorsMixin.__matmul__(self, other)
+
+    def __rmatmul__(self, other):
+        if _is_scipy_sparse(other):
+            from .scipy.sparse import traced_matmul
+
+            return traced_matmul(self, other, sparse_on_left=True)
+        return NDArrayOperatorsMixin.__rmatmul__(self, other)
+
+    def __mul__(self, other):
+        if _is_scipy_sparse(other):
+            from .scipy.sparse import traced_mul
+
+            return traced_mul(self, other, sparse_on_left=False)
+        return NDArrayOperatorsMixin.__mul__(self, other)
+
+    def __rmul__(self, other):
+        if _is_scipy_sparse(other):
+            from .scipy.sparse import traced_mul
+
+            return traced_mul(self, other, sparse_on_left=True)
+        return NDArrayOperatorsMixin.__rmul__(self, other)
 
     def __bool__(self):
         raise NonLinearError(
@@ -330,6 +369,24 @@ class Tracer(NDArrayOperatorsMixin):
 
     def __reduce__(self):
         raise ConversionError("a traced array cannot be pickled; pickle the Program instead")
+
+    def __getattr__(self, name):
+        # Only reached for attributes a Tracer lacks: name the ndarray feature that is missing.
+        if name.startswith("__") or not hasattr(np.ndarray, name):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        from .numpy_api._registry import NONLINEAR_FUNCTIONS
+
+        if name in NONLINEAR_FUNCTIONS or name in ("cumprod", "nonzero", "argmax", "argmin"):
+            raise NonLinearError(
+                f"x.{name}() at {user_location()} is not linear in the traced array x. linop "
+                "traces linear maps only: apply it to constants, outside the traced function.")
+        from .errors import UnsupportedFunctionError
+
+        alternative = f"Use np.{name}(x, ...) if linop supports it (see the support table), or " \
+            if hasattr(np, name) else "Rewrite it with supported NumPy functions, or "
+        raise UnsupportedFunctionError(
+            f"x.{name} at {user_location()} is not supported on traced arrays. {alternative}"
+            "register a custom linear function with @linop.custom_linear.")
 
 
 def _user_opname():
@@ -366,7 +423,16 @@ def _conversion_error(what: str) -> ConversionError:
     return ConversionError(
         f"at {where}: {what} needs the values of a traced array, which are not known while "
         "tracing: only its shape and dtype are. Keep the computation in NumPy functions on the "
-        "array itself (they are traced), or compute what you need from constants.")
+        "array itself (they are traced; build arrays from traced pieces with np.stack or "
+        "np.concatenate), or compute what you need from constants.")
+
+
+def _is_scipy_sparse(obj) -> bool:
+    """Whether ``obj`` is a SciPy sparse matrix/array (without importing SciPy)."""
+    import sys
+
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and sparse.issparse(obj)
 
 
 Builder.tracer_class = Tracer

@@ -193,3 +193,14 @@ def test_reduce_axes_validated():
         linop.linear_transpose(lambda x: x, X, reduce_axes="batch")
     with pytest.raises(TypeError, match="hashable"):
         linop.linear_transpose(lambda x: x, X, reduce_axes=([1],))
+
+
+def test_missing_ndarray_method_is_named():
+    _raises(linop.NonLinearError, lambda x: x.max(), match="x.max()")
+    _raises(linop.UnsupportedFunctionError, lambda x: x.fill(0), match="x.fill")
+    with pytest.raises(AttributeError):
+        linop.trace(lambda x: x.no_such_attribute, X)
+
+
+def test_np_array_of_traced_pieces_suggests_stack():
+    _raises(linop.ConversionError, lambda x: np.array([x[0], x[1]]), match="np.stack")
