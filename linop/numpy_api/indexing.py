@@ -1,7 +1,7 @@
 """Indexing: ``x[...]`` reads, ``y[...] = v`` writes, in-place ufuncs, ``np.where``.
 
 Basic indexing (integers, slices with any step, ``...``, ``None``) lowers to
-``slice`` / ``rev`` / ``reshape`` and its writes to ``pad`` plus ``mask``.
+``slice`` / ``rev`` / ``reshape`` and its writes to ``update_slice``.
 Advanced indexing (integer arrays, boolean masks) is handled by
 :mod:`linop.numpy_api.advanced_indexing` when that module is present.
 """
@@ -205,8 +205,8 @@ def _write(x, idx: BasicIndex, value):
     v = _value_for(x, idx.out_shape, value)
     if idx.empty:
         return x
-    kept = A.mask(x, ~idx.region(x.shape))
-    return A.add(kept, idx.embed(v, x.shape))
+    v = S.rev(S.reshape(v, idx.sliced_shape), idx.flips)
+    return SL.update_slice(x, v, idx.starts, idx.stops, idx.steps)
 
 
 def write_ufunc_out(ufunc, out, result):

@@ -6,7 +6,8 @@ import numpy as np
 from ..ir import ShapeDtype
 from .base import Primitive
 
-__all__ = ["slice_", "pad", "concatenate", "slice_p", "pad_p", "concatenate_p"]
+__all__ = ["slice_", "pad", "concatenate", "update_slice", "slice_p", "pad_p", "concatenate_p",
+           "update_slice_p"]
 
 
 def _count(start: int, stop: int, step: int) -> int:
@@ -70,6 +71,33 @@ def _interior_index(shape, lo, interior):
                  for n, l, i in zip(shape, lo, interior))
 
 
+class UpdateSlice(Primitive):
+    """``x`` with ``x[start:stop:step, ...]`` replaced by ``v`` (positive steps)."""
+
+    name = "update_slice"
+
+    def impl(self, x, v, *, starts, stops, steps):
+        out = np.array(x, copy=True)
+        out[tuple(slice(a, b, s) for a, b, s in zip(starts, stops, steps))] = v
+        return out
+
+    def abstract_eval(self, x, v, *, starts, stops, steps):
+        shape = tuple(_count(a, b, s) for a, b, s in zip(starts, stops, steps))
+        if v.shape != shape or v.dtype != x.dtype:
+            raise TypeError(f"update_slice: the update must be {ShapeDtype(shape, x.dtype).short()}, "
+                            f"got {v.short()}")
+        return x
+
+    def transpose(self, ct, x, v, *, starts, stops, steps):
+        from .arithmetic import zeros
+
+        cleared = update_slice(ct, zeros(v.shape, v.dtype), starts, stops, steps)
+        return cleared, slice_(ct, starts, stops, steps)
+
+    def batch(self, size, x, v, *, starts, stops, steps):
+        return update_slice(x, v, (0,) + starts, (size,) + stops, (1,) + steps)
+
+
 class Concatenate(Primitive):
     """Join arrays of one dtype along an existing axis."""
 
@@ -100,7 +128,7 @@ class Concatenate(Primitive):
         return concatenate(xs, axis + 1)
 
 
-slice_p, pad_p, concatenate_p = Slice(), Pad(), Concatenate()
+slice_p, pad_p, concatenate_p, update_slice_p = Slice(), Pad(), Concatenate(), UpdateSlice()
 
 
 def slice_(x, starts, stops, steps):
@@ -126,3 +154,9 @@ def concatenate(xs, axis):
     if len(xs) == 1:
         return xs[0]
     return concatenate_p.bind(*xs, axis=int(axis))
+
+
+def update_slice(x, v, starts, stops, steps):
+    """Record or compute ``x`` with the strided slice replaced by ``v``."""
+    starts, stops, steps = (tuple(int(i) for i in t) for t in (starts, stops, steps))
+    return update_slice_p.bind(x, v, starts=starts, stops=stops, steps=steps)
