@@ -120,6 +120,18 @@ def _iterate(x):
     return total
 
 
+def _ones_full_like(x):
+    # ones_like / full_like do not depend on x's values: they are constants.
+    return x * np.ones_like(x) * np.full_like(x, 2.0) + x * np.ones_like(x, shape=(2, 3))
+
+
+def _dtype_queries(x):
+    scale = 2.0 if np.iscomplexobj(x) else 3.0
+    scale += 1.0 if np.isrealobj(x) else 0.0
+    target = np.result_type(x, np.float32)
+    return (x * scale).astype(target) / np.size(x) + np.size(x, 1) * x
+
+
 CASES = [
     # arithmetic, broadcasting, promotion
     Case("add", lambda x, y: x + y, ((3, 4), (3, 4))),
@@ -198,6 +210,8 @@ CASES = [
     Case("hstack_vstack", lambda x: np.hstack([x, x]) + np.vstack([x, x]).ravel()[:6], ((3,),)),
     Case("column_stack", lambda x: np.column_stack([x, 2 * x]), ((3,),)),
     Case("dstack", lambda x: np.dstack([x, x]), ((2, 3),)),
+    Case("dsplit", lambda x: np.dsplit(x, 2)[1] * 2, ((2, 2, 4),)),
+    Case("matrix_transpose", lambda x: np.matrix_transpose(x) + x.mT, ((2, 3, 4),)),
     Case("split", lambda x: np.split(x, 2, axis=1)[1] - np.split(x, [1])[1][0][:2], ((3, 4),)),
     Case("array_split", lambda x: np.array_split(x, 3)[2], ((7,),)),
     Case("hsplit_vsplit", lambda x: np.hsplit(x, 2)[0][:2] + np.vsplit(x, 2)[1][:, :2], ((4, 4),)),
@@ -228,6 +242,8 @@ CASES = [
     Case("where", lambda x, y: np.where(MASK34, x, y), ((3, 4), (3, 4))),
     Case("where_zero", lambda x: np.where(MASK34, 0.0, x), ((3, 4),)),
     Case("copy", lambda x: np.copy(x) + x.copy(), ((3,),)),
+    Case("ones_full_like_constants", _ones_full_like, ((3,),)),
+    Case("dtype_queries", _dtype_queries, ((2, 3),)),
     # pytrees
     Case("pytree_in", _pytree_in, ({"a": (2, 4), "b": [(2, 3), (2, 3)]},)),
     Case("namedtuple_in", _namedtuple_in, (Point((3,), (3,)),)),
