@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pickle
-import time
 import types
 from collections import namedtuple
 
@@ -134,21 +133,6 @@ def test_calling_never_retraces():
     for _ in range(5):
         p(np.ones(3))
     assert len(calls) == 2
-
-
-def test_trace_and_transpose_100_equations_fast():
-    def f(x):
-        for k in range(50):
-            x = x[::-1] * 1.01
-        return x
-
-    linop.linear_transpose(f, np.zeros(8))  # warm up imports
-    start = time.perf_counter()
-    f_t = linop.linear_transpose(f, np.zeros(8))
-    elapsed = time.perf_counter() - start
-    assert len(f_t.program.eqns) >= 100
-    # The target is "well under 50 ms"; the bound leaves room for slow CI machines.
-    assert elapsed < 0.25, elapsed
 
 
 def test_transposed_program_runs_no_forward_pass():
