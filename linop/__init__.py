@@ -15,5 +15,14 @@ __all__ = [
 ]
 
 # -- coverage exports (issue 3): add imports and extend __all__ below this line --
+from .custom import CustomLinear, custom_linear
+
+__all__ += ["custom_linear", "CustomLinear"]
 
 # -- operator exports (issue 4): add imports and extend __all__ below this line --
+from .batching import vmap
+from .operator import (RealLinearError, TracedLinearOperator, aslinearoperator, block, block_diag,
+                       dottest, hstack, todense, vstack)
+
+__all__ += ["vmap", "aslinearoperator", "TracedLinearOperator", "RealLinearError", "vstack",
+            "hstack", "block_diag", "block", "dottest", "todense"]
