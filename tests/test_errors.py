@@ -204,3 +204,20 @@ def test_missing_ndarray_method_is_named():
 
 def test_np_array_of_traced_pieces_suggests_stack():
     _raises(linop.ConversionError, lambda x: np.array([x[0], x[1]]), match="np.stack")
+
+
+def test_sequence_into_single_element_raises_like_numpy():
+    def f(x):
+        y = np.zeros_like(x)
+        y[0] = x[:1]
+        return y
+
+    with pytest.raises(ValueError, match="sequence"):
+        linop.trace(f, X)
+
+    def g(x):
+        y = np.zeros_like(x)
+        y[0, ...] = x[:1]
+        return y
+
+    np.testing.assert_array_equal(linop.trace(g, X)(np.arange(4.0)), g(np.arange(4.0)))

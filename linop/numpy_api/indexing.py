@@ -180,7 +180,16 @@ def setitem(x, index, value):
         x._assign(adv.setitem(x, index, value))
         return
     idx = BasicIndex(index, x.shape)
+    if _is_single_element(index, x.ndim) and len(shape_of(value)) > 0:
+        raise ValueError("setting an array element with a sequence.")
     x._assign(_write(x, idx, value))
+
+
+def _is_single_element(index, ndim) -> bool:
+    """Whether ``index`` is one integer per axis (NumPy then assigns a scalar element)."""
+    entries = index if isinstance(index, tuple) else (index,)
+    return len(entries) == ndim and ndim > 0 and all(
+        not isinstance(e, (slice, type(None), type(Ellipsis))) for e in entries)
 
 
 def _value_for(x, shape, value):

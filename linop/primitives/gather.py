@@ -1,0 +1,162 @@
+"""Gather along one axis with constant integer indices, and its transpose, scatter-add.
+
+``gather(x, idx, axis)`` is ``np.take(x, idx, axis=axis)`` for a constant,
+non-negative, in-bounds integer array ``idx`` of any shape: the output has
+shape ``x.shape[:axis] + idx.shape + x.shape[axis+1:]``. Every advanced
+indexing operation (``x[idx]``, ``x[mask]``, ``take``, ``take_along_axis``,
+``compress``, ...) lowers to it, usually on an axis made by merging the
+indexed axes.
+
+``scatter_add(u, idx, axis, size)`` is its transpose: it adds the slices of
+``u`` into an array of zeros whose ``axis`` has length ``size``, repeated
+indices accumulating. It runs at ``np.bincount`` speed; the flat positions it
+needs are computed once when the equation is recorded, not on every call.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..ir import Const, ShapeDtype
+from .base import Primitive
+
+__all__ = ["gather", "scatter_add", "gather_p", "scatter_add_p"]
+
+
+class Gather(Primitive):
+    """``np.take(x, idx, axis=axis)`` with a constant in-bounds index array ``idx``."""
+
+    name = "gather"
+
+    def impl(self, x, *, idx, axis):
+        return np.take(x, idx.value, axis=axis)
+
+    def abstract_eval(self, x, *, idx, axis):
+        return ShapeDtype(x.shape[:axis] + idx.value.shape + x.shape[axis + 1:], x.dtype)
+
+    def transpose(self, ct, x, *, idx, axis):
+        return (scatter_add(ct, idx, axis, x.shape[axis]),)
+
+    def batch(self, size, x, *, idx, axis):
+        return gather(x, idx, axis + 1)
+
+
+class ScatterAdd(Primitive):
+    """Zeros with ``axis`` of length ``size``, plus ``u``'s slices added at ``idx``.
+
+    Parameters ``flat`` (the flat output position of every element of ``u``,
+    or ``None`` when that is ``idx`` itself) and ``unique`` (no position
+    repeats) are derived from the others by :func:`scatter_add`.
+    """
+
+    name = "scatter_add"
+
+    def impl(self, u, *, idx, axis, size, flat, unique):
+        shape = _scatter_shape(u.shape, idx.value.ndim, axis, size)
+        positions = (idx if flat is None else flat).value.reshape(-1)
+        values = u.reshape(-1)
+        n = math.prod(shape)
+        if unique:
+            out = np.zeros(n, u.dtype)
+            out[positions] = values
+        else:
+            out = _accumulate(positions, values, n)
+        return out.reshape(shape)
+
+    def abstract_eval(self, u, *, idx, axis, size, flat, unique):
+        return ShapeDtype(_scatter_shape(u.shape, idx.value.ndim, axis, size), u.dtype)
+
+    def transpose(self, ct, u, *, idx, axis, size, flat, unique):
+        return (gather(ct, idx, axis),)
+
+    def batch(self, n, u, *, idx, axis, size, flat, unique):
+        return scatter_add(u, idx, axis + 1, size)
+
+
+def _scatter_shape(ushape, index_ndim, axis, size):
+    return tuple(ushape[:axis]) + (size,) + tuple(ushape[axis + index_ndim:])
+
+
+def _accumulate(positions, values, n):
+    """``out[positions[k]] += values[k]`` over ``n`` slots, with ``np.bincount``."""
+    dtype = values.dtype
+    if np.issubdtype(dtype, np.complexfloating):
+        out = np.empty(n, dtype)
+        out.real = np.bincount(positions, values.real, minlength=n)
+        out.imag = np.bincount(positions, values.imag, minlength=n)
+        return out
+    if np.issubdtype(dtype, np.floating) and dtype.itemsize <= 8:
+        # bincount sums in float64; narrower floats are rounded back once at the end.
+        return np.bincount(positions, values, minlength=n).astype(dtype, copy=False)
+    out = np.zeros(n, dtype)
+    np.add.at(out, positions, values)
+    return out
+
+
+gather_p, scatter_add_p = Gather(), ScatterAdd()
+
+
+def _as_index(idx) -> Const:
+    if isinstance(idx, Const):
+        return idx
+    return Const(np.array(idx, dtype=np.intp, order="C", copy=None))
+
+
+def gather(x, idx, axis):
+    """Record or compute ``np.take(x, idx, axis=axis)``.
+
+    Parameters
+    ----------
+    x : Tracer or ndarray
+    idx : array_like of int or Const
+        Non-negative indices smaller than ``x.shape[axis]`` (not checked here:
+        the adapter validates indices with NumPy's rules before calling).
+    axis : int
+        A non-negative axis of ``x``.
+    """
+    return gather_p.bind(x, idx=_as_index(idx), axis=int(axis))
+
+
+def scatter_add(u, idx, axis, size):
+    """Record or compute the transpose of :func:`gather`.
+
+    Parameters
+    ----------
+    u : Tracer or ndarray
+        Shaped like ``gather``'s output: ``pre + idx.shape + post``.
+    idx : array_like of int or Const
+        Non-negative indices smaller than ``size``; repeats accumulate.
+    axis : int
+        Position of the indexed axis in the output (``len(pre)``).
+    size : int
+        Length of that axis in the output.
+
+    Returns
+    -------
+    Tracer or ndarray
+        Of shape ``pre + (size,) + post``.
+    """
+    idx, axis, size = _as_index(idx), int(axis), int(size)
+    pre = math.prod(u.shape[:axis])
+    post = math.prod(u.shape[axis + idx.value.ndim:])
+    flat = None
+    if pre * post != 1:
+        flat = Const(_flat_positions(idx.value.reshape(-1), pre, size, post))
+    return scatter_add_p.bind(u, idx=idx, axis=axis, size=size, flat=flat,
+                              unique=_no_repeats(idx.value, size))
+
+
+def _flat_positions(idx, pre, size, post):
+    """Flat position in a ``(pre, size, post)`` array of each element of a ``(pre, m, post)``."""
+    rows = np.arange(pre, dtype=np.intp)[:, None, None] * size
+    cols = np.arange(post, dtype=np.intp)[None, None, :]
+    return ((rows + idx[None, :, None]) * post + cols).reshape(-1)
+
+
+def _no_repeats(idx, size) -> bool:
+    if idx.size <= 1:
+        return True
+    if idx.size > size:
+        return False
+    return bool(np.bincount(idx.reshape(-1), minlength=size).max() <= 1)
