@@ -15,6 +15,9 @@ __all__ = [
 ]
 
 # -- coverage exports (issue 3): add imports and extend __all__ below this line --
+from . import scipy  # linop.scipy.{signal,ndimage,sparse,linalg}; inside linop, `import scipy` is SciPy
+
+__all__ += ["scipy"]
 from .custom import CustomLinear, custom_linear
 
 __all__ += ["custom_linear", "CustomLinear"]

@@ -95,7 +95,7 @@ class LinearTranspose:
         from .batching import reduce_named_axes
 
         outs = self.transposed.call_flat(leaves)
-        outs = reduce_named_axes(outs, self.reduce_axes)
+        outs = reduce_named_axes(outs, self.reduce_axes, getattr(self, "mapped_axes", None))
         outs = [_cast_exact(o, aval) for o, aval in zip(outs, self.in_avals)]
         return tree_unflatten(self.in_tree, outs)
 
@@ -178,4 +178,9 @@ def linear_transpose(fun, *primals, reduce_axes=()):
     reduce_axes = _check_reduce_axes(reduce_axes)
     in_tree, avals = primal_avals(primals, "linear_transpose")
     program = trace_flat(fun, in_tree, avals)
-    return LinearTranspose(program, transpose(program), in_tree, avals, reduce_axes)
+    result = LinearTranspose(program, transpose(program), in_tree, avals, reduce_axes)
+    if reduce_axes:
+        from .batching import primal_named_axes
+
+        result.mapped_axes = primal_named_axes(primals)  # inputs that keep per-example cotangents
+    return result

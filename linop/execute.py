@@ -1,11 +1,17 @@
 """Executors: run a :class:`~linop.ir.Program` on arrays (or re-record it on tracers).
 
-The default executor compiles a program once into a flat plan: a list of
-``(impl, input slots, output slot, params)`` steps over a list of slots, with
-no per-equation dictionary look-ups, dropping each intermediate after its last
-use so that memory is returned early.
+The default executor compiles a program once into straight-line Python source:
+one assignment per equation over local variables, with each primitive's
+parameters bound ahead of time (a slice becomes ``x[idx]``, a multiplication
+by a constant ``x * c3``), so that a call pays no dictionary look-ups, no
+keyword-argument packing and no checks. Intermediates are deleted after their
+last use so that memory is returned early. A compiled plan holds no mutable
+state: one plan may run in several threads at once.
 """
 from __future__ import annotations
+
+import functools
+import itertools
 
 import numpy as np
 
@@ -15,63 +21,251 @@ from .primitives.base import is_tracer
 __all__ = ["call_program", "run_flat", "compile_plan", "Plan"]
 
 
+# -- inline code for the core primitives --------------------------------------------------
+def _slice_index(starts, stops, steps):
+    return tuple(slice(a, b, s) for a, b, s in zip(starts, stops, steps))
+
+
+def _pad_kernel(lo, hi, interior):
+    from .primitives.slicing import _interior_index, _padded_shape
+
+    cache = {}
+
+    def pad(x):
+        key = x.shape
+        if key not in cache:
+            cache[key] = (_padded_shape(x.shape, lo, hi, interior),
+                          _interior_index(x.shape, lo, interior))
+        shape, index = cache[key]
+        out = np.zeros(shape, x.dtype)
+        out[index] = x
+        return out
+
+    return pad
+
+
+def _inline(eqn, args, bind):
+    """Python expression for ``eqn`` on the argument names ``args``, or None.
+
+    ``bind(value)`` stores a value in the plan's namespace and returns its name.
+    Only primitives whose implementation is reproduced exactly appear here.
+    """
+    from .primitives import arithmetic as A, complex as C, shape as S, slicing as SL
+
+    p, kw = eqn.prim, eqn.params
+    if p is A.add_p:
+        return f"{args[0]} + {args[1]}", True
+    if p is A.sub_p:
+        return f"{args[0]} - {args[1]}", True
+    if p is A.neg_p:
+        return f"-{args[0]}", True
+    if p is A.mul_p:
+        return f"{args[0]} * {bind(kw['c'].value)}", True
+    if p is A.div_p:
+        return f"{args[0]} / {bind(kw['c'].value)}", True
+    if p is SL.slice_p:
+        return f"{args[0]}[{bind(_slice_index(kw['starts'], kw['stops'], kw['steps']))}]", False
+    if p is SL.pad_p:
+        return f"{bind(_pad_kernel(kw['lo'], kw['hi'], kw['interior']))}({args[0]})", True
+    if p is S.reshape_p:
+        return f"{args[0]}.reshape({bind(kw['shape'])})", False
+    if p is S.transpose_p:
+        return f"{args[0]}.transpose({bind(kw['perm'])})", False
+    if p is S.reduce_sum_p:
+        return f"{bind(np.add.reduce)}({args[0]}, {bind(kw['axes'])})", True
+    if p is S.rev_p:
+        idx = tuple(slice(None, None, -1) if i in kw["axes"] else slice(None)
+                    for i in range(len(eqn.inputs[0].aval.shape)))
+        return f"{args[0]}[{bind(idx)}]", False
+    if p is C.convert_p:
+        return f"{args[0]}.astype({bind(kw['dtype'])})", True
+    if p is C.conj_p:
+        return f"{bind(np.conj)}({args[0]})", True
+    return None
+
+
+# Primitives whose implementation always returns a fresh, writeable array.
+_FRESH = {"add", "sub", "neg", "mul", "div", "mask", "pad", "concatenate", "convert", "real",
+          "imag", "conj", "complex", "dot", "reduce_sum", "zeros"}
+
+
 class Plan:
     """A compiled program: call it with a flat list of arrays.
 
     Parameters
     ----------
     program : Program
+
+    Notes
+    -----
+    Calling a plan skips all checks: inputs must already have the program's
+    shapes and dtypes (:func:`run_flat` checks them). Outputs never alias the
+    inputs and are writeable.
     """
 
     def __init__(self, program: Program):
-        slot = {}
-        for v in program.invars:
-            slot.setdefault(v.id, len(slot))
         self.n_inputs = len(program.invars)
-        self.input_slots = [slot[v.id] for v in program.invars]
-        last_use: dict[int, int] = {}
-        steps = []
-        for k, eqn in enumerate(program.eqns):
-            ins = [slot[v.id] for v in eqn.inputs]
-            for s in ins:
-                last_use[s] = k
-            slot[eqn.out.id] = len(slot)
-            steps.append((eqn.prim.impl, ins, slot[eqn.out.id], eqn.params))
-        self.out_slots = [slot[v.id] for v in program.outvars]
-        keep = set(self.out_slots)
-        frees = [[] for _ in steps]
-        for s, k in last_use.items():
-            if s not in keep:
-                frees[k].append(s)
-        self.steps = [(impl, ins, out, params, tuple(free))
-                      for (impl, ins, out, params), free in zip(steps, frees)]
-        self.n_slots = len(slot)
+        self.source, namespace = _generate(program)
+        code = compile(self.source, f"<linop plan {id(program):x}>", "exec")
+        exec(code, namespace)
+        self._run = namespace["_plan"]
 
     def __call__(self, args: list) -> list:
-        env = [None] * self.n_slots
-        for s, a in zip(self.input_slots, args):
-            env[s] = a
-        for impl, ins, out, params, free in self.steps:
-            env[out] = impl(*[env[i] for i in ins], **params)
-            for i in free:
-                env[i] = None
-        return [env[s] for s in self.out_slots]
+        return self._run(*args)
+
+
+def _pad_of_neg(v, producer, uses) -> bool:
+    e = producer.get(v.id)
+    if e is None or e.prim.name != "pad":
+        return False
+    src = producer.get(e.inputs[0].id)
+    return src is not None and src.prim.name == "neg" and uses.get(e.inputs[0].id) == 1
+
+
+def _generate(program: Program):
+    from .primitives import arithmetic as A, slicing as SL
+
+    namespace: dict = {"_fresh": _fresh_output, "_copy": np.array}
+    counter = itertools.count()
+
+    def bind(value):
+        name = f"k{next(counter)}"
+        namespace[name] = value
+        return name
+
+    eqns = program.eqns
+    out_ids = {v.id for v in program.outvars}
+    uses: dict[int, int] = {}
+    producer: dict[int, object] = {}
+    for eqn in eqns:
+        producer[eqn.out.id] = eqn
+        for v in eqn.inputs:
+            uses[v.id] = uses.get(v.id, 0) + 1
+
+    def fresh(eqn) -> bool:
+        return eqn.prim.name in _FRESH
+
+    def owned(v) -> bool:
+        """A fresh intermediate array used once: it may be updated in place."""
+        e = producer.get(v.id)
+        return (e is not None and fresh(e) and v.aval.ndim >= 1 and uses.get(v.id) == 1
+                and v.id not in out_ids)
+
+    def single_use(v, prim) -> bool:
+        e = producer.get(v.id)
+        return e is not None and e.prim is prim and uses.get(v.id) == 1 and v.id not in out_ids
+
+    # In-place accumulation: t + pad(p) becomes t[interior] += p (and t - pad(-p) ...).
+    absorbed: set = set()
+    accumulate: dict[int, tuple] = {}
+    for k, eqn in enumerate(eqns):
+        if eqn.prim not in (A.add_p, A.sub_p):
+            continue
+        x, y = eqn.inputs
+        if x.id == y.id:
+            continue
+        sign = 1 if eqn.prim is A.add_p else -1
+        pairs = [(x, y, sign)] + ([(y, x, sign)] if eqn.prim is A.add_p else [])
+        if len(pairs) == 2 and _pad_of_neg(pairs[0][0], producer, uses):
+            pairs.reverse()  # accumulate the negated pad into the other one: t[idx] -= p
+        for t, o, sign in pairs:
+            if not owned(t):
+                continue
+            if single_use(o, SL.pad_p) and id(producer[o.id]) not in absorbed:
+                pad_eqn = producer[o.id]
+                source = pad_eqn.inputs[0]
+                absorbed.add(id(pad_eqn))
+                if single_use(source, A.neg_p):
+                    absorbed.add(id(producer[source.id]))
+                    source, sign = producer[source.id].inputs[0], -sign
+                accumulate[k] = ("pad", t, source, sign, pad_eqn)
+            else:
+                accumulate[k] = ("inplace", t, o, sign, None)
+            break
+
+    names: dict[int, str] = {}
+    maybe_view: dict[int, bool] = {}
+    args = []
+    for i, v in enumerate(program.invars):
+        names.setdefault(v.id, f"a{i}")
+        maybe_view[v.id] = True
+        args.append(f"a{i}")
+    lines = []  # (text, names read or written)
+    for k, eqn in enumerate(eqns):
+        if id(eqn) in absorbed:
+            continue
+        plan = accumulate.get(k)
+        if plan is not None:
+            kind, t, o, sign, pad_eqn = plan
+            target, op = names[t.id], "+=" if sign > 0 else "-="
+            if kind == "pad":
+                from .primitives.slicing import _interior_index
+
+                kw = pad_eqn.params
+                idx = bind(_interior_index(o.aval.shape, kw["lo"], kw["interior"]))
+                lines.append((f"    {target}[{idx}] {op} {names[o.id]}", {target, names[o.id]}))
+            else:
+                lines.append((f"    {target} {op} {names[o.id]}", {target, names[o.id]}))
+            names[eqn.out.id] = target
+            maybe_view[eqn.out.id] = False
+            continue
+        ins = [names[v.id] for v in eqn.inputs]
+        out = names[eqn.out.id] = f"v{k}"
+        inline = _inline(eqn, ins, bind)
+        if inline is not None:
+            expr, is_fresh = inline
+        else:
+            impl = bind(functools.partial(eqn.prim.impl, **eqn.params) if eqn.params
+                        else eqn.prim.impl)
+            expr, is_fresh = f"{impl}({', '.join(ins)})", fresh(eqn)
+        maybe_view[eqn.out.id] = (not is_fresh) and (
+            eqn.prim.name not in ("reshape", "transpose", "slice", "rev")
+            or any(maybe_view[v.id] for v in eqn.inputs))
+        lines.append((f"    {out} = {expr}", set(ins) | {out}))
+    results, seen = [], set()
+    for v in program.outvars:
+        name = names[v.id]
+        if name in seen:
+            results.append(f"_copy({name})")
+        elif maybe_view[v.id] or not v.aval.shape:  # 0-d results may be NumPy scalars
+            results.append(f"_fresh({name}, ({', '.join(args)}{',' if len(args) == 1 else ''}))")
+        else:
+            results.append(name)
+        seen.add(name)
+    # Drop each intermediate after its last use so that memory is returned early.
+    keep = set(args) | {names[v.id] for v in program.outvars}
+    last: dict[str, int] = {}
+    for i, (_, used) in enumerate(lines):
+        for name in used:
+            last[name] = i
+    body = []
+    for i, (text, used) in enumerate(lines):
+        body.append(text)
+        dead = sorted(n for n in used if last[n] == i and n not in keep)
+        if dead:
+            body.append(f"    del {', '.join(dead)}")
+    body_text = "\n".join(body) if body else "    pass"
+    source = (f"def _plan({', '.join(args)}):\n{body_text}\n"
+              f"    return [{', '.join(results)}]\n")
+    return source, namespace
 
 
 def compile_plan(program: Program) -> Plan:
     """The compiled plan of ``program`` (cached on the program)."""
-    if program._plan is None:
-        program._plan = Plan(program)
-    return program._plan
+    plan = program._plan
+    if plan is None:
+        plan = program._plan = Plan(program)
+    return plan
 
 
 def run_flat(program: Program, args: list) -> list:
     """Run ``program`` on flat inputs: arrays give arrays, tracers record equations."""
     if any(is_tracer(a) for a in args):
         return _run_traced(program, args)
+    if len(args) != len(program.invars):
+        raise TypeError(f"the program takes {len(program.invars)} inputs, got {len(args)}")
     arrays = [_as_input(a, v.aval, i) for i, (a, v) in enumerate(zip(args, program.invars))]
-    outs = compile_plan(program)(arrays)
-    return [_fresh_output(o, arrays) for o in outs]
+    return compile_plan(program)(arrays)
 
 
 def _as_input(a, aval, i):

@@ -257,10 +257,18 @@ def _iter_consts(obj):
             yield from _iter_consts(v)
 
 
+def _const_objects(p: Program) -> list:
+    seen: dict = {}
+    for eqn in p.eqns:
+        for c in _iter_consts(eqn.params):
+            seen.setdefault(id(c), c)
+    return list(seen.values())
+
+
 def _consts_equal(a: Program, b: Program) -> bool:
-    ca, cb = a.consts, b.consts
-    return len(ca) == len(cb) and all(
-        x.shape == y.shape and x.dtype == y.dtype and np.array_equal(x, y) for x, y in zip(ca, cb))
+    # Compared through Const.__eq__ so that subclasses (sparse constants) compare their own way.
+    ca, cb = _const_objects(a), _const_objects(b)
+    return len(ca) == len(cb) and all(x == y for x, y in zip(ca, cb))
 
 
 def _var_name(i: int) -> str:
@@ -290,13 +298,14 @@ class _Printer:
         return f"{self.var(v)}:{v.aval.short()}"
 
     def const(self, c: Const) -> str:
-        if c.value.size <= self.inline:
+        if not getattr(c, "always_named", False) and c.value.size <= self.inline:
             return np.array2string(c.value, separator=",", precision=4).replace("\n", "")
         key = id(c)
         if key not in self.const_names:
             name = f"c{len(self.const_names)}"
             self.const_names[key] = name
-            self.const_lines.append(f"{name}:{c.aval.short()}")
+            text = c.describe() if hasattr(c, "describe") else c.aval.short()
+            self.const_lines.append(f"{name}:{text}")
         return self.const_names[key]
 
     def value(self, x) -> str:

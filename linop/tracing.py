@@ -307,7 +307,7 @@ class Tracer(NDArrayOperatorsMixin):
             # SciPy's sparse operators: let them return NotImplemented (linop.scipy.sparse).
             from .scipy.sparse import opaque_for_sparse_dispatch
 
-            opaque = opaque_for_sparse_dispatch(caller)
+            opaque = opaque_for_sparse_dispatch(caller, self)
             if opaque is not None:
                 return opaque
         raise _conversion_error("np.asarray / np.array")

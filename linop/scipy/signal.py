@@ -1,0 +1,387 @@
+"""``scipy.signal``'s linear functions for traced arrays.
+
+Each function takes SciPy's signature. Without a traced argument it simply
+calls SciPy. With one traced operand (the other, the kernel or the filter
+coefficients, constant) it first runs SciPy on zeros of the traced shape: that
+validates the arguments with SciPy's own exceptions and gives the exact output
+shape and dtype; then it records ``convolve_nd`` / ``lfilter`` / slicing
+equations, whose transposes are exact.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.signal as _sig
+
+from ..errors import AffineError, user_location
+from ..numpy_api._util import is_tracer, nonlinear, to_dtype, unsupported
+from ..primitives import complex as C, shape as S, slicing as SL
+from ..primitives.filtering import convolve_nd, lfilter as _lfilter
+from ..primitives.sparse import sparse_matmul
+from ._boundary import extension_matrix, weights_matrix
+
+__all__ = ["convolve", "correlate", "fftconvolve", "oaconvolve", "convolve2d", "correlate2d",
+           "lfilter", "sosfilt"]
+
+
+# -- helpers ---------------------------------------------------------------------
+def _zeros_for(x):
+    """A zero array standing in for a tracer (constants are returned as they are)."""
+    return np.zeros(x.shape, x.dtype) if is_tracer(x) else x
+
+
+def _probe(fn, *args, **kwargs):
+    """SciPy's result on zeros in place of tracers: validates, gives shapes and dtypes."""
+    return fn(*(_zeros_for(a) for a in args), **{k: _zeros_for(v) for k, v in kwargs.items()})
+
+
+def _one_traced(in1, in2, what):
+    if is_tracer(in1) and is_tracer(in2):
+        raise nonlinear(what, "both operands are traced, which is bilinear, not linear. "
+                              "One operand (the kernel) must be a constant.")
+    return is_tracer(in1) or is_tracer(in2)
+
+
+def _conj(x):
+    if is_tracer(x):
+        return C.conj(x) if np.iscomplexobj(np.zeros(0, x.dtype)) else x
+    return np.conj(x)
+
+
+def _rev_all(x):
+    return S.rev(x, range(x.ndim)) if is_tracer(x) else np.flip(x)
+
+
+def _centered(x, shape, round_up=False):
+    """The centred window of ``shape`` (SciPy's ``_centered``; ``round_up`` for correlate2d)."""
+    starts = [(n - m + round_up) // 2 for n, m in zip(x.shape, shape)]
+    return SL.slice_(x, starts, [s + m for s, m in zip(starts, shape)], [1] * len(shape))
+
+
+def _full_convolution(in1, in2, dtype, method):
+    """Full N-d convolution of a traced and a constant operand (commutative)."""
+    x, k = (in1, in2) if is_tracer(in1) else (in2, in1)
+    x = to_dtype(x, dtype, "a convolution")
+    return convolve_nd(x, np.asarray(k, dtype=dtype), "full", method)
+
+
+def _cast(x, dtype):
+    return x if x.dtype == dtype else to_dtype(x, dtype, "a convolution")
+
+
+def _zero_d_product(in1, in2):
+    return in1 * in2
+
+
+# -- convolve / correlate -------------------------------------------------------------
+def convolve(in1, in2, mode="full", method="auto"):
+    """``scipy.signal.convolve`` with one traced operand.
+
+    Parameters
+    ----------
+    in1, in2 : array_like or Tracer
+        Exactly one may be traced; the other is a constant kernel.
+    mode : {"full", "valid", "same"}
+    method : {"auto", "direct", "fft"}
+
+    Returns
+    -------
+    ndarray or Tracer
+        What SciPy returns (shape and dtype).
+    """
+    if not _one_traced(in1, in2, "scipy.signal.convolve"):
+        return _sig.convolve(in1, in2, mode=mode, method=method)
+    ref = _probe(_sig.convolve, in1, in2, mode=mode, method=method)
+    if np.ndim(in1) == 0:
+        return _cast(_zero_d_product(in1, in2), ref.dtype)
+    full = _full_convolution(in1, in2, ref.dtype, method)
+    return _centered(full, ref.shape)
+
+
+def correlate(in1, in2, mode="full", method="auto"):
+    """``scipy.signal.correlate`` with one traced operand (``in2`` is conjugated, as in SciPy).
+
+    Parameters
+    ----------
+    in1, in2 : array_like or Tracer
+        Exactly one may be traced. A traced complex ``in2`` makes the map
+        real-linear only (it is conjugated).
+    mode : {"full", "valid", "same"}
+    method : {"auto", "direct", "fft"}
+    """
+    if not _one_traced(in1, in2, "scipy.signal.correlate"):
+        return _sig.correlate(in1, in2, mode=mode, method=method)
+    ref = _probe(_sig.correlate, in1, in2, mode=mode, method=method)
+    if np.ndim(in1) == 0:
+        return _cast(_zero_d_product(in1, _conj(in2)), ref.dtype)
+    full = _full_convolution(in1, _rev_all(_conj(in2)), ref.dtype, method)
+    return _centered(full, ref.shape)
+
+
+def _check_axes_broadcast(in1, in2, axes, what):
+    if axes is None or np.ndim(in1) == 0:
+        return
+    conv = {int(a) % np.ndim(in1) for a in np.atleast_1d(axes)}
+    for i, (n, m) in enumerate(zip(np.shape(in1), np.shape(in2))):
+        if i not in conv and n != 1 and m != 1:
+            raise unsupported(f"{what} with axes={axes!r} and equal non-convolved axis {i} of length {n}",
+                              "That is a different kernel per slice; loop over the slices instead.")
+
+
+def fftconvolve(in1, in2, mode="full", axes=None):
+    """``scipy.signal.fftconvolve`` with one traced operand.
+
+    Parameters
+    ----------
+    in1, in2 : array_like or Tracer
+    mode : {"full", "valid", "same"}
+    axes : int or sequence of int, optional
+        Axes to convolve over; along the others one operand must have length 1.
+    """
+    if not _one_traced(in1, in2, "scipy.signal.fftconvolve"):
+        return _sig.fftconvolve(in1, in2, mode=mode, axes=axes)
+    ref = _probe(_sig.fftconvolve, in1, in2, mode=mode, axes=axes)
+    if np.ndim(in1) == 0:
+        return _cast(_zero_d_product(in1, in2), ref.dtype)
+    if 0 in np.shape(in1) or 0 in np.shape(in2):
+        from ..primitives.arithmetic import zeros
+
+        return zeros(ref.shape, ref.dtype)
+    _check_axes_broadcast(in1, in2, axes, "scipy.signal.fftconvolve")
+    return _centered(_full_convolution(in1, in2, ref.dtype, "fft"), ref.shape)
+
+
+def oaconvolve(in1, in2, mode="full", axes=None):
+    """``scipy.signal.oaconvolve`` (overlap-add) with one traced operand.
+
+    Parameters
+    ----------
+    in1, in2 : array_like or Tracer
+    mode : {"full", "valid", "same"}
+    axes : int or sequence of int, optional
+    """
+    if not _one_traced(in1, in2, "scipy.signal.oaconvolve"):
+        return _sig.oaconvolve(in1, in2, mode=mode, axes=axes)
+    ref = _probe(_sig.oaconvolve, in1, in2, mode=mode, axes=axes)
+    if np.ndim(in1) == 0:
+        return _cast(_zero_d_product(in1, in2), ref.dtype)
+    if 0 in np.shape(in1) or 0 in np.shape(in2):
+        from ..primitives.arithmetic import zeros
+
+        return zeros(ref.shape, ref.dtype)
+    _check_axes_broadcast(in1, in2, axes, "scipy.signal.oaconvolve")
+    return _centered(_full_convolution(in1, in2, ref.dtype, "oa"), ref.shape)
+
+
+# -- 2-d with boundaries -------------------------------------------------------------
+def _swap_needed(mode, s1, s2):
+    return mode == "valid" and not all(a >= b for a, b in zip(s1, s2))
+
+
+def _extend_traced(x, pads, boundary):
+    for axis, p in enumerate(pads):
+        if p:
+            x = sparse_matmul(x, extension_matrix(x.shape[axis], p, p, boundary, _real(x.dtype)), axis)
+    return x
+
+
+def _real(dtype):
+    return np.empty(0, dtype).real.dtype
+
+
+def _extend_constant(a, pads, boundary, fillvalue):
+    width = [(p, p) for p in pads]
+    if boundary == "fill":
+        return np.pad(a, width, mode="constant", constant_values=fillvalue)
+    return np.pad(a, width, mode="wrap" if boundary in ("wrap", "circular") else "symmetric")
+
+
+def _convolve2d_core(a, b, mode, boundary, fillvalue, flip, ref, what):
+    """SciPy's ``_convolve2d(a, b, flip, mode, boundary)``: ``a`` is extended by the boundary."""
+    dtype = ref.dtype
+    pads = [0] * 2 if mode == "valid" else [m - 1 for m in np.shape(b)]
+    if is_tracer(a):
+        if boundary == "fill" and fillvalue != 0 and mode != "valid":
+            raise AffineError(
+                f"{what} at {user_location()}: boundary='fill' with fillvalue={fillvalue!r} adds a "
+                "constant border, which makes the map affine, not linear. Use fillvalue=0 (and "
+                "add the border's contribution to your data outside the function).")
+        a = to_dtype(a, dtype, what)
+        a_ext = _extend_traced(a, pads, "fill" if boundary == "fill" else boundary)
+        kernel = np.asarray(b, dtype=dtype)
+        kernel = np.flip(kernel) if flip else kernel
+        out_full = convolve_nd(a_ext, kernel, "valid", "direct")
+    else:
+        a_ext = np.asarray(_extend_constant(np.asarray(a), pads, boundary, fillvalue), dtype=dtype)
+        b = to_dtype(b, dtype, what)
+        b = b if flip else S.rev(b, (0, 1))
+        full = convolve_nd(b, a_ext, "full", "direct")
+        n2 = b.shape
+        out_full = SL.slice_(full, [m - 1 for m in n2], [L for L in a_ext.shape], [1, 1])
+    # A correlation is a convolution with the flipped kernel, so its 'same' window is mirrored.
+    return _centered(out_full, ref.shape, round_up=not flip)
+
+
+def _boundary_name(boundary):
+    return {"symmetric": "symm", "circular": "wrap"}.get(boundary, boundary)
+
+
+def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0):
+    """``scipy.signal.convolve2d`` with one traced operand.
+
+    Parameters
+    ----------
+    in1, in2 : array_like or Tracer, 2-d
+    mode : {"full", "valid", "same"}
+    boundary : {"fill", "wrap", "symm"}
+        With ``fill`` on a traced ``in1`` only ``fillvalue=0`` is linear.
+    fillvalue : scalar
+    """
+    if not _one_traced(in1, in2, "scipy.signal.convolve2d"):
+        return _sig.convolve2d(in1, in2, mode=mode, boundary=boundary, fillvalue=fillvalue)
+    ref = _probe(_sig.convolve2d, in1, in2, mode=mode, boundary=boundary, fillvalue=fillvalue)
+    if _swap_needed(mode, np.shape(in1), np.shape(in2)):
+        in1, in2 = in2, in1
+    return _convolve2d_core(in1, in2, mode, _boundary_name(boundary), fillvalue, True, ref,
+                            "scipy.signal.convolve2d")
+
+
+def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0):
+    """``scipy.signal.correlate2d`` with one traced operand (``in2`` conjugated, as in SciPy).
+
+    Parameters
+    ----------
+    in1, in2 : array_like or Tracer, 2-d
+    mode : {"full", "valid", "same"}
+    boundary : {"fill", "wrap", "symm"}
+    fillvalue : scalar
+    """
+    if not _one_traced(in1, in2, "scipy.signal.correlate2d"):
+        return _sig.correlate2d(in1, in2, mode=mode, boundary=boundary, fillvalue=fillvalue)
+    ref = _probe(_sig.correlate2d, in1, in2, mode=mode, boundary=boundary, fillvalue=fillvalue)
+    swapped = _swap_needed(mode, np.shape(in1), np.shape(in2))
+    if swapped:
+        in1, in2 = in2, in1
+    out = _convolve2d_core(in1, _conj(in2), mode, _boundary_name(boundary), fillvalue, False, ref,
+                           "scipy.signal.correlate2d")
+    return S.rev(out, (0, 1)) if swapped else out
+
+
+# -- IIR filters -------------------------------------------------------------------------
+def _constant_coefficients(what, *coefs):
+    if any(is_tracer(c) for c in coefs):
+        raise unsupported(f"{what} with traced filter coefficients",
+                          "The coefficients must be constants; only the signal may be traced.")
+
+
+def _zero_state(zi, what):
+    """Refuse a traced or non-zero initial state (zero-state filtering is what is linear)."""
+    if zi is None:
+        return
+    if is_tracer(zi):
+        raise unsupported(f"{what} with a traced initial state zi",
+                          "Pass zi=None or a zero array; only the signal may be traced.")
+    if np.any(np.asarray(zi) != 0):
+        raise AffineError(
+            f"{what} at {user_location()}: a non-zero constant initial state zi adds a constant "
+            "response, which makes the map affine, not linear. Pass zi=None or zeros, and add "
+            "the response to zi (lfilter on zeros with that zi) to your data instead.")
+
+
+def _final_state(x, y, b, a, axis, dtype):
+    """The final state ``zf`` of the transposed direct form II after filtering x into y.
+
+    ``zf[i] = sum_m b[i+1+m] x[N-1-m] - a[i+1+m] y[N-1-m]`` (coefficients
+    normalised by ``a[0]``, zero outside the signal): two sparse products.
+    """
+    K = max(len(a), len(b)) - 1
+    N = x.shape[axis]
+    bn = np.zeros(K + 1, dtype)
+    an = np.zeros(K + 1, dtype)
+    bn[:len(b)] = np.asarray(b) / a[0]
+    an[:len(a)] = np.asarray(a) / a[0]
+    i, m = np.meshgrid(np.arange(K), np.arange(K), indexing="ij")
+    rows, cols, k = i.ravel(), N - 1 - m.ravel(), (i + 1 + m).ravel()
+    keep = (k <= K) & (cols >= 0)
+    rows, cols, k = rows[keep], cols[keep], k[keep]
+    Bm = weights_matrix(rows, cols, bn[k], (K, N), dtype)
+    Am = weights_matrix(rows, cols, -an[k], (K, N), dtype)
+    from ..primitives.arithmetic import add
+
+    return add(sparse_matmul(x, Bm, axis), sparse_matmul(y, Am, axis))
+
+
+def lfilter(b, a, x, axis=-1, zi=None):
+    """``scipy.signal.lfilter`` with constant coefficients and a traced signal.
+
+    Parameters
+    ----------
+    b, a : array_like
+        Constant numerator and denominator coefficients.
+    x : array_like or Tracer
+    axis : int
+    zi : array_like, optional
+        ``None`` or a zero array (then ``(y, zf)`` is returned, both linear in ``x``).
+
+    Returns
+    -------
+    y or (y, zf)
+    """
+    if not any(is_tracer(v) for v in (b, a, x, zi)):
+        return _sig.lfilter(b, a, x, axis=axis, zi=zi)
+    what = "scipy.signal.lfilter"
+    _constant_coefficients(what, b, a)
+    _zero_state(zi, what)
+    if not is_tracer(x):
+        raise unsupported(what, "Only the signal x may be traced.")
+    ref = _probe(_sig.lfilter, b, a, x, axis=axis, zi=zi)
+    y_ref = ref[0] if zi is not None else ref
+    dtype = y_ref.dtype
+    ax = axis % x.ndim
+    b = np.atleast_1d(np.asarray(b, dtype=dtype))
+    a = np.atleast_1d(np.asarray(a, dtype=dtype))
+    x = to_dtype(x, dtype, what)
+    y = _lfilter(x, b, a, ax)
+    if zi is None:
+        return y
+    zf = _final_state(x, y, b, a, ax, dtype)
+    return y, _cast(zf, ref[1].dtype)
+
+
+def sosfilt(sos, x, axis=-1, zi=None):
+    """``scipy.signal.sosfilt`` (cascaded second-order sections) with a traced signal.
+
+    Parameters
+    ----------
+    sos : array_like, shape (n_sections, 6)
+    x : array_like or Tracer
+    axis : int
+    zi : array_like, optional
+        ``None`` or zeros of shape ``(n_sections, ..., 2, ...)``.
+
+    Returns
+    -------
+    y or (y, zf)
+    """
+    if not any(is_tracer(v) for v in (sos, x, zi)):
+        return _sig.sosfilt(sos, x, axis=axis, zi=zi)
+    what = "scipy.signal.sosfilt"
+    _constant_coefficients(what, sos)
+    _zero_state(zi, what)
+    if not is_tracer(x):
+        raise unsupported(what, "Only the signal x may be traced.")
+    ref = _probe(_sig.sosfilt, sos, x, axis=axis, zi=zi)
+    y_ref = ref[0] if zi is not None else ref
+    dtype = y_ref.dtype
+    ax = axis % x.ndim
+    sos = np.asarray(sos, dtype=dtype)
+    y = to_dtype(x, dtype, what)
+    states = []
+    for section in sos:
+        section_in = y
+        y = _lfilter(section_in, section[:3], section[3:], ax)
+        if zi is not None:
+            zf = _final_state(section_in, y, section[:3], section[3:], ax, dtype)
+            states.append(S.reshape(zf, (1,) + tuple(zf.shape)))
+    if zi is None:
+        return y
+    return y, _cast(SL.concatenate(states, 0), ref[1].dtype)

@@ -1,0 +1,306 @@
+"""``linop.aslinearoperator``: SciPy operators from traced functions, their algebra and checks."""
+from __future__ import annotations
+
+import pickle
+import threading
+
+import numpy as np
+import pytest
+from scipy.sparse.linalg import LinearOperator, aslinearoperator as scipy_aslinop
+
+import linop
+from linop.pytree import tree_flatten
+from linop.testing import DotTestError, dense_matrix
+from test_vmap import case_params, param_id
+
+RNG = np.random.default_rng(11)
+
+
+def _single_leaf(case):
+    return case.c_linear and len(case.specs) == 1 and isinstance(case.specs[0], tuple) \
+        and all(isinstance(d, int) for d in case.specs[0])
+
+
+def complex_matrix(fun, aval):
+    """The matrix of ``fun`` (one input leaf) from basis vectors, with plain NumPy."""
+    cols = []
+    for k in range(aval.size):
+        e = np.zeros(aval.size, aval.dtype)
+        e[k] = 1
+        leaves, _ = tree_flatten(fun(e.reshape(aval.shape)))
+        cols.append(np.concatenate([np.ravel(l) for l in leaves]) if leaves else np.zeros(0))
+    if not cols:
+        out = linop.trace(fun, aval).out_avals
+        return np.zeros((sum(a.size for a in out), 0))
+    return np.stack(cols, axis=1)
+
+
+def _uses_single(program):
+    dtypes = [v.aval.dtype for v in program.invars] + [e.out.aval.dtype for e in program.eqns]
+    return any(d in (np.float32, np.complex64) for d in dtypes)
+
+
+def _close(got, want, single):
+    scale = max(np.linalg.norm(want), 1e-30)
+    assert got.shape == want.shape
+    assert np.linalg.norm(got - want) / scale <= (1e-4 if single else 1e-10)
+
+
+def _random(shape, dtype):
+    x = RNG.standard_normal(shape)
+    if np.issubdtype(dtype, np.complexfloating):
+        x = x + 1j * RNG.standard_normal(shape)
+    return x.astype(dtype)
+
+
+@pytest.mark.parametrize("param", case_params(_single_leaf), ids=param_id)
+def test_operator_on_table_row(param):
+    _, case, dtype = param
+    (aval,) = case.primals(dtype)
+    try:
+        A = linop.aslinearoperator(case.fun, aval)
+    except linop.RealLinearError:
+        # The scan found real-linear steps: the row must really not be complex-linear
+        # (then the table's c_linear flag is wrong, and refusing is right).
+        x = _random(aval.shape, aval.dtype)
+        if np.allclose(case.fun(1j * x), 1j * case.fun(x), rtol=1e-4, atol=1e-5):
+            pytest.skip("conservative: refused a complex-linear function")
+        _check_real_coords(case, aval, dtype)
+        return
+    M = complex_matrix(case.fun, aval)
+    assert A.shape == M.shape
+    single = _uses_single(A.program)
+    x, y = _random(A.shape[1], A.dtype), _random(A.shape[0], A.dtype)
+    X, Y = _random((A.shape[1], 3), A.dtype), _random((A.shape[0], 3), A.dtype)
+    _close(A.matvec(x), M @ x, single)
+    _close(A.rmatvec(y), M.conj().T @ y, single)
+    _close(A.matmat(X), M @ X, single)
+    _close(A.rmatmat(Y), M.conj().T @ Y, single)
+    # a complex vector on a real operator: the complex-linear extension
+    xc = _random(A.shape[1], np.complex128)
+    _close(A.matvec(xc), M @ xc, single)
+
+
+@pytest.mark.parametrize("param", case_params(lambda c: not c.c_linear and len(c.specs) == 1),
+                         ids=param_id)
+def test_real_linear_rows(param):
+    _, case, dtype = param
+    (aval,) = case.primals(dtype)
+    program = linop.trace(case.fun, aval)
+    boundary_complex = any(np.issubdtype(a.dtype, np.complexfloating)
+                           for a in program.in_avals + program.out_avals)
+    if boundary_complex and linop.operator.real_linear_steps(program):
+        with pytest.raises(linop.RealLinearError, match="real_coords=True"):
+            linop.aslinearoperator(case.fun, aval)
+    _check_real_coords(case, aval, dtype)
+
+
+def _check_real_coords(case, aval, dtype):
+    A = linop.aslinearoperator(case.fun, aval, real_coords=True)
+    assert not np.issubdtype(A.dtype, np.complexfloating)
+    M = dense_matrix(case.fun, aval)
+    single = dtype in (np.float32, np.complex64)
+    _close(A.todense().astype(np.float64), M, single)
+    _close(A.H.todense().astype(np.float64), M.T, single)
+
+
+# -- layouts and dtypes -------------------------------------------------------------------------
+def test_pytree_layout_is_tree_flatten_order():
+    def f(d):
+        return {"y": d["b"] * 2, "x": d["a"][::-1]}
+    A = linop.aslinearoperator(f, {"b": np.zeros(2), "a": np.zeros(3)})
+    x = A.ravel_input({"b": np.array([1.0, 2.0]), "a": np.array([3.0, 4.0, 5.0])})
+    np.testing.assert_allclose(x, [3, 4, 5, 1, 2])  # dict keys sorted: a then b
+    y = A.matvec(x)
+    np.testing.assert_allclose(y, [5, 4, 3, 2, 4])
+    out = A.unravel_output(y)
+    np.testing.assert_allclose(out["x"], [5, 4, 3])
+    got = A.apply_adjoint({"x": np.ones(3), "y": np.ones(2)})
+    np.testing.assert_allclose(got["a"], [1, 1, 1])
+    np.testing.assert_allclose(got["b"], [2, 2])
+    np.testing.assert_allclose(A.apply({"a": np.ones(3), "b": np.ones(2)})["y"], [2, 2])
+
+
+def test_rfft_of_real_input_is_a_complex_operator():
+    pytest.importorskip("linop.numpy_api.fft")
+    try:
+        A = linop.aslinearoperator(np.fft.rfft, np.zeros(8))
+    except linop.UnsupportedFunctionError:
+        pytest.skip("np.fft.rfft is not traced yet")
+    assert A.dtype == np.complex128 and A.shape == (5, 8)
+    M = np.fft.rfft(np.eye(8), axis=0)
+    _close(A.todense(), M, False)
+    _close(A.H.todense(), M.conj().T, False)
+    assert linop.dottest(A) < 1e-12
+
+
+def test_real_boundary_with_complex_steps_is_real():
+    A = linop.aslinearoperator(lambda x: (x * (1 + 2j)).real - x[::-1], np.zeros(3))
+    assert A.dtype == np.float64
+    M = np.eye(3) - np.eye(3)[::-1]
+    _close(A.todense(), M, False)
+    _close(A.H.todense(), M.T, False)
+
+
+def test_real_linear_complex_function_refused_with_clear_error():
+    with pytest.raises(linop.RealLinearError, match=r"real_coords=True.*"):
+        linop.aslinearoperator(lambda z: np.conj(z) + z, np.zeros(3, complex))
+    A = linop.aslinearoperator(lambda z: np.conj(z) + z, np.zeros(3, complex), real_coords=True)
+    assert A.shape == (6, 6) and A.dtype == np.float64
+    np.testing.assert_allclose(A.todense(), np.diag([2, 2, 2, 0, 0, 0]))
+
+
+def test_mixed_precision_leaves():
+    f = lambda a, b: (a * 2, b[:2])
+    A = linop.aslinearoperator(f, np.zeros(2, np.float32), np.zeros(3, np.complex64))
+    assert A.dtype == np.complex64 and A.shape == (4, 5)
+    assert linop.dottest(A) < 1e-5
+
+
+def test_programs_inspectable():
+    A = linop.aslinearoperator(lambda x: x[1:] - x[:-1], np.zeros(4))
+    assert isinstance(A, LinearOperator) and isinstance(A.program, linop.Program)
+    assert "sub" in str(A.program) and "pad" in str(A.adjoint_program)
+    assert A.transposed_program == linop.transpose(A.program)
+
+
+# -- the adjoint comes from the transposed program -----------------------------------------------
+def test_rmatvec_never_runs_the_forward_function():
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        return x[::2] * 3
+    A = linop.aslinearoperator(f, np.zeros(6))
+    n = len(calls)
+    A.rmatvec(np.ones(3))
+    A.rmatmat(np.ones((3, 2)))
+    A.H.matvec(np.ones(3))
+    assert len(calls) == n
+
+
+# -- algebra ------------------------------------------------------------------------------------
+D4 = linop.aslinearoperator(lambda x: x[1:] - x[:-1], np.zeros(4))
+MD4 = D4.todense()
+C34 = RNG.standard_normal((3, 4)) + 1j * RNG.standard_normal((3, 4))
+C = linop.aslinearoperator(lambda x: C34 @ x, np.zeros(4, complex))
+
+
+@pytest.mark.parametrize("name,op,want", [
+    ("H", lambda: D4.H, MD4.T),
+    ("T", lambda: C.T, C34.T),
+    ("adjoint", lambda: C.adjoint(), C34.conj().T),
+    ("transpose", lambda: C.transpose(), C34.T),
+    ("HH", lambda: C.H.H, C34),
+    ("product", lambda: D4 @ D4.H, MD4 @ MD4.T),
+    ("mixed_product", lambda: C.H @ D4, C34.conj().T @ MD4),
+    ("sum", lambda: D4 + 2 * D4, 3 * MD4),
+    ("sub", lambda: C - D4, C34 - MD4),
+    ("complex_scale", lambda: (1 - 2j) * D4, (1 - 2j) * MD4),
+    ("div", lambda: D4 / 4, MD4 / 4),
+    ("neg", lambda: -C, -C34),
+    ("power", lambda: (D4.H @ D4) ** 3, np.linalg.matrix_power(MD4.T @ MD4, 3)),
+    ("power0", lambda: (D4.H @ D4) ** 0, np.eye(4)),
+    ("normal", lambda: C.normal(), C34.conj().T @ C34),
+    ("vstack", lambda: linop.vstack([C, 0.5 * D4]), np.vstack([C34, 0.5 * MD4])),
+    ("hstack", lambda: linop.hstack([C, D4]), np.hstack([C34, MD4])),
+    ("block_diag", lambda: linop.block_diag([C, D4.H]),
+     np.block([[C34, np.zeros((3, 3))], [np.zeros((4, 4)), MD4.T]])),
+    ("block", lambda: linop.block([[D4, None], [np.eye(4), D4.H]]),
+     np.block([[MD4, np.zeros((3, 3))], [np.eye(4), MD4.T]])),
+])
+def test_traced_algebra_is_one_traced_operator(name, op, want):
+    A = op()
+    assert isinstance(A, linop.TracedLinearOperator)
+    _close(A.todense(), want, False)
+    _close(A.H.todense(), want.conj().T, False)
+    assert linop.dottest(A) < 1e-12
+
+
+def test_algebra_with_plain_scipy_operators_still_works():
+    S = scipy_aslinop(np.eye(3) * 2)
+    x = RNG.standard_normal(4)
+    np.testing.assert_allclose((S @ D4).matvec(x), 2 * (MD4 @ x))
+    np.testing.assert_allclose((D4 + S @ D4).matvec(x), 3 * (MD4 @ x))
+    np.testing.assert_allclose((D4 @ x), MD4 @ x)
+
+
+def test_regularised_stack_solves_with_lsqr():
+    from scipy.sparse.linalg import lsqr
+    A = linop.aslinearoperator(lambda x: x[::2] + x[1::2], np.zeros(8))
+    lam = 0.1
+    K = linop.vstack([A, lam * D4 @ linop.aslinearoperator(lambda x: x[:4], np.zeros(8))])
+    b = np.concatenate([RNG.standard_normal(4), np.zeros(3)])
+    x = lsqr(K, b, atol=1e-14, btol=1e-14, iter_lim=500)[0]
+    Kd = K.todense()
+    np.testing.assert_allclose(x, np.linalg.lstsq(Kd, b, rcond=None)[0], atol=1e-8)
+
+
+# -- dottest and todense ----------------------------------------------------------------------
+def test_dottest_detects_a_wrong_adjoint():
+    M = RNG.standard_normal((3, 4))
+    wrong = LinearOperator((3, 4), matvec=lambda x: M @ x, rmatvec=lambda y: 2 * M.T @ y,
+                           dtype=np.float64)
+    with pytest.raises(DotTestError, match="dot test failed"):
+        linop.dottest(wrong)
+    assert linop.dottest(wrong, raise_error=False) > 0.1
+    assert linop.dottest(C) < 1e-12
+
+
+def test_todense_in_batches():
+    A = linop.aslinearoperator(lambda x: x[::-1] * 2, np.zeros(10))
+    np.testing.assert_allclose(linop.todense(A, batch_size=3), 2 * np.eye(10)[::-1])
+    np.testing.assert_allclose(A.todense(batch_size=4), 2 * np.eye(10)[::-1])
+
+
+# -- robustness ---------------------------------------------------------------------------------
+def test_pickle_operator_and_programs():
+    for A in (D4, C, linop.vstack([C, D4])):
+        B = pickle.loads(pickle.dumps(A))
+        x, y = _random(A.shape[1], A.dtype), _random(A.shape[0], A.dtype)
+        np.testing.assert_allclose(B.matvec(x), A.matvec(x))
+        np.testing.assert_allclose(B.rmatvec(y), A.rmatvec(y))
+        np.testing.assert_allclose(B.matmat(np.ones((A.shape[1], 2))),
+                                   A.matmat(np.ones((A.shape[1], 2))))
+        assert pickle.loads(pickle.dumps(A.program)) == A.program
+
+
+def test_threads_share_one_operator():
+    A = linop.aslinearoperator(lambda x: 3 * x[2:] - x[:-2] + x[1:-1], np.zeros(50))
+    M = A.todense()
+    errors = []
+
+    def work(seed):
+        rng = np.random.default_rng(seed)
+        for _ in range(200):
+            x, y = rng.standard_normal(50), rng.standard_normal(48)
+            X = rng.standard_normal((50, 1 + seed % 3))
+            if not (np.allclose(A.matvec(x), M @ x) and np.allclose(A.rmatvec(y), M.T @ y)
+                    and np.allclose(A.matmat(X), M @ X)):
+                errors.append(seed)
+    threads = [threading.Thread(target=work, args=(s,)) for s in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+def test_wrong_vectors_get_clear_errors():
+    with pytest.raises(ValueError, match=r"expects a vector of shape \(4,\) or \(4, 1\), got shape \(5,\)"):
+        D4.matvec(np.ones(5))
+    with pytest.raises(ValueError, match=r"shape \(3,\)"):
+        D4.rmatvec(np.ones(4))
+    with pytest.raises(ValueError, match=r"shape \(4, k\)"):
+        D4.matmat(np.ones((3, 2)))
+    with pytest.raises(TypeError, match="numeric"):
+        D4.matvec(np.array(["a", "b", "c", "d"]))
+    with pytest.raises(TypeError, match="structure"):
+        D4.apply_adjoint((np.ones(3),))
+
+
+def test_columns_and_integer_vectors():
+    y = D4.matvec(np.arange(4).reshape(4, 1))
+    assert y.shape == (3, 1) and y.dtype == np.float64
+    np.testing.assert_allclose(y[:, 0], [1, 1, 1])
+    np.testing.assert_allclose(D4 @ np.ones((4, 2)), np.zeros((3, 2)))
