@@ -135,7 +135,7 @@ def demo_deblur(args) -> int:
                  f"at most {args.iters} iterations)")
     result = lsqr(A, data.ravel(), damp=args.damp, iter_lim=args.iters, atol=1e-8, btol=1e-8)
     x = result[0].reshape(n, n)
-    stages.done(f"{result[2]} iterations, stop reason {result[1]}")
+    stages.done(f"{result[2]} iterations ({_LSQR_STOP.get(result[1], f'istop={result[1]}')})")
 
     stages.start("comparing with the true image")
     rel = np.linalg.norm(x - truth) / np.linalg.norm(truth)
@@ -191,6 +191,19 @@ def demo_ir(args) -> int:
     err = dot_test_function(gradient, x)
     print(f"\nDot test <A x, y> = <x, A^T y>: relative error {err:.2e}")
     return 0
+
+
+# scipy.sparse.linalg.lsqr's `istop` codes, in words.
+_LSQR_STOP = {
+    0: "x = 0 is the solution",
+    1: "converged: residual small enough",
+    2: "converged: least-squares solution",
+    3: "stopped: condition number too large",
+    4: "converged to machine precision",
+    5: "converged to machine precision (least squares)",
+    6: "stopped: condition number too large for machine precision",
+    7: "iteration limit reached",
+}
 
 
 def main(argv=None) -> int:

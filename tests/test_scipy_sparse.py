@@ -99,3 +99,11 @@ def test_errors():
     with pytest.raises(ValueError) as info:  # SciPy wraps linop's ConversionError
         linop.trace(lambda x: sp.csr_array(x), x)
     assert isinstance(info.value.__cause__, linop.ConversionError)
+
+
+def test_numpy_function_forms_with_sparse_operands_point_to_the_operator():
+    S = sp.random(4, 3, density=0.5, random_state=1, format="csr")
+    for fun, shape in ((lambda x: np.matmul(S, x), (3,)), (lambda x: np.dot(S, x), (3,)),
+                       (lambda x: np.matmul(x, S), (4,))):
+        with pytest.raises(linop.UnsupportedFunctionError, match=r"S @ x"):
+            linop.trace(fun, linop.ShapeDtype(shape, np.float64))

@@ -12,7 +12,7 @@ import numpy as np
 from ..primitives import complex as C, shape as S
 from ..primitives.contraction import dot
 from ._registry import implements
-from ._util import constant, is_tracer, nonlinear, promote_dtype, to_dtype
+from ._util import constant, is_tracer, nonlinear, promote_dtype, to_dtype, unsupported
 
 _LETTERS = string.ascii_letters
 
@@ -155,8 +155,6 @@ def _interleaved_to_string(operands):
 def einsum(*operands, out=None, dtype=None, order="K", casting="safe", optimize=False):
     """``np.einsum`` with one traced operand (any subscripts, ``...``, implicit output)."""
     if out is not None:
-        from ._util import unsupported
-
         raise unsupported("np.einsum(..., out=...)", "Assign the result instead.")
     if isinstance(operands[0], str):
         spec, ops = operands[0], list(operands[1:])
@@ -189,8 +187,20 @@ def _broadcast_labels(subs, shapes):
 
 
 # -- matmul family ----------------------------------------------------------------
+def _refuse_sparse(what, a, b):
+    """NumPy's functions treat SciPy sparse matrices as opaque objects: point to ``S @ x``."""
+    from ..tracing import _is_scipy_sparse
+
+    if _is_scipy_sparse(a) or _is_scipy_sparse(b):
+        raise unsupported(f"{what} with a scipy.sparse operand",
+                          "NumPy's function does not understand sparse matrices (it fails on "
+                          "arrays too); write the product with the operator: S @ x, x @ S or "
+                          "S.dot(x).")
+
+
 def matmul(a, b):
     """``a @ b`` with exactly one traced operand (NumPy's 1-D and batch rules)."""
+    _refuse_sparse("np.matmul", a, b)
     _one_tracer([a, b], "np.matmul (@)")
     sa, sb = _shape(a), _shape(b)
     if len(sa) == 0 or len(sb) == 0:
@@ -232,9 +242,8 @@ def _contract_two(ops, subs, out_sub):
 def dot_(a, b, out=None):
     """``np.dot`` with one traced operand."""
     if out is not None:
-        from ._util import unsupported
-
         raise unsupported("np.dot(..., out=...)", "Assign the result instead.")
+    _refuse_sparse("np.dot", a, b)
     _one_tracer([a, b], "np.dot")
     sa, sb = _shape(a), _shape(b)
     if len(sa) == 0 or len(sb) == 0:
