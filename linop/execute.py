@@ -2,8 +2,9 @@
 
 The default executor compiles a program once into straight-line Python source:
 one assignment per equation over local variables, with each primitive's
-parameters bound ahead of time (a slice becomes ``x[idx]``, a multiplication
-by a constant ``x * c3``), so that a call pays no dictionary look-ups, no
+parameters bound ahead of time (each primitive's ``emit`` rule turns a slice into
+``x[idx]``, a multiplication by a constant into ``x * c3``; other primitives call
+their ``impl`` with bound parameters), so that a call pays no dictionary look-ups, no
 keyword-argument packing and no checks. Intermediates are deleted after their
 last use so that memory is returned early. A compiled plan holds no mutable
 state: one plan may run in several threads at once.
@@ -19,74 +20,6 @@ from .ir import Program, flatten_args, unflatten_out
 from .primitives.base import is_tracer
 
 __all__ = ["call_program", "run_flat", "compile_plan", "Plan"]
-
-
-# -- inline code for the core primitives --------------------------------------------------
-def _slice_index(starts, stops, steps):
-    return tuple(slice(a, b, s) for a, b, s in zip(starts, stops, steps))
-
-
-def _pad_kernel(lo, hi, interior):
-    from .primitives.slicing import _interior_index, _padded_shape
-
-    cache = {}
-
-    def pad(x):
-        key = x.shape
-        if key not in cache:
-            cache[key] = (_padded_shape(x.shape, lo, hi, interior),
-                          _interior_index(x.shape, lo, interior))
-        shape, index = cache[key]
-        out = np.zeros(shape, x.dtype)
-        out[index] = x
-        return out
-
-    return pad
-
-
-def _inline(eqn, args, bind):
-    """Python expression for ``eqn`` on the argument names ``args``, or None.
-
-    ``bind(value)`` stores a value in the plan's namespace and returns its name.
-    Only primitives whose implementation is reproduced exactly appear here.
-    """
-    from .primitives import arithmetic as A, complex as C, shape as S, slicing as SL
-
-    p, kw = eqn.prim, eqn.params
-    if p is A.add_p:
-        return f"{args[0]} + {args[1]}", True
-    if p is A.sub_p:
-        return f"{args[0]} - {args[1]}", True
-    if p is A.neg_p:
-        return f"-{args[0]}", True
-    if p is A.mul_p:
-        return f"{args[0]} * {bind(kw['c'].value)}", True
-    if p is A.div_p:
-        return f"{args[0]} / {bind(kw['c'].value)}", True
-    if p is SL.slice_p:
-        return f"{args[0]}[{bind(_slice_index(kw['starts'], kw['stops'], kw['steps']))}]", False
-    if p is SL.pad_p:
-        return f"{bind(_pad_kernel(kw['lo'], kw['hi'], kw['interior']))}({args[0]})", True
-    if p is S.reshape_p:
-        return f"{args[0]}.reshape({bind(kw['shape'])})", False
-    if p is S.transpose_p:
-        return f"{args[0]}.transpose({bind(kw['perm'])})", False
-    if p is S.reduce_sum_p:
-        return f"{bind(np.add.reduce)}({args[0]}, {bind(kw['axes'])})", True
-    if p is S.rev_p:
-        idx = tuple(slice(None, None, -1) if i in kw["axes"] else slice(None)
-                    for i in range(len(eqn.inputs[0].aval.shape)))
-        return f"{args[0]}[{bind(idx)}]", False
-    if p is C.convert_p:
-        return f"{args[0]}.astype({bind(kw['dtype'])})", True
-    if p is C.conj_p:
-        return f"{bind(np.conj)}({args[0]})", True
-    return None
-
-
-# Primitives whose implementation always returns a fresh, writeable array.
-_FRESH = {"add", "sub", "neg", "mul", "div", "mask", "pad", "concatenate", "convert", "real",
-          "imag", "conj", "complex", "dot", "reduce_sum", "zeros"}
 
 
 class Plan:
@@ -143,7 +76,7 @@ def _generate(program: Program):
             uses[v.id] = uses.get(v.id, 0) + 1
 
     def fresh(eqn) -> bool:
-        return eqn.prim.name in _FRESH
+        return eqn.prim.returns_fresh
 
     def owned(v) -> bool:
         """A fresh intermediate array used once: it may be updated in place."""
@@ -211,16 +144,13 @@ def _generate(program: Program):
             continue
         ins = [names[v.id] for v in eqn.inputs]
         out = names[eqn.out.id] = f"v{k}"
-        inline = _inline(eqn, ins, bind)
-        if inline is not None:
-            expr, is_fresh = inline
-        else:
+        expr = eqn.prim.emit(ins, [v.aval for v in eqn.inputs], bind, **eqn.params)
+        if expr is None:
             impl = bind(functools.partial(eqn.prim.impl, **eqn.params) if eqn.params
                         else eqn.prim.impl)
-            expr, is_fresh = f"{impl}({', '.join(ins)})", fresh(eqn)
-        maybe_view[eqn.out.id] = (not is_fresh) and (
-            eqn.prim.name not in ("reshape", "transpose", "slice", "rev")
-            or any(maybe_view[v.id] for v in eqn.inputs))
+            expr = f"{impl}({', '.join(ins)})"
+        maybe_view[eqn.out.id] = not fresh(eqn) and (
+            not eqn.prim.returns_view or any(maybe_view[v.id] for v in eqn.inputs))
         lines.append((f"    {out} = {expr}", set(ins) | {out}))
     results, seen = [], set()
     for v in program.outvars:

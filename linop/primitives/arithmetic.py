@@ -20,6 +20,10 @@ class Add(Primitive):
     """``x + y`` for operands of equal shape and dtype."""
 
     name = "add"
+    returns_fresh = True
+
+    def emit(self, args, avals, bind):
+        return f"{args[0]} + {args[1]}"
 
     def impl(self, x, y):
         return x + y
@@ -38,6 +42,10 @@ class Sub(Primitive):
     """``x - y`` for operands of equal shape and dtype."""
 
     name = "sub"
+    returns_fresh = True
+
+    def emit(self, args, avals, bind):
+        return f"{args[0]} - {args[1]}"
 
     def impl(self, x, y):
         return x - y
@@ -56,6 +64,10 @@ class Neg(Primitive):
     """``-x``."""
 
     name = "neg"
+    returns_fresh = True
+
+    def emit(self, args, avals, bind):
+        return f"-{args[0]}"
 
     def impl(self, x):
         return -x
@@ -74,6 +86,10 @@ class Mul(Primitive):
     """``x * c`` with a constant ``c`` that broadcasts to ``x`` (no conjugation on transpose)."""
 
     name = "mul"
+    returns_fresh = True
+
+    def emit(self, args, avals, bind, *, c):
+        return f"{args[0]} * {bind(c.value)}"
 
     def impl(self, x, *, c):
         return x * c.value
@@ -92,6 +108,10 @@ class Div(Primitive):
     """``x / c`` with a constant ``c`` that broadcasts to ``x``."""
 
     name = "div"
+    returns_fresh = True
+
+    def emit(self, args, avals, bind, *, c):
+        return f"{args[0]} / {bind(c.value)}"
 
     def impl(self, x, *, c):
         return x / c.value
@@ -110,6 +130,7 @@ class Mask(Primitive):
     """``where(m, x, 0)`` with a constant boolean ``m`` that broadcasts to ``x``."""
 
     name = "mask"
+    returns_fresh = True
 
     def impl(self, x, *, m):
         return np.where(m.value, x, x.dtype.type(0))
@@ -128,6 +149,7 @@ class Zeros(Primitive):
     """An array of zeros: the only primitive without inputs (a linear map from nothing)."""
 
     name = "zeros"
+    returns_fresh = True
 
     def impl(self, *, shape, dtype):
         return np.zeros(shape, dtype)

@@ -26,6 +26,32 @@ class Primitive:
     """A linear building block of the IR; subclasses define its rules."""
 
     name = "primitive"
+    #: Whether ``impl`` always returns a new, writeable array that aliases no input
+    #: (the compiled executor may then update it in place).
+    returns_fresh = False
+    #: Whether ``impl`` returns a view of its (single) input, never a copy of other memory.
+    returns_view = False
+
+    def emit(self, args, avals, bind, **params):
+        """Python source for ``impl`` on variables named ``args``, for the compiled executor.
+
+        Parameters
+        ----------
+        args : list of str
+            Names of the input variables in the generated code.
+        avals : list of ShapeDtype
+            Their shapes and dtypes.
+        bind : callable
+            ``bind(value)`` stores a constant in the generated code's namespace and
+            returns its name.
+
+        Returns
+        -------
+        str or None
+            An expression that computes exactly what ``impl`` computes, or ``None``
+            to call ``impl`` itself.
+        """
+        return None
 
     def bind(self, *args, **params):
         """Apply the primitive: record an equation on tracers, compute on arrays."""

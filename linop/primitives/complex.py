@@ -20,6 +20,10 @@ class Convert(Primitive):
     """Change the floating dtype: float32↔float64, real→complex, complex64↔complex128."""
 
     name = "convert"
+    returns_fresh = True
+
+    def emit(self, args, avals, bind, *, dtype):
+        return f"{args[0]}.astype({bind(dtype)})"
 
     def impl(self, x, *, dtype):
         return x.astype(dtype)
@@ -40,6 +44,7 @@ class Real(Primitive):
     """Real part of a complex array (real-linear)."""
 
     name = "real"
+    returns_fresh = True
 
     def impl(self, x):
         return x.real.copy()
@@ -58,6 +63,7 @@ class Imag(Primitive):
     """Imaginary part of a complex array (real-linear)."""
 
     name = "imag"
+    returns_fresh = True
 
     def impl(self, x):
         return x.imag.copy()
@@ -79,6 +85,10 @@ class Conj(Primitive):
     """Complex conjugate (real-linear)."""
 
     name = "conj"
+    returns_fresh = True
+
+    def emit(self, args, avals, bind):
+        return f"{bind(np.conj)}({args[0]})"
 
     def impl(self, x):
         return np.conj(x)
@@ -97,6 +107,7 @@ class Complex(Primitive):
     """``a + 1j * b`` from two real arrays of equal shape and dtype (real-linear)."""
 
     name = "complex"
+    returns_fresh = True
 
     def impl(self, a, b):
         out = np.empty(a.shape, np.result_type(a.dtype, np.complex64))

@@ -55,6 +55,7 @@ class Dot(Primitive):
     """``einsum(x_sub,c_sub->out_sub)(x, c)`` for a constant ``c``."""
 
     name = "dot"
+    returns_fresh = True
 
     def impl(self, x, *, c, x_sub, c_sub, out_sub):
         return contract(x, x_sub, c.value, c_sub, out_sub)

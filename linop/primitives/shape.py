@@ -14,6 +14,10 @@ class Reshape(Primitive):
     """C-order reshape."""
 
     name = "reshape"
+    returns_view = True
+
+    def emit(self, args, avals, bind, *, shape):
+        return f"{args[0]}.reshape({bind(shape)})"
 
     def impl(self, x, *, shape):
         return np.reshape(x, shape)
@@ -34,6 +38,10 @@ class Transpose(Primitive):
     """Axis permutation: ``out.shape[i] = x.shape[perm[i]]``."""
 
     name = "transpose"
+    returns_view = True
+
+    def emit(self, args, avals, bind, *, perm):
+        return f"{args[0]}.transpose({bind(perm)})"
 
     def impl(self, x, *, perm):
         return np.transpose(x, perm)
@@ -77,6 +85,10 @@ class ReduceSum(Primitive):
     """Sum over ``axes`` (sorted, non-negative), dropping them."""
 
     name = "reduce_sum"
+    returns_fresh = True
+
+    def emit(self, args, avals, bind, *, axes):
+        return f"{bind(np.add.reduce)}({args[0]}, {bind(axes)})"
 
     def impl(self, x, *, axes):
         return np.sum(x, axis=axes)
@@ -96,6 +108,12 @@ class Rev(Primitive):
     """Reverse the order of elements along ``axes``."""
 
     name = "rev"
+    returns_view = True
+
+    def emit(self, args, avals, bind, *, axes):
+        index = tuple(slice(None, None, -1) if i in axes else slice(None)
+                      for i in range(avals[0].ndim))
+        return f"{args[0]}[{bind(index)}]"
 
     def impl(self, x, *, axes):
         return np.flip(x, axes)

@@ -18,6 +18,11 @@ class Slice(Primitive):
     """``x[start:stop:step, ...]`` with positive steps and normalised bounds."""
 
     name = "slice"
+    returns_view = True
+
+    def emit(self, args, avals, bind, *, starts, stops, steps):
+        index = tuple(slice(a, b, s) for a, b, s in zip(starts, stops, steps))
+        return f"{args[0]}[{bind(index)}]"
 
     def impl(self, x, *, starts, stops, steps):
         return x[tuple(slice(a, b, s) for a, b, s in zip(starts, stops, steps))]
@@ -43,12 +48,16 @@ class Pad(Primitive):
     """Zero padding: ``lo`` before, ``hi`` after and ``interior`` between elements."""
 
     name = "pad"
+    returns_fresh = True
+
+    def emit(self, args, avals, bind, *, lo, hi, interior):
+        shape = _padded_shape(avals[0].shape, lo, hi, interior)
+        index = _interior_index(avals[0].shape, lo, interior)
+        return f"{bind(_pad_into_zeros)}({args[0]}, {bind(shape)}, {bind(index)})"
 
     def impl(self, x, *, lo, hi, interior):
-        shape = _padded_shape(x.shape, lo, hi, interior)
-        out = np.zeros(shape, x.dtype)
-        out[_interior_index(x.shape, lo, interior)] = x
-        return out
+        return _pad_into_zeros(x, _padded_shape(x.shape, lo, hi, interior),
+                               _interior_index(x.shape, lo, interior))
 
     def abstract_eval(self, x, *, lo, hi, interior):
         return ShapeDtype(_padded_shape(x.shape, lo, hi, interior), x.dtype)
@@ -60,6 +69,12 @@ class Pad(Primitive):
 
     def batch(self, size, x, *, lo, hi, interior):
         return pad(x, (0,) + lo, (0,) + hi, (0,) + interior)
+
+
+def _pad_into_zeros(x, shape, index):
+    out = np.zeros(shape, x.dtype)
+    out[index] = x
+    return out
 
 
 def _padded_shape(shape, lo, hi, interior):
@@ -75,6 +90,7 @@ class UpdateSlice(Primitive):
     """``x`` with ``x[start:stop:step, ...]`` replaced by ``v`` (positive steps)."""
 
     name = "update_slice"
+    returns_fresh = True
 
     def impl(self, x, v, *, starts, stops, steps):
         out = np.array(x, copy=True)
@@ -102,6 +118,7 @@ class Concatenate(Primitive):
     """Join arrays of one dtype along an existing axis."""
 
     name = "concatenate"
+    returns_fresh = True
 
     def impl(self, *xs, axis):
         return np.concatenate(xs, axis=axis)
