@@ -81,21 +81,24 @@ class LinearTranspose:
     transposed : Program
         Its transpose, which the call runs (no forward pass).
     reduce_axes : tuple
+    mapped_axes : list or None
+        For each primal leaf, the named axes it is mapped over (only with ``reduce_axes``).
     """
 
-    def __init__(self, program, transposed, in_tree, in_avals, reduce_axes):
+    def __init__(self, program, transposed, in_tree, in_avals, reduce_axes, mapped_axes=None):
         self.program = program
         self.transposed = transposed
         self.in_tree = in_tree
         self.in_avals = in_avals
         self.reduce_axes = reduce_axes
+        self.mapped_axes = mapped_axes
 
     def __call__(self, cotangent):
         leaves = self._check_cotangent(cotangent)
         from .batching import reduce_named_axes
 
         outs = self.transposed.call_flat(leaves)
-        outs = reduce_named_axes(outs, self.reduce_axes, getattr(self, "mapped_axes", None))
+        outs = reduce_named_axes(outs, self.reduce_axes, self.mapped_axes)
         outs = [_cast_exact(o, aval) for o, aval in zip(outs, self.in_avals)]
         return tree_unflatten(self.in_tree, outs)
 
@@ -178,9 +181,9 @@ def linear_transpose(fun, *primals, reduce_axes=()):
     reduce_axes = _check_reduce_axes(reduce_axes)
     in_tree, avals = primal_avals(primals, "linear_transpose")
     program = trace_flat(fun, in_tree, avals)
-    result = LinearTranspose(program, transpose(program), in_tree, avals, reduce_axes)
+    mapped_axes = None
     if reduce_axes:
         from .batching import primal_named_axes
 
-        result.mapped_axes = primal_named_axes(primals)  # inputs that keep per-example cotangents
-    return result
+        mapped_axes = primal_named_axes(primals)  # inputs that keep per-example cotangents
+    return LinearTranspose(program, transpose(program), in_tree, avals, reduce_axes, mapped_axes)
