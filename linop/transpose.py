@@ -7,7 +7,6 @@ recorded as a Program that can itself be printed, run or transposed again.
 """
 from __future__ import annotations
 
-import numpy as np
 
 from .errors import LinopError
 from .ir import Program

@@ -111,7 +111,7 @@ def _iadd_plain_array(x):
 
 @pytest.mark.parametrize("fun", [_fill_plain_array, _iadd_plain_array])
 def test_assignment_into_plain_array_shows_zeros_like_fix(fun):
-    msg = _raises(linop.ArrayAssignmentError, fun, match="np.zeros_like(x, shape=")
+    _raises(linop.ArrayAssignmentError, fun, match="np.zeros_like(x, shape=")
     assert issubclass(linop.ArrayAssignmentError, linop.ConversionError)
 
 
@@ -135,7 +135,7 @@ def test_ambiguous_or_readonly_view_write_raises(fun):
 
 
 def test_complex_to_real_astype_refused():
-    msg = _raises(linop.UnsupportedFunctionError, lambda x: x.astype(np.float64),
+    _raises(linop.UnsupportedFunctionError, lambda x: x.astype(np.float64),
                   linop.ShapeDtype((3,), np.complex128), match=".real")
 
 

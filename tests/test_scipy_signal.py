@@ -32,7 +32,7 @@ def _conv_rows():
                                          ("k2", K2, (4, 5)), ("k2big", K2_BIG, (4, 5))):
                     if method == "auto" and kname not in ("k2", "klong"):
                         continue  # 'auto' only picks one of the other two methods
-                    f, g = getattr(ls, fname), getattr(ss, fname)
+                    f = getattr(ls, fname)
                     CASES.append(Case(f"{fname}-{mode}-{method}-{kname}-x1",
                                       lambda x, f=f, k=k, mode=mode, method=method: f(x, k, mode, method),
                                       (kshape,)))

@@ -1,7 +1,6 @@
 """Registration tables and the two entry points NumPy calls on tracers."""
 from __future__ import annotations
 
-import numpy as np
 
 from ..errors import NonLinearError, UnsupportedFunctionError, user_location
 

@@ -72,21 +72,6 @@ class BasicIndex:
         y = S.rev(y, self.flips)
         return S.reshape(y, self.out_shape)
 
-    def embed(self, v, shape):
-        """Zeros of ``shape`` with ``v`` (already of ``out_shape``) written at the index."""
-        v = S.reshape(v, self.sliced_shape)
-        v = S.rev(v, self.flips)
-        lo, hi, interior = [], [], []
-        for dim, a, n, s in zip(shape, self.starts, self.sliced_shape, self.steps):
-            lo.append(a), hi.append(dim - (a + (n - 1) * s) - 1), interior.append(s - 1)
-        return SL.pad(v, lo, hi, interior)
-
-    def region(self, shape) -> np.ndarray:
-        """Boolean mask of the elements the index selects."""
-        m = np.zeros(shape, bool)
-        m[tuple(slice(a, b, s) for a, b, s in zip(self.starts, self.stops, self.steps))] = True
-        return m
-
     @property
     def empty(self) -> bool:
         """Whether the index selects no element."""

@@ -10,7 +10,7 @@ import numpy as np
 from ..primitives import shape as S
 from ..tracing import make_view
 from ._registry import implements
-from ._util import is_tracer, normalize_axes, normalize_axis, unsupported
+from ._util import is_tracer, normalize_axes, normalize_axis
 
 
 def _fresh(x):
@@ -274,9 +274,3 @@ def result_type(*arrays_and_dtypes):
     from ._util import promote_dtype
 
     return promote_dtype(*arrays_and_dtypes)
-
-
-def unsupported_order(order):
-    """Raise for memory orders other than C/F/A/K."""
-    if order not in ("C", "F", "A", "K", None):
-        raise unsupported(f"order={order!r}")

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import LinopError, TracerMixError, user_location
 from ..ir import Eqn, ShapeDtype, Var
 
-__all__ = ["Primitive", "Builder", "bind", "is_tracer", "current_source"]
+__all__ = ["Primitive", "Builder", "bind", "is_tracer"]
 
 
 class Primitive:
@@ -119,11 +119,6 @@ class Builder:
 def is_tracer(x) -> bool:
     """Whether ``x`` is a traced value."""
     return Builder.tracer_class is not None and isinstance(x, Builder.tracer_class)
-
-
-def current_source():
-    """``file:line`` of the user's code calling into linop right now."""
-    return user_location()
 
 
 def bind(prim: Primitive, args, params):
