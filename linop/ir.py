@@ -111,9 +111,15 @@ class Const:
     """
 
     __slots__ = ("value",)
+    #: Printed by name even when small (subclasses such as sparse constants set it).
+    always_named = False
 
     def __init__(self, value):
         self.value = np.asarray(value)
+
+    def describe(self) -> str:
+        """Text after the constant's name in a printed program, e.g. ``f64[20,20]``."""
+        return self.aval.short()
 
     @property
     def aval(self) -> ShapeDtype:
@@ -239,11 +245,7 @@ class Program:
     @property
     def consts(self) -> list:
         """Distinct constant arrays used by the equations, in order of first use."""
-        seen: dict = {}
-        for eqn in self.eqns:
-            for c in _iter_consts(eqn.params):
-                seen.setdefault(id(c), c)
-        return [c.value for c in seen.values()]
+        return [c.value for c in _const_objects(self)]
 
 
 def _iter_consts(obj):
@@ -298,14 +300,13 @@ class _Printer:
         return f"{self.var(v)}:{v.aval.short()}"
 
     def const(self, c: Const) -> str:
-        if not getattr(c, "always_named", False) and c.value.size <= self.inline:
+        if not c.always_named and c.value.size <= self.inline:
             return np.array2string(c.value, separator=",", precision=4).replace("\n", "")
         key = id(c)
         if key not in self.const_names:
             name = f"c{len(self.const_names)}"
             self.const_names[key] = name
-            text = c.describe() if hasattr(c, "describe") else c.aval.short()
-            self.const_lines.append(f"{name}:{text}")
+            self.const_lines.append(f"{name}:{c.describe()}")
         return self.const_names[key]
 
     def value(self, x) -> str:
