@@ -137,17 +137,7 @@ def fftconvolve(in1, in2, mode="full", axes=None):
     axes : int or sequence of int, optional
         Axes to convolve over; along the others one operand must have length 1.
     """
-    if not _one_traced(in1, in2, "scipy.signal.fftconvolve"):
-        return _sig.fftconvolve(in1, in2, mode=mode, axes=axes)
-    ref = _probe(_sig.fftconvolve, in1, in2, mode=mode, axes=axes)
-    if np.ndim(in1) == 0:
-        return _cast(_zero_d_product(in1, in2), ref.dtype)
-    if 0 in np.shape(in1) or 0 in np.shape(in2):
-        from ..primitives.arithmetic import zeros
-
-        return zeros(ref.shape, ref.dtype)
-    _check_axes_broadcast(in1, in2, axes, "scipy.signal.fftconvolve")
-    return _centered(_full_convolution(in1, in2, ref.dtype, "fft"), ref.shape)
+    return _fft_family(_sig.fftconvolve, "fft", in1, in2, mode, axes)
 
 
 def oaconvolve(in1, in2, mode="full", axes=None):
@@ -159,17 +149,23 @@ def oaconvolve(in1, in2, mode="full", axes=None):
     mode : {"full", "valid", "same"}
     axes : int or sequence of int, optional
     """
-    if not _one_traced(in1, in2, "scipy.signal.oaconvolve"):
-        return _sig.oaconvolve(in1, in2, mode=mode, axes=axes)
-    ref = _probe(_sig.oaconvolve, in1, in2, mode=mode, axes=axes)
+    return _fft_family(_sig.oaconvolve, "oa", in1, in2, mode, axes)
+
+
+def _fft_family(scipy_fn, method, in1, in2, mode, axes):
+    """The shared body of ``fftconvolve`` and ``oaconvolve`` (they differ only in speed)."""
+    what = f"scipy.signal.{scipy_fn.__name__}"
+    if not _one_traced(in1, in2, what):
+        return scipy_fn(in1, in2, mode=mode, axes=axes)
+    ref = _probe(scipy_fn, in1, in2, mode=mode, axes=axes)
     if np.ndim(in1) == 0:
         return _cast(_zero_d_product(in1, in2), ref.dtype)
     if 0 in np.shape(in1) or 0 in np.shape(in2):
         from ..primitives.arithmetic import zeros
 
         return zeros(ref.shape, ref.dtype)
-    _check_axes_broadcast(in1, in2, axes, "scipy.signal.oaconvolve")
-    return _centered(_full_convolution(in1, in2, ref.dtype, "oa"), ref.shape)
+    _check_axes_broadcast(in1, in2, axes, what)
+    return _centered(_full_convolution(in1, in2, ref.dtype, method), ref.shape)
 
 
 # -- 2-d with boundaries -------------------------------------------------------------
