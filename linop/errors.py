@@ -21,20 +21,23 @@ __all__ = [
 ]
 
 _LINOP_DIR = os.path.dirname(os.path.abspath(__file__))
-_NUMPY_DIR = None
+_LIBRARY_DIRS: tuple = ()
 
 
 def _library_dirs():
-    global _NUMPY_DIR
-    if _NUMPY_DIR is None:
+    """Directories whose frames are never the user's code: linop, NumPy and SciPy."""
+    global _LIBRARY_DIRS
+    if not _LIBRARY_DIRS:
         import numpy
+        import scipy
 
-        _NUMPY_DIR = os.path.dirname(os.path.abspath(numpy.__file__))
-    return (_LINOP_DIR, _NUMPY_DIR)
+        _LIBRARY_DIRS = tuple(os.path.dirname(os.path.abspath(m.__file__)) + os.sep
+                              for m in (numpy, scipy)) + (_LINOP_DIR + os.sep,)
+    return _LIBRARY_DIRS
 
 
 def user_location(skip_dirs=()) -> str:
-    """Return ``file:line`` of the innermost stack frame outside linop and NumPy.
+    """Return ``file:line`` of the innermost stack frame outside linop, NumPy and SciPy.
 
     Parameters
     ----------

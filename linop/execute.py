@@ -210,6 +210,22 @@ def _as_input(a, aval, i):
     return arr
 
 
+def _as_traced_input(a, aval, i):
+    """Check a traced (or constant) input of a program replayed inside another trace."""
+    if not is_tracer(a):
+        return _as_input(a, aval, i)
+    if tuple(a.shape) != aval.shape:
+        raise ValueError(f"input {i} must have shape {aval.shape}, got {tuple(a.shape)}")
+    if a.dtype != aval.dtype:
+        if not np.can_cast(a.dtype, aval.dtype, "same_kind"):
+            raise TypeError(f"input {i} must have dtype {aval.dtype} (or one that casts to it "
+                            f"with same_kind), got {a.dtype}")
+        from .primitives.complex import convert
+
+        a = convert(a, aval.dtype)
+    return a
+
+
 def _fresh_output(out, inputs):
     # Outputs must not alias inputs or be read-only broadcast views.
     if not out.flags.writeable or any(np.may_share_memory(out, a) for a in inputs):
@@ -218,6 +234,9 @@ def _fresh_output(out, inputs):
 
 
 def _run_traced(program: Program, args: list) -> list:
+    if len(args) != len(program.invars):
+        raise TypeError(f"the program takes {len(program.invars)} inputs, got {len(args)}")
+    args = [_as_traced_input(a, v.aval, i) for i, (a, v) in enumerate(zip(args, program.invars))]
     env = {v.id: a for v, a in zip(program.invars, args)}
     for eqn in program.eqns:
         env[eqn.out.id] = eqn.prim.bind(*(env[v.id] for v in eqn.inputs), **eqn.params)

@@ -8,6 +8,7 @@ inlined, when they are large.
 from __future__ import annotations
 
 import itertools
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +46,11 @@ class ShapeDtype:
     dtype: np.dtype
 
     def __post_init__(self):
-        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+        shape = (self.shape,) if np.ndim(self.shape) == 0 else self.shape
+        shape = tuple(operator.index(d) for d in shape)
+        if any(d < 0 for d in shape):
+            raise ValueError(f"negative dimensions are not allowed: {shape}")
+        object.__setattr__(self, "shape", shape)
         object.__setattr__(self, "dtype", np.dtype(self.dtype))
 
     @property

@@ -1,10 +1,12 @@
 """Flatten and unflatten nested containers (pytrees).
 
-Containers are tuples, lists, dicts (keys in sorted order), namedtuples and
-``None`` (a container with no children). Everything else is a leaf.
+Containers are tuples, lists, dicts (keys in sorted order), ``OrderedDict``
+(keys in insertion order), namedtuples and ``None`` (a container with no
+children). Everything else is a leaf.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,7 @@ _TUPLE = "tuple"
 _LIST = "list"
 _DICT = "dict"
 _NAMEDTUPLE = "namedtuple"
+_ODICT = "OrderedDict"
 
 
 def _is_namedtuple(x) -> bool:
@@ -29,9 +32,10 @@ class TreeDef:
     Attributes
     ----------
     kind : str
-        ``"leaf"``, ``"none"``, ``"tuple"``, ``"list"``, ``"dict"`` or ``"namedtuple"``.
+        ``"leaf"``, ``"none"``, ``"tuple"``, ``"list"``, ``"dict"``, ``"OrderedDict"`` or
+        ``"namedtuple"``.
     meta : object
-        Sorted dict keys, or the namedtuple class.
+        Dict keys (sorted for dict, in insertion order for OrderedDict), or the namedtuple class.
     children : tuple of TreeDef
     """
 
@@ -56,8 +60,9 @@ class TreeDef:
             return f"({inner}{',' if len(self.children) == 1 else ''})"
         if self.kind == _LIST:
             return f"[{inner}]"
-        if self.kind == _DICT:
-            return "{" + ", ".join(f"{k!r}: {c}" for k, c in zip(self.meta, self.children)) + "}"
+        if self.kind in (_DICT, _ODICT):
+            inner = ", ".join(f"{k!r}: {c}" for k, c in zip(self.meta, self.children))
+            return "{" + inner + "}" if self.kind == _DICT else f"OrderedDict({{{inner}}})"
         return f"{self.meta.__name__}({inner})"
 
 
@@ -93,6 +98,9 @@ def _flatten(tree, leaves) -> TreeDef:
     if type(tree) is dict:
         keys = tuple(sorted(tree))
         return TreeDef(_DICT, keys, tuple(_flatten(tree[k], leaves) for k in keys))
+    if type(tree) is OrderedDict:
+        keys = tuple(tree)
+        return TreeDef(_ODICT, keys, tuple(_flatten(tree[k], leaves) for k in keys))
     leaves.append(tree)
     return LEAF
 
@@ -126,6 +134,8 @@ def _unflatten(td: TreeDef, it):
         return children
     if td.kind == _DICT:
         return dict(zip(td.meta, children))
+    if td.kind == _ODICT:
+        return OrderedDict(zip(td.meta, children))
     return td.meta(*children)
 
 
@@ -147,7 +157,7 @@ def leaf_paths(treedef: TreeDef, prefix: str = "") -> list[str]:
         return []
     out: list[str] = []
     for i, child in enumerate(treedef.children):
-        if treedef.kind == _DICT:
+        if treedef.kind in (_DICT, _ODICT):
             key = f"[{treedef.meta[i]!r}]"
         elif treedef.kind == _NAMEDTUPLE:
             key = f".{treedef.meta._fields[i]}"

@@ -91,7 +91,8 @@ class Tracer(NDArrayOperatorsMixin):
         if link is not None:
             if link.kind != "view":
                 reason = ("it is read-only in NumPy too" if link.kind == "readonly" else
-                          "NumPy returns a view or a copy here depending on memory layout")
+                          "NumPy may return a view here (depending on memory layout or the "
+                          "operation), whose writes linop cannot reproduce")
                 raise ViewWriteError(
                     f"at {user_location()}: cannot write into the result of {link.what}: {reason}. "
                     "Write into the original array, or call .copy() first.")
@@ -194,10 +195,10 @@ class Tracer(NDArrayOperatorsMixin):
     def imag(self, value):
         self.imag[...] = value
 
-    def reshape(self, *shape, order="C", copy=None):
-        """As ``ndarray.reshape``."""
-        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
-            shape = shape[0]
+    def reshape(self, *args, shape=None, order="C", copy=None):
+        """As ``ndarray.reshape`` (``x.reshape(2, 3)``, ``x.reshape((2, 3))``, ``shape=``)."""
+        if shape is None:
+            shape = args[0] if len(args) == 1 and not isinstance(args[0], (int, np.integer)) else args
         return np.reshape(self, shape, order=order, copy=copy)
 
     def ravel(self, order="C"):
@@ -245,7 +246,10 @@ class Tracer(NDArrayOperatorsMixin):
         return np.dot(self, b, out=out)
 
     def conj(self):
-        """As ``ndarray.conj`` (real-linear)."""
+        """As ``ndarray.conj`` (real-linear); a view of ``x`` itself for real ``x``, as in NumPy."""
+        if not np.issubdtype(self.dtype, np.complexfloating):
+            return make_view(self, Tracer(self._builder, self.var), lambda b: b, lambda b, new: new,
+                             "view", "x.conj()")
         return np.conjugate(self)
 
     conjugate = conj
@@ -468,7 +472,7 @@ def trace_flat(fun, in_tree: TreeDef, in_avals, out_what="output") -> Program:
     invars = [t._var for t in tracers]
     _builders.append(builder)
     try:
-        out = fun(*tree_unflatten(in_tree, tracers))
+        out = _call_user_function(fun, tree_unflatten(in_tree, tracers))
         leaves, out_tree = tree_flatten(out)
         paths = leaf_paths(out_tree, out_what)
         outvars = [_output_var(builder, leaf, path, fun) for leaf, path in zip(leaves, paths)]
@@ -476,6 +480,23 @@ def trace_flat(fun, in_tree: TreeDef, in_avals, out_what="output") -> Program:
         _builders.pop()
     program = Program(invars, builder.eqns, outvars, in_tree, out_tree)
     return eliminate_dead_code(program)
+
+
+def _call_user_function(fun, args):
+    """Call ``fun``; surface linop's own error where NumPy wrapped it in one of its own.
+
+    NumPy turns errors raised while it converts a value (``y[0] = tracer`` on a plain
+    array) into ``ValueError("setting an array element with a sequence")``; the
+    linop error it wraps says what happened and what to do.
+    """
+    from .errors import LinopError
+
+    try:
+        return fun(*args)
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, LinopError) or not isinstance(exc.__cause__, LinopError):
+            raise
+        raise exc.__cause__.with_traceback(exc.__traceback__) from None
 
 
 def _function_location(fun) -> str:

@@ -221,3 +221,86 @@ def test_sequence_into_single_element_raises_like_numpy():
         return y
 
     np.testing.assert_array_equal(linop.trace(g, X)(np.arange(4.0)), g(np.arange(4.0)))
+
+
+def test_element_reads_are_copies_as_in_numpy():
+    def swap(x):
+        y = x.copy()
+        tmp = y[0]
+        y[0] = y[1]
+        y[1] = tmp
+        return y
+
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(linop.trace(swap, x)(x), swap(x))
+
+    def accumulate_rows(x):
+        y = x.reshape(2, 2).copy()
+        for row in y:      # rows are views in NumPy: the writes land in y
+            row *= 10
+        return y
+
+    np.testing.assert_array_equal(linop.trace(accumulate_rows, x)(x), accumulate_rows(x))
+
+
+def test_layout_dependent_reshape_writes_raise():
+    def f(x):
+        y = x.reshape(2, 2).T * 2
+        r = y.reshape(-1)          # NumPy copies here (y is F-ordered); a C array would be a view
+        r[0] = x[3]
+        return y
+
+    _raises(linop.ViewWriteError, f)
+    _raises(linop.UnsupportedFunctionError, lambda x: x.ravel(order="A"), match="order='A'")
+
+
+def test_single_operand_einsum_write_raises():
+    def f(x):
+        y = x.reshape(2, 2).copy()
+        d = np.einsum("ii->i", y)
+        d[0] = x[1]
+        return y
+
+    _raises(linop.ViewWriteError, f)
+
+
+def test_conj_of_real_is_a_view_and_astype_no_copy_is_the_array():
+    def f(x):
+        y = x.copy()
+        c = y.conj()
+        c[0] = 5 * x[1]
+        a = y.astype(y.dtype, copy=False)
+        a[1] = 0.0
+        return y
+
+    x = np.arange(4.0)
+    np.testing.assert_array_equal(linop.trace(f, x)(x), f(x))
+
+
+def test_element_assignment_into_plain_array_is_our_error():
+    def f(x):
+        y = np.zeros(4)
+        y[0] = x[0]
+        return y
+
+    _raises(linop.ArrayAssignmentError, f, match="np.zeros_like(x, shape=")
+
+
+def test_einsum_casting_and_labels_like_numpy():
+    with pytest.raises(TypeError, match="according to the rule 'safe'"):
+        linop.trace(lambda x: np.einsum("i->i", x, dtype=np.float32), X)
+    with pytest.raises(ValueError, match="invalid subscript"):
+        linop.trace(lambda x: np.einsum("i$->i", x), np.zeros((2, 2)))
+
+
+def test_python_scalars_are_not_weak_in_contractions():
+    x = np.ones(3, np.float32)
+    for fun in (lambda x: np.dot(x, 2.0), lambda x: np.einsum("i,->i", x, 2.0),
+                lambda x: np.multiply.outer(x, 2.0)):
+        assert linop.trace(fun, x)(x).dtype == fun(x).dtype == np.float64
+
+
+def test_float_axis_and_n_are_type_errors():
+    for fun in (lambda x: x.sum(axis=0.0), lambda x: np.fft.fft(x, n=4.0)):
+        with pytest.raises(TypeError, match="integer"):
+            linop.trace(fun, X)

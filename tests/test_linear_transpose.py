@@ -164,3 +164,28 @@ def test_inplace_on_input_inside_function():
 
     p = linop.trace(f, np.zeros(3))
     np.testing.assert_array_equal(p(np.array([1.0, 2.0, 3.0])), [0, 4, 6])
+
+
+def test_ordered_dict_is_a_container_in_insertion_order():
+    from collections import OrderedDict
+
+    primal = OrderedDict([("z", np.zeros(2)), ("a", np.zeros(1))])
+    (out,) = linop.linear_transpose(lambda d: OrderedDict([("s", d["z"] * 2), ("t", d["a"])]), primal)(
+        OrderedDict([("s", np.ones(2)), ("t", np.ones(1))]))
+    assert isinstance(out, OrderedDict) and list(out) == ["z", "a"]
+    np.testing.assert_array_equal(out["z"], [2, 2])
+
+
+def test_program_replayed_in_another_trace_checks_its_inputs():
+    p = linop.trace(lambda x: x[1:] * np.arange(1.0, 3.0), np.zeros(3))
+    with pytest.raises(ValueError, match=r"shape \(3,\)"):
+        linop.trace(lambda x: p(x), np.zeros(5))
+    q = linop.trace(lambda x: 2 * x, np.zeros(2, np.float32))
+    with pytest.raises(TypeError, match="float32"):
+        linop.trace(lambda x: q(x), np.zeros(2, complex))
+
+
+def test_shape_dtype_validation():
+    assert linop.ShapeDtype(3, "f8").shape == (3,)
+    with pytest.raises(ValueError, match="negative"):
+        linop.ShapeDtype((-1,), "f8")

@@ -238,6 +238,11 @@ CASES = [
     Case("einsum_sum_only", lambda x: np.einsum("ijk->k", x), ((2, 3, 4),)),
     Case("kron", lambda x: np.kron(A34[:2, :2], x) + np.kron(x, np.eye(2)), ((2, 2),)),
     Case("multiply_outer", lambda x: np.multiply.outer(x, W3), ((2,),)),
+    Case("matvec", lambda x: np.matvec(BATCH, x) + np.matvec(x[None], W3)[0].sum(), ((3,),)),
+    Case("vecmat_const_first", lambda x: np.vecmat(B43c[:, 0], x), ((4, 2),)),
+    Case("vecmat_tracer_first", lambda x: np.vecmat(x, B43c), ((4,),), c_linear=False),
+    Case("vecdot", lambda x: np.vecdot(B43c[:, :2].T, x) + np.vecdot(x, W4), ((2, 4),)),
+    Case("polyval", lambda p: np.polyval(p, A34) + np.polyval(p, 2.0), ((3,),)),
     # selection and copies
     Case("where", lambda x, y: np.where(MASK34, x, y), ((3, 4), (3, 4))),
     Case("where_zero", lambda x: np.where(MASK34, 0.0, x), ((3, 4),)),

@@ -14,7 +14,7 @@ NONLINEAR_FUNCTIONS = {
     "cumprod", "unique", "nonzero", "count_nonzero", "any", "all", "allclose", "isclose",
     "array_equal", "clip", "round", "around", "sign", "abs", "absolute", "linalg.det",
     "linalg.inv", "linalg.eig", "linalg.eigh", "linalg.svd", "linalg.qr", "linalg.cholesky",
-    "searchsorted", "histogram", "digitize", "polyval", "polyfit", "sinc", "i0", "cov", "corrcoef",
+    "searchsorted", "histogram", "digitize", "polyfit", "sinc", "i0", "cov", "corrcoef",
     "linalg.slogdet", "linalg.pinv", "linalg.matrix_rank", "linalg.cond", "linalg.eigvals",
     "linalg.vector_norm", "linalg.matrix_norm", "fix", "real_if_close", "nan_to_num", "argwhere",
     "flatnonzero", "logaddexp", "mod", "angle",
@@ -104,7 +104,7 @@ def _ufunc_kwargs(ufunc, kwargs):
 
 
 _UFUNC_HINTS = {
-    "power": "x ** k is not linear for k != 1",
+    "power": "powers (x ** k) are not linear (for k == 1 write x itself)",
     "square": "x ** 2 is not linear",
     "reciprocal": "1 / x is not linear",
     "absolute": "abs(x) is not linear",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numbers
+import operator
 
 import numpy as np
 
@@ -91,7 +92,7 @@ def constant(x, dtype=None) -> np.ndarray:
 
 def normalize_axis(axis, ndim: int, what: str = "axis") -> int:
     """A non-negative axis, with NumPy's AxisError for bad ones."""
-    axis = int(axis)
+    axis = operator.index(axis)
     if not -ndim <= axis < ndim:
         raise np.exceptions.AxisError(axis, ndim)
     return axis % ndim

@@ -11,10 +11,16 @@ import numpy as np
 
 from ..primitives import complex as C, shape as S
 from ..primitives.contraction import dot
-from ._registry import implements
+from ._registry import implements, implements_ufunc
 from ._util import constant, is_tracer, nonlinear, promote_dtype, to_dtype, unsupported
 
 _LETTERS = string.ascii_letters
+
+
+def _strong_promote(*ops):
+    """Result dtype of contraction operands: NumPy converts Python scalars to arrays here,
+    so they are not weakly typed as in ufuncs."""
+    return promote_dtype(*(o if is_tracer(o) else np.asarray(o) for o in ops))
 
 
 def _one_tracer(operands, what):
@@ -99,6 +105,10 @@ def parse_einsum(subscripts: str, shapes) -> tuple[list, str]:
     out : str
     """
     subscripts = subscripts.replace(" ", "")
+    for ch in subscripts:
+        if not (ch.isascii() and ch.isalpha()) and ch not in ",->.":
+            raise ValueError(f"invalid subscript '{ch}' in einstein sum subscripts string, "
+                             "subscripts must be letters")
     if "->" in subscripts:
         ins, out = subscripts.split("->")
         explicit = True
@@ -169,8 +179,23 @@ def einsum(*operands, out=None, dtype=None, order="K", casting="safe", optimize=
         x = S.broadcast_to(x, shapes[k])
     consts = [(np.broadcast_to(constant(o), shp), s)
               for i, (o, s, shp) in enumerate(zip(ops, subs, shapes)) if i != k]
-    res = np.dtype(dtype) if dtype is not None else promote_dtype(*ops)
-    return contract_with_constants(x, subs[k], consts, out_sub, res)
+    res = _strong_promote(*ops)
+    if dtype is not None:
+        dtype = np.dtype(dtype)
+        for op in ops:
+            if not np.can_cast(_strong_promote(op), dtype, casting):
+                raise TypeError(f"Cannot cast array data from {_strong_promote(op)!r} to {dtype!r} "
+                                f"according to the rule {casting!r}")
+        res = dtype
+    out = contract_with_constants(x, subs[k], consts, out_sub, res)
+    if len(ops) == 1 and set(out_sub) == set(subs[0]) and res == x.dtype:
+        # NumPy returns a view here (a transpose or a diagonal): writes through it, or
+        # reads after x changes, would depend on that; refuse them rather than guess.
+        from ..tracing import make_view
+
+        return make_view(x, out, lambda b: einsum(*operands, dtype=dtype, casting=casting), None,
+                         "ambiguous", "np.einsum on one operand")
+    return out
 
 
 def _broadcast_labels(subs, shapes):
@@ -234,7 +259,7 @@ def _reshape_any(x, shape, full):
 
 def _contract_two(ops, subs, out_sub):
     k = 0 if is_tracer(ops[0]) else 1
-    res = promote_dtype(*ops)
+    res = _strong_promote(*ops)
     return contract_with_constants(ops[k], subs[k], [(ops[1 - k], subs[1 - k])], out_sub, res)
 
 
@@ -247,9 +272,7 @@ def dot_(a, b, out=None):
     _one_tracer([a, b], "np.dot")
     sa, sb = _shape(a), _shape(b)
     if len(sa) == 0 or len(sb) == 0:
-        from .elementwise import multiply
-
-        return multiply(a, b)
+        return _scalar_product(a, b)
     la = _LETTERS[:len(sa)]
     if len(sb) == 1:
         lb = la[-1]
@@ -258,6 +281,13 @@ def dot_(a, b, out=None):
     out_sub = la[:-1] + "".join(l for l in lb if l != la[-1])
     _check_sizes([la, lb], [sa, sb], "np.dot")
     return _contract_two([a, b], [la, lb], out_sub)
+
+
+def _scalar_product(a, b):
+    """``np.dot``/``np.inner`` with a 0-d operand: a product, scalars typed as arrays."""
+    from .elementwise import multiply
+
+    return multiply(*(o if is_tracer(o) else np.asarray(o) for o in (a, b)))
 
 
 def _check_sizes(subs, shapes, what):
@@ -289,9 +319,7 @@ def inner(a, b):
     _one_tracer([a, b], "np.inner")
     sa, sb = _shape(a), _shape(b)
     if len(sa) == 0 or len(sb) == 0:
-        from .elementwise import multiply
-
-        return multiply(a, b)
+        return _scalar_product(a, b)
     la = _LETTERS[:len(sa)]
     lb = _LETTERS[len(sa):len(sa) + len(sb) - 1] + la[-1]
     _check_sizes([la, lb], [sa, sb], "np.inner")
@@ -353,3 +381,43 @@ def kron(a, b):
     out_sub = "".join(x + y for x, y in zip(la, lb))
     prod = _contract_two([a2, b2], [la, lb], out_sub)
     return S.reshape(prod, tuple(x * y for x, y in zip(sa2, sb2)))
+
+
+# -- NumPy 2 matrix-vector ufuncs and polynomials -------------------------------------
+def _conj_any(x):
+    if is_tracer(x):
+        return C.conj(x) if np.issubdtype(x.dtype, np.complexfloating) else x
+    return np.conj(np.asarray(x))
+
+
+@implements_ufunc(np.matvec)
+def matvec(x1, x2, dtype=None):
+    """``np.matvec``: matrix times vector over the last axes, batch axes broadcast."""
+    return einsum("...ij,...j->...i", x1, x2, dtype=dtype, casting="same_kind")
+
+
+@implements_ufunc(np.vecmat)
+def vecmat(x1, x2, dtype=None):
+    """``np.vecmat``: conjugated vector times matrix over the last axes."""
+    return einsum("...j,...jk->...k", _conj_any(x1), x2, dtype=dtype, casting="same_kind")
+
+
+@implements_ufunc(np.vecdot)
+def vecdot(x1, x2, dtype=None):
+    """``np.vecdot``: ``sum(conj(x1) * x2)`` over the last axis, batch axes broadcast."""
+    return einsum("...j,...j->...", _conj_any(x1), x2, dtype=dtype, casting="same_kind")
+
+
+@implements(np.polyval)
+def polyval(p, x):
+    """``np.polyval``: linear in the coefficients ``p`` when the points ``x`` are constant."""
+    if is_tracer(x):
+        raise nonlinear("np.polyval(p, x) with traced x", "a polynomial in x is not linear in x; "
+                        "it is linear in the coefficients p")
+    x = np.asanyarray(x)
+    if p.ndim != 1:
+        raise unsupported("np.polyval with multi-dimensional coefficients")
+    vander = np.vander(x.ravel(), N=p.shape[0])
+    res = promote_dtype(p, x)
+    out = contract_with_constants(p, "j", [(vander, "ij")], "i", res)
+    return S.reshape(out, x.shape)

@@ -50,7 +50,7 @@ def astype(x, dtype, order="K", casting="unsafe", subok=True, copy=True):
     """``x.astype(dtype)``: floating and real→complex conversions."""
     dtype = np.dtype(dtype)
     if dtype == x.dtype:
-        return type(x)(x._builder, x.var)
+        return type(x)(x._builder, x.var) if copy else x
     if not np.can_cast(x.dtype, dtype, casting):
         raise TypeError(f"Cannot cast array data from {x.dtype!r} to {dtype!r} according to the "
                         f"rule {casting!r}")

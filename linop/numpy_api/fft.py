@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import warnings
 
+import operator
+
 import numpy as np
 
 from ..primitives import complex as C, fft as F, slicing as SL
@@ -32,7 +34,7 @@ def _norm(norm) -> str:
 
 
 def _check_n(n) -> int:
-    n = int(n)
+    n = operator.index(n)
     if n < 1:
         raise ValueError(f"Invalid number of FFT data points ({n}) specified.")
     return n
@@ -107,7 +109,7 @@ def _cook_nd(a, s, axes, invreal=False):
         if invreal:
             default[-1] = (shape[axes[-1]] - 1) * 2
         s = [d if n is None else n for n, d in zip(s, default)]
-    s = [shape[ax] if n == -1 else int(n) for n, ax in zip(s, axes)]
+    s = [shape[ax] if n == -1 else operator.index(n) for n, ax in zip(s, axes)]
     return s, axes
 
 

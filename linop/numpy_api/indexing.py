@@ -152,6 +152,8 @@ def getitem(x, index):
     out = idx.read(x)
     if out is x:
         out = type(x)(x._builder, x.var)
+    if _is_single_element(index, x.ndim) or (x.ndim == 0 and index == ()):
+        return out  # NumPy returns a scalar: a copy, not a view
     return make_view(x, out, lambda b: idx.read(b), lambda b, new: _write(b, idx, new),
                      "view", "indexing")
 

@@ -10,7 +10,7 @@ import numpy as np
 from ..primitives import shape as S
 from ..tracing import make_view
 from ._registry import implements
-from ._util import is_tracer, normalize_axes, normalize_axis
+from ._util import is_tracer, normalize_axes, normalize_axis, unsupported
 
 
 def _fresh(x):
@@ -37,27 +37,36 @@ def infer_shape(size: int, shape) -> tuple:
 def reshape_raw(x, shape, order="C"):
     """Reshape without view bookkeeping (``order`` C or F)."""
     shape = infer_shape(x.size, shape)
-    if order in ("C", "A"):
+    if order == "C":
         return S.reshape(x, shape)
     if order == "F":
         rev_in = tuple(range(x.ndim))[::-1]
         y = S.reshape(S.transpose(x, rev_in), shape[::-1])
         return S.transpose(y, tuple(range(len(shape)))[::-1])
+    if order in ("A", "K"):
+        raise unsupported(f"reshape/ravel with order={order!r}",
+                          "Its result depends on the memory layout of the array, which a traced "
+                          "array does not have; pass order='C' or order='F'.")
     raise ValueError(f"order must be one of 'C', 'F', 'A', got {order!r}")
 
 
 @implements(np.reshape)
 def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
-    """``np.reshape``: a view of a fresh array, ambiguous for a view (layout-dependent)."""
+    """``np.reshape``: NumPy returns a view or a copy depending on the memory layout.
+
+    A traced array has no layout, so the result is an *ambiguous* view: reading it
+    works, but writing through it, or reading it after ``a`` was modified, raises
+    :class:`~linop.errors.ViewWriteError` instead of guessing.
+    """
     shape = newshape if shape is None else shape
+    if shape is None:
+        raise TypeError("reshape() missing required argument 'shape'")
     out = reshape_raw(a, shape, order)
     if out is a:
         out = _fresh(a)
     if copy:
         return out
-    kind = "view" if a._view is None and order in ("C", "A") else "ambiguous"
-    return make_view(a, out, lambda b: reshape_raw(b, shape, order),
-                     lambda b, new: reshape_raw(new, b.shape, order), kind, "reshape")
+    return make_view(a, out, lambda b: reshape_raw(b, shape, order), None, "ambiguous", "reshape")
 
 
 @implements(np.ravel)

@@ -89,6 +89,7 @@ def correlate(a, v, mode="valid"):
 
     With ``v`` traced and complex, the map is real-linear (it conjugates ``v``).
     """
+    a, v = (x if is_tracer(x) else np.asarray(x) for x in (a, v))
     _probe(np.correlate, a, v, mode)
     mode = _mode_name(np.correlate, mode)
     _linear_and_kernel(a, v, "np.correlate")
