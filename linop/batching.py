@@ -202,7 +202,7 @@ def batch_program(program: Program, size: int, batched=None, axis_name=None,
         Which outputs carry the batch axis.
     """
     from .primitives import arithmetic as A
-    from .tracing import _builders, eliminate_dead_code
+    from .tracing import building, eliminate_dead_code
 
     size = int(size)
     batched = [True] * len(program.invars) if batched is None else [bool(b) for b in batched]
@@ -210,8 +210,7 @@ def batch_program(program: Program, size: int, batched=None, axis_name=None,
     ins = [builder.new_input(ShapeDtype(((size,) if b else ()) + v.aval.shape, v.aval.dtype))
            for v, b in zip(program.invars, batched)]
     env = {v.id: (t, b) for v, t, b in zip(program.invars, ins, batched)}
-    _builders.append(builder)
-    try:
+    with building(builder):
         for eqn in program.eqns:
             builder.source = eqn.source
             env[eqn.out.id] = _batch_eqn(eqn, [env[v.id] for v in eqn.inputs], size, axis_name)
@@ -225,8 +224,6 @@ def batch_program(program: Program, size: int, batched=None, axis_name=None,
                 x = A.zeros(np.shape(x), np.asarray(x).dtype)
             outs.append(x)
             flags.append(b)
-    finally:
-        _builders.pop()
     tree_in = tree_flatten(tuple(t.aval for t in ins))[1]
     tree_out = tree_flatten(tuple(o.aval for o in outs))[1]
     result = Program([t._var for t in ins], builder.eqns, [o.var for o in outs], tree_in, tree_out)

@@ -14,7 +14,9 @@ memory layout that a tracer does not have, a write raises
 """
 from __future__ import annotations
 
+import contextlib
 import dis
+import threading
 
 import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
@@ -27,12 +29,31 @@ from .pytree import TreeDef, leaf_paths, tree_flatten, tree_unflatten
 
 __all__ = ["Tracer", "trace", "trace_flat", "current_builder"]
 
-_builders: list[Builder] = []
+_local = threading.local()  # each thread traces with its own stack of builders
+
+
+def _builder_stack() -> list:
+    stack = getattr(_local, "builders", None)
+    if stack is None:
+        stack = _local.builders = []
+    return stack
 
 
 def current_builder() -> Builder | None:
-    """The builder of the innermost active trace, or ``None``."""
-    return _builders[-1] if _builders else None
+    """The builder of the innermost active trace of this thread, or ``None``."""
+    stack = _builder_stack()
+    return stack[-1] if stack else None
+
+
+@contextlib.contextmanager
+def building(builder: Builder):
+    """Make ``builder`` the current trace of this thread inside the ``with`` block."""
+    stack = _builder_stack()
+    stack.append(builder)
+    try:
+        yield builder
+    finally:
+        stack.pop()
 
 
 class _ViewLink:
@@ -470,14 +491,11 @@ def trace_flat(fun, in_tree: TreeDef, in_avals, out_what="output") -> Program:
     builder = Builder()
     tracers = [builder.new_input(a) for a in in_avals]
     invars = [t._var for t in tracers]
-    _builders.append(builder)
-    try:
+    with building(builder):
         out = _call_user_function(fun, tree_unflatten(in_tree, tracers))
         leaves, out_tree = tree_flatten(out)
         paths = leaf_paths(out_tree, out_what)
         outvars = [_output_var(builder, leaf, path, fun) for leaf, path in zip(leaves, paths)]
-    finally:
-        _builders.pop()
     program = Program(invars, builder.eqns, outvars, in_tree, out_tree)
     return eliminate_dead_code(program)
 

@@ -13,7 +13,7 @@ from .ir import Program
 from .primitives import arithmetic as A
 from .primitives.base import Builder
 from .pytree import TreeDef
-from .tracing import _builders, eliminate_dead_code
+from .tracing import building, eliminate_dead_code
 
 __all__ = ["transpose"]
 
@@ -35,8 +35,7 @@ def transpose(program: Program) -> Program:
     builder = Builder()
     ct_inputs = [builder.new_input(v.aval) for v in program.outvars]
     cts: dict[int, object] = {}
-    _builders.append(builder)
-    try:
+    with building(builder):
         for v, ct in zip(program.outvars, ct_inputs):
             _accumulate(cts, v, ct, None)
         for eqn in reversed(program.eqns):
@@ -52,8 +51,6 @@ def transpose(program: Program) -> Program:
         outs = [cts[v.id] if v.id in cts else A.zeros(v.aval.shape, v.aval.dtype)
                 for v in program.invars]
         outvars = [o.var for o in outs]
-    finally:
-        _builders.pop()
     in_tree = program.out_tree if program.out_is_args else TreeDef("tuple", None, (program.out_tree,))
     out_tree = program.in_tree.children[0] if program.in_wrapped else program.in_tree
     result = Program([t._var for t in ct_inputs], builder.eqns, outvars, in_tree, out_tree,

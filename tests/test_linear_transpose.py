@@ -189,3 +189,16 @@ def test_shape_dtype_validation():
     assert linop.ShapeDtype(3, "f8").shape == (3,)
     with pytest.raises(ValueError, match="negative"):
         linop.ShapeDtype((-1,), "f8")
+
+
+def test_tracing_from_several_threads_at_once():
+    from concurrent.futures import ThreadPoolExecutor
+
+    def build_and_apply(i):
+        f = lambda x: np.concatenate([x, np.zeros(2)]) * (i + 1)
+        (out,) = linop.linear_transpose(f, np.zeros(4))(np.ones(6))
+        return i, out
+
+    with ThreadPoolExecutor(6) as pool:
+        for i, out in pool.map(build_and_apply, range(120)):
+            np.testing.assert_array_equal(out, np.full(4, i + 1.0))
