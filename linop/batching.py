@@ -378,6 +378,8 @@ def vmap(fun, in_axes=0, out_axes=0, axis_name=None):
             full = [next(it) if inp else leaf for inp, leaf in zip(is_input, leaves)]
             return fun(*tree_unflatten(in_tree, full))
 
+        one_example.__wrapped__ = fun  # errors name the user's function, not this wrapper
+
         flat_tree = tree_flatten(tuple(per_example))[1]
         _frames().append(frame)
         try:

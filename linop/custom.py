@@ -227,6 +227,13 @@ class CustomLinear:
     def __reduce__(self):
         if self._transpose_of is not None:
             return (getattr, (self._transpose_of, "T"))
+        if "<locals>" in self.fun.__qualname__ or "<lambda>" in self.fun.__qualname__:
+            import pickle
+
+            raise pickle.PicklingError(
+                f"custom_linear function {self.fun.__qualname__!r} is defined inside a function, "
+                "so another process cannot import it: define it at module level to pickle "
+                "programs or operators that use it")
         return (_lookup_custom, (self.fun.__module__, self.fun.__qualname__))
 
     # -- rules used by the primitives ------------------------------------------------------
@@ -287,12 +294,21 @@ def _avals(pairs) -> list:
     return [ShapeDtype(s, d) for s, d in pairs]
 
 
-def _conform(value, aval: ShapeDtype, who: str, what: str):
-    """Check a user's result against its expected shape; cast its dtype."""
+def _conform(value, aval: ShapeDtype, who: str, what: str, exact_dtype: bool = False):
+    """Check a user's result against its expected shape; cast its dtype.
+
+    With ``exact_dtype`` (forward results) a dtype other than the declared one is an
+    error: casting it would silently change the function's values.
+    """
     arr = np.asarray(value)
     if arr.shape != aval.shape:
         raise LinopError(f"custom_linear: {who} returned {what} of shape {arr.shape}, expected "
                          f"{aval.shape}")
+    if arr.dtype != aval.dtype and exact_dtype:
+        raise LinopError(
+            f"custom_linear: {who} returned {what} of dtype {arr.dtype}, but its out= rule "
+            f"declares {aval.dtype}. Make the out= rule return the dtype the function returns "
+            "(or drop out= to infer it by calling the function on zeros).")
     if arr.dtype != aval.dtype:
         if np.issubdtype(arr.dtype, np.complexfloating) and \
                 not np.issubdtype(aval.dtype, np.complexfloating):
@@ -306,6 +322,11 @@ def _batch_by_loop(prim, size, xs, params):
     from .primitives import shape as S
     from .primitives.slicing import concatenate, slice_
 
+    if size == 0:  # nothing to loop over: the shape rule gives the (empty) result
+        aval = prim.abstract_eval(*(ShapeDtype(x.shape[1:], x.dtype) for x in xs), **params)
+        from .primitives.arithmetic import zeros
+
+        return zeros((0,) + aval.shape, aval.dtype)
     outs = []
     for b in range(size):
         items = []
@@ -342,7 +363,7 @@ class _CustomForward(Primitive):
             args[params["arg_index"]] = xs[0]
         out = owner.fun(*args, **_unwrap_params(params))
         aval = self.abstract_eval(*(ShapeDtype(x.shape, x.dtype) for x in xs), **params)
-        return _conform(out, aval, repr(owner.name), "an array")
+        return _conform(out, aval, repr(owner.name), "an array", exact_dtype=True)
 
     def abstract_eval(self, *avals, **params):
         n, lead, core = _split_batch(avals, params)

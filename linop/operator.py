@@ -245,9 +245,8 @@ class TracedLinearOperator(LinearOperator):
 
     # -- vectors -----------------------------------------------------------------------
     def _vector(self, x, n, what):
-        if not isinstance(x, np.ndarray):
-            x = np.asarray(x)
-        if x.dtype.kind not in "fcib":
+        x = np.asarray(x)  # also turns np.matrix columns into plain arrays
+        if x.dtype.kind not in "fciub":
             raise TypeError(f"{what}: expected a numeric vector of length {n} (dtype {self.dtype}),"
                             f" got dtype {x.dtype}")
         if x.shape == (n,):
@@ -258,9 +257,8 @@ class TracedLinearOperator(LinearOperator):
                          f"of shape ({n},) or ({n}, 1), got shape {x.shape}")
 
     def _matrix(self, X, n, what):
-        if not isinstance(X, np.ndarray):
-            X = np.asarray(X)
-        if X.dtype.kind not in "fcib":
+        X = np.asarray(X)
+        if X.dtype.kind not in "fciub":
             raise TypeError(f"{what}: expected a numeric array, got dtype {X.dtype}")
         if X.ndim != 2 or X.shape[0] != n:
             raise ValueError(f"{what}: this {self.shape[0]}x{self.shape[1]} operator expects a "
@@ -293,7 +291,7 @@ class TracedLinearOperator(LinearOperator):
         if found is None:
             from .batching import batch_program
 
-            with _TRACE_LOCK:  # tracing uses a process-wide stack of builders
+            with _TRACE_LOCK:  # one batched program per column count, even with many threads
                 found = self._batched.get(key)
                 if found is None:
                     found = batch_program(program, k)[0]
@@ -303,26 +301,26 @@ class TracedLinearOperator(LinearOperator):
         return found
 
     def matvec(self, x):
-        """``A @ x`` for a vector of shape ``(n,)`` or ``(n, 1)``."""
-        x, column = self._vector(x, self.shape[1], "matvec")
-        y = self._apply_vector(self.flat_program, x)
-        return y[:, None] if column else y
+        """``A @ x`` for a vector of shape ``(n,)`` or ``(n, 1)`` (``np.matrix`` stays a matrix)."""
+        xv, column = self._vector(x, self.shape[1], "matvec")
+        y = self._apply_vector(self.flat_program, xv)
+        return _like(x, y[:, None] if column else y)
 
     def rmatvec(self, x):
         """``A^H @ x`` (the adjoint, from the transposed program) for ``(m,)`` or ``(m, 1)``."""
-        x, column = self._vector(x, self.shape[0], "rmatvec")
-        y = self._apply_vector(self.adjoint_program, x)
-        return y[:, None] if column else y
+        xv, column = self._vector(x, self.shape[0], "rmatvec")
+        y = self._apply_vector(self.adjoint_program, xv)
+        return _like(x, y[:, None] if column else y)
 
     def matmat(self, X):
         """``A @ X`` for ``X`` of shape ``(n, k)``: one batched program over the columns."""
-        X = self._matrix(X, self.shape[1], "matmat")
-        return self._apply_batched(self.flat_program, X.T).T
+        Xa = self._matrix(X, self.shape[1], "matmat")
+        return _like(X, self._apply_batched(self.flat_program, Xa.T).T)
 
     def rmatmat(self, X):
         """``A^H @ X`` for ``X`` of shape ``(m, k)``: one batched program over the columns."""
-        X = self._matrix(X, self.shape[0], "rmatmat")
-        return self._apply_batched(self.adjoint_program, X.T).T
+        Xa = self._matrix(X, self.shape[0], "rmatmat")
+        return _like(X, self._apply_batched(self.adjoint_program, Xa.T).T)
 
     def _matvec(self, x):
         return self.matvec(np.ravel(x))
@@ -371,7 +369,11 @@ class TracedLinearOperator(LinearOperator):
     def unravel_output(self, y):
         """The function's output pytree from a flat vector of length ``m``."""
         src = self._require_source("unravel_output")
-        return tree_unflatten(src.program.out_tree, src.unravel(np.asarray(y), src.out_avals))
+        y = np.asarray(y)
+        if y.shape not in ((self.shape[0],), (self.shape[0], 1)):
+            raise ValueError(f"unravel_output: expected a vector of length {self.shape[0]}, got "
+                             f"shape {y.shape}")
+        return tree_unflatten(src.program.out_tree, src.unravel(y.reshape(-1), src.out_avals))
 
     def _require_source(self, what):
         if self._source is None:
@@ -597,7 +599,9 @@ def _sum(A_, B_):
 
 def _scale(op, alpha):
     alpha_arr = np.asarray(alpha)
-    if alpha_arr.dtype.kind not in "fcib":
+    if alpha_arr.dtype == object and isinstance(alpha, numbers.Number):
+        alpha_arr = np.asarray(complex(alpha) if isinstance(alpha, complex) else float(alpha))
+    if alpha_arr.dtype.kind not in "fciub":
         raise TypeError(f"cannot scale an operator by {alpha!r}")
     dtype = np.result_type(op.dtype, alpha if isinstance(alpha, (int, float, complex))
                            and not isinstance(alpha, np.generic) else alpha_arr.dtype)
@@ -673,6 +677,13 @@ def _block_program(rows, heights, widths, dtype, adjoint):
     return _trace_vector_fn(fn, sum(widths), dtype)
 
 
+def _non_empty(ops, what) -> list:
+    ops = list(ops)
+    if not ops:
+        raise ValueError(f"{what}: expected a non-empty list of operators")
+    return ops
+
+
 def block(blocks) -> TracedLinearOperator:
     """A block operator ``[[A, B], [None, C]]`` as one traced program.
 
@@ -694,6 +705,10 @@ def block(blocks) -> TracedLinearOperator:
     >>> linop.block([[I], [0.1 * D]]).shape
     (7, 4)
     """
+    blocks = list(blocks)
+    if any(not isinstance(row, (list, tuple)) for row in blocks):
+        raise TypeError("block: expected a list of rows, each a list of operators, arrays or None, "
+                        "e.g. linop.block([[A, B], [None, C]]); for one column use linop.vstack")
     rows = [[None if b is None else _as_traced(b, "block") for b in row] for row in blocks]
     if not rows or any(not row for row in rows) or len({len(r) for r in rows}) != 1:
         raise ValueError("block: expected a non-empty list of rows of equal length")
@@ -727,17 +742,17 @@ def vstack(ops) -> TracedLinearOperator:
     >>> linop.vstack([A, 0.5 * A]).matvec(np.ones(3))
     array([2., 2., 2., 1., 1., 1.])
     """
-    return block([[op] for op in ops])
+    return block([[op] for op in _non_empty(ops, "vstack")])
 
 
 def hstack(ops) -> TracedLinearOperator:
     """``[A, B, ...]``: operators with the same number of rows, side by side."""
-    return block([list(ops)])
+    return block([_non_empty(ops, "hstack")])
 
 
 def block_diag(ops) -> TracedLinearOperator:
     """The block-diagonal operator ``diag(A, B, ...)``."""
-    ops = list(ops)
+    ops = _non_empty(ops, "block_diag")
     return block([[op if i == j else None for j in range(len(ops))] for i, op in enumerate(ops)])
 
 
@@ -767,6 +782,21 @@ def todense(A, batch_size=256) -> np.ndarray:
     return out
 
 
+def _like(template, result):
+    """SciPy's convention: an ``np.matrix`` argument gives an ``np.matrix`` result."""
+    return np.asmatrix(result) if isinstance(template, np.matrix) else result
+
+
+def _dottest_tolerance(A) -> float:
+    dtypes = [np.dtype(A.dtype)]
+    for program in (getattr(A, "flat_program", None), getattr(A, "adjoint_program", None)):
+        if program is not None:
+            dtypes += [v.aval.dtype for v in program.invars + program.outvars]
+            dtypes += [e.out.aval.dtype for e in program.eqns]
+    bits = min((np.finfo(d).bits for d in dtypes if np.issubdtype(d, np.inexact)), default=64)
+    return 5e-2 if bits <= 16 else 1e-4 if bits <= 32 else 1e-10
+
+
 def dottest(A, rtol=None, complex_vectors=None, seed=0, raise_error=True) -> float:
     """Dot test ``<A x, y> = <x, A^H y>`` on random vectors.
 
@@ -774,7 +804,8 @@ def dottest(A, rtol=None, complex_vectors=None, seed=0, raise_error=True) -> flo
     ----------
     A : LinearOperator
     rtol : float, optional
-        Tolerance; by default 1e-10 in double and 1e-4 in single precision.
+        Tolerance; by default 1e-10 in double, 1e-4 in single and 5e-2 in half
+        precision, after the least precise dtype any step of the operator's programs uses.
     complex_vectors : bool, optional
         Also test complex vectors (by default: always, since real operators
         must give the complex-linear extension too).
@@ -791,8 +822,7 @@ def dottest(A, rtol=None, complex_vectors=None, seed=0, raise_error=True) -> flo
 
     rng = np.random.default_rng(seed)
     m, n = A.shape
-    single = np.dtype(A.dtype) in (np.dtype(np.float32), np.dtype(np.complex64))
-    rtol = rtol if rtol is not None else (1e-4 if single else 1e-10)
+    rtol = rtol if rtol is not None else _dottest_tolerance(A)
     kinds = [False, True] if complex_vectors is None else ([False] + ([True] if complex_vectors else []))
     if _is_complex(A.dtype):
         kinds = [True]

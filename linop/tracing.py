@@ -518,7 +518,9 @@ def _call_user_function(fun, args):
 
 
 def _function_location(fun) -> str:
-    code = getattr(fun, "__code__", None)
+    import inspect
+
+    code = getattr(inspect.unwrap(fun), "__code__", None)
     if code is None:
         return user_location()
     return f"{code.co_filename}:{code.co_firstlineno}"

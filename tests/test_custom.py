@@ -199,3 +199,36 @@ def test_vmap_equals_loop(fun, n):
 def test_vectorized_batch_is_one_equation():
     program = linop.trace(linop.vmap(complex_rows), np.zeros((6, 2, 3)))
     assert [e.prim.name for e in program.eqns] == ["complex_rows"]
+
+
+def test_forward_dtype_must_match_the_declared_one():
+    @linop.custom_linear(out=lambda x: linop.ShapeDtype(x.shape, x.dtype))
+    def complex_fft(x):
+        return np.fft.fft(x)
+
+    complex_fft.def_transpose(lambda y: np.fft.fft(y))
+    with pytest.raises(linop.LinopError, match="out= rule declares float64"):
+        linop.trace(complex_fft, np.zeros(4))(np.arange(4.0))
+
+
+def test_local_custom_function_refuses_to_pickle_clearly():
+    import pickle
+
+    @linop.custom_linear
+    def local_scale(x):
+        return 2 * x
+
+    local_scale.def_transpose(lambda y: 2 * y)
+    program = linop.trace(local_scale, np.zeros(3))
+    with pytest.raises(pickle.PicklingError, match="module level"):
+        pickle.dumps(program)
+
+
+def test_loop_batching_of_an_empty_batch():
+    @linop.custom_linear
+    def halve(x):
+        return x / 2
+
+    halve.def_transpose(lambda y: y / 2)
+    out = linop.vmap(halve)(np.zeros((0, 3)))
+    assert out.shape == (0, 3)

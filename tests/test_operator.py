@@ -304,3 +304,30 @@ def test_columns_and_integer_vectors():
     assert y.shape == (3, 1) and y.dtype == np.float64
     np.testing.assert_allclose(y[:, 0], [1, 1, 1])
     np.testing.assert_allclose(D4 @ np.ones((4, 2)), np.zeros((3, 2)))
+
+
+def test_matrix_uint_and_scalar_inputs_like_scipy():
+    A = linop.aslinearoperator(lambda x: np.outer(x, [1.0, 2.0]).ravel(), np.zeros(3))
+    col = np.matrix([[1.0], [2.0], [3.0]])
+    y = A.matvec(col)
+    assert isinstance(y, np.matrix) and y.shape == (6, 1)
+    np.testing.assert_allclose(np.asarray(y).ravel(), np.outer([1, 2, 3], [1, 2]).ravel())
+    np.testing.assert_allclose(A.matvec(np.array([1, 2, 3], np.uint8)), A.matvec(np.array([1.0, 2, 3])))
+    np.testing.assert_allclose((A * np.uint64(3)).matvec(np.ones(3)), 3 * A.matvec(np.ones(3)))
+    np.testing.assert_allclose((A * 10**30).matvec(np.ones(3)), 1e30 * A.matvec(np.ones(3)))
+
+
+def test_unravel_output_checks_the_length():
+    A = linop.aslinearoperator(lambda x: {"a": x[:2], "b": 2 * x}, np.zeros(2))
+    with pytest.raises(ValueError, match="length 4"):
+        A.unravel_output(np.zeros(7))
+    assert A.unravel_output(np.arange(4.0))["b"].tolist() == [2.0, 3.0]
+
+
+def test_dottest_tolerance_follows_the_least_precise_step():
+    psf = np.array([0.25, 0.5, 0.25])
+    A = linop.aslinearoperator(lambda x: np.convolve(x, psf, "same"), np.zeros(8, np.float32))
+    assert A.dtype == np.float64  # float32 input, float64 output
+    assert linop.dottest(A) < 1e-4
+    H = linop.aslinearoperator(lambda x: 2 * x[::-1], np.zeros(5, np.float16))
+    assert linop.dottest(H) < 5e-2

@@ -106,3 +106,12 @@ def test_numpy_function_forms_with_sparse_operands_point_to_the_operator():
                        (lambda x: np.matmul(x, S), (4,))):
         with pytest.raises(linop.UnsupportedFunctionError, match=r"S @ x"):
             linop.trace(fun, linop.ShapeDtype(shape, np.float64))
+
+
+def test_empty_contracted_axis_transposes():
+    S = sp.csr_array(np.zeros((3, 0)))
+    (out,) = linop.linear_transpose(lambda x: S @ x, linop.ShapeDtype((0,), np.float64))(np.ones(3))
+    assert out.shape == (0,)
+    T = sp.csr_array(np.zeros((0, 3)))
+    (out,) = linop.linear_transpose(lambda x: T @ x, linop.ShapeDtype((3,), np.float64))(np.ones(0))
+    np.testing.assert_array_equal(out, np.zeros(3))

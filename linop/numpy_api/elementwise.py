@@ -110,9 +110,9 @@ def _copy(x):
 def ufunc_method(ufunc, method, inputs, kwargs):
     """``ufunc.reduce``, ``ufunc.outer``, ``ufunc.accumulate`` and ``ufunc.at`` on tracers."""
     if ufunc is np.add and method == "reduce":
-        from .reductions import sum as _sum
+        from .reductions import summation
 
-        return _sum(inputs[0], **_reduce_kwargs(kwargs))
+        return summation(inputs[0], **_reduce_kwargs(kwargs), what="np.add.reduce")
     if ufunc is np.multiply and method == "outer":
         from .contraction import outer_nd
 

@@ -33,14 +33,20 @@ def _check_out(out, name):
 @implements(np.sum)
 def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
     """``np.sum`` (``initial`` must be 0; ``where`` a constant mask)."""
-    _check_out(out, "np.sum")
+    return summation(a, axis, dtype, out, keepdims, initial, where, "np.sum")
+
+
+def summation(a, axis=None, dtype=None, out=None, keepdims=False, initial=np._NoValue,
+              where=np._NoValue, what="np.sum"):
+    """The sum behind ``np.sum``, ``np.mean`` and ``np.add.reduce``; errors name ``what``."""
+    _check_out(out, what)
     if initial is not np._NoValue and initial != 0:
         from ..errors import AffineError, user_location
 
-        raise AffineError(f"np.sum(..., initial={initial!r}) at {user_location()} adds a constant: "
+        raise AffineError(f"{what}(..., initial={initial!r}) at {user_location()} adds a constant: "
                           "the map is affine. Use initial=0 (the default).")
     axes = normalize_axes(axis, a.ndim)
-    x = to_dtype(a, _reduce_dtype(a, dtype), "np.sum(dtype=...)")
+    x = to_dtype(a, _reduce_dtype(a, dtype), f"{what}(dtype=...)")
     if where is not np._NoValue and where is not True:
         x = A.mask(x, np.broadcast_to(constant(where, bool), x.shape))
     out_ = S.reduce_sum(x, axes)
@@ -54,7 +60,7 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=np._NoValu
     """``np.mean``: the sum divided by the count (as NumPy computes it)."""
     _check_out(out, "np.mean")
     axes = normalize_axes(axis, a.ndim)
-    total = sum(a, axis=axes, dtype=dtype, keepdims=keepdims, where=where)
+    total = summation(a, axis=axes, dtype=dtype, keepdims=keepdims, where=where, what="np.mean")
     if where is not np._NoValue and where is not True:
         count = np.sum(np.broadcast_to(constant(where, bool), a.shape), axis=axes, keepdims=keepdims)
     else:

@@ -11,6 +11,8 @@ solved in double precision and rounded once, as NumPy does.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..ir import Const
@@ -53,7 +55,7 @@ def _solve_2d(lu, piv, x, trans):
         return _solve_2d(lu, piv, x.real, trans) + 1j * _solve_2d(lu, piv, x.imag, trans)
     m = lu.shape[0]
     moved = np.moveaxis(x, -2, 0)
-    flat = moved.reshape(m, -1)
+    flat = moved.reshape(m, math.prod(moved.shape[1:]))  # -1 fails for empty arrays
     if flat.shape[1] == 0 or m == 0:
         return np.zeros(x.shape, lu.dtype)
     r = scipy_lu_solve((lu, piv), flat, trans=trans, check_finite=False)

@@ -9,6 +9,8 @@ are both this primitive.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..ir import Const, ShapeDtype
@@ -88,7 +90,7 @@ def apply_sparse(matrix, x: np.ndarray, axis: int) -> np.ndarray:
     """
     moved = np.moveaxis(x, axis, 0)
     rest = moved.shape[1:]
-    flat = moved.reshape(moved.shape[0], -1)
+    flat = moved.reshape(moved.shape[0], math.prod(rest))  # -1 fails for empty arrays
     out = np.asarray(matrix @ flat).reshape((matrix.shape[0],) + rest)
     return np.moveaxis(out, 0, axis)
 

@@ -9,6 +9,8 @@ are expressed by passing ``conj(a)`` with ``trans=1``.)
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..ir import Const
@@ -26,7 +28,7 @@ class TriangularSolve(Primitive):
         import scipy.linalg as sla
 
         moved = np.moveaxis(x, axis, 0)
-        flat = moved.reshape(moved.shape[0], -1)
+        flat = moved.reshape(moved.shape[0], math.prod(moved.shape[1:]))
         y = sla.solve_triangular(a.value, flat, trans=trans, lower=lower,
                                  unit_diagonal=unit_diagonal, check_finite=False)
         return np.moveaxis(y.reshape(moved.shape), 0, axis).astype(x.dtype, copy=False)

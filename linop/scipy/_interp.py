@@ -10,6 +10,8 @@ with SciPy on every mode.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = ["axis_taps", "taps_matrix", "point_taps_matrix"]
@@ -138,7 +140,8 @@ def point_taps_matrix(coords, in_shape, mode: str, order: int, dtype):
     weight = np.ones((P, 1))
     for axis, n in enumerate(in_shape):
         idx, w = axis_taps(coords[axis], n, mode, order)
-        flat = (flat[:, :, None] * n + idx[:, None, :]).reshape(P, -1)
-        weight = (weight[:, :, None] * w[:, None, :]).reshape(P, -1)
+        taps = flat.shape[1] * idx.shape[-1]  # explicit: reshape(P, -1) fails when P == 0
+        flat = (flat[:, :, None] * n + idx[:, None, :]).reshape(P, taps)
+        weight = (weight[:, :, None] * w[:, None, :]).reshape(P, taps)
     rows = np.broadcast_to(np.arange(P)[:, None], flat.shape)
     return weights_matrix(rows, flat, weight, (P, int(np.prod(in_shape, dtype=np.int64))), dtype)
