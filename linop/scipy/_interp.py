@@ -10,8 +10,6 @@ with SciPy on every mode.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 __all__ = ["axis_taps", "taps_matrix", "point_taps_matrix"]
