@@ -23,7 +23,7 @@ import threading
 
 import numpy as np
 
-from .errors import LinopError, NonLinearError, TracerMixError
+from .errors import LinopError
 from .ir import Program, ShapeDtype
 from .primitives import shape as S
 from .primitives.base import Builder, Primitive, is_tracer
@@ -88,44 +88,6 @@ def _frames() -> list:
     return frames
 
 
-class _LoopFrame:
-    """A named ``vmap`` run as a loop over examples (see :func:`_vmap_by_loop`).
-
-    ``psum`` cannot be recorded there: each call of ``reduce_named_axes`` is a *site*
-    (numbered in call order within one example); a first pass records every
-    example's value at every site, later passes return the sums over examples.
-    """
-
-    __slots__ = ("axis_name", "sums", "records", "site", "example_slices")
-
-    def __init__(self, axis_name, sums):
-        self.axis_name = axis_name
-        self.sums = sums
-        self.records: list = []
-        self.site = 0
-        self.example_slices: list = []
-
-    def start_example(self, slices):
-        self.records.append([])
-        self.site = 0
-        self.example_slices = slices
-
-    def reduce(self, value):
-        self.records[-1].append(np.array(value, copy=True))
-        k, self.site = self.site, self.site + 1
-        if self.sums is None:
-            return value
-        if k >= len(self.sums):
-            raise LinopError("vmap: the examples reached different numbers of reduce_axes "
-                             "transposes; the function's control flow must not depend on the example")
-        return np.array(self.sums[k], copy=True)
-
-    def is_mapped(self, leaf) -> bool:
-        """A primal is per-example when it is (a view of) the example's mapped data."""
-        return isinstance(leaf, np.ndarray) and any(
-            np.may_share_memory(leaf, s) for s in self.example_slices)
-
-
 def _active_names() -> set:
     return {f.axis_name for f in _frames() if f.axis_name is not None}
 
@@ -152,14 +114,7 @@ def primal_named_axes(primals) -> list:
     leaves, _ = tree_flatten(tuple(primals))
     if not _frames():
         return [frozenset()] * len(leaves)
-    names = []
-    for leaf in leaves:
-        own = _mapped_names(leaf)
-        for f in _frames():
-            if isinstance(f, _LoopFrame) and f.axis_name is not None and f.is_mapped(leaf):
-                own |= {f.axis_name}
-        names.append(own)
-    return names
+    return [_mapped_names(leaf) for leaf in leaves]
 
 
 def reduce_named_axes(outs, reduce_axes, mapped_axes=None):
@@ -189,17 +144,13 @@ def reduce_named_axes(outs, reduce_axes, mapped_axes=None):
     names = [n for n in reduce_axes if n in active]
     if not names:
         return outs
-    loops = {f.axis_name: f for f in _frames() if isinstance(f, _LoopFrame)}
     result = []
     for i, out in enumerate(outs):
-        skip = mapped_axes[i] if mapped_axes is not None else frozenset()
-        for name in names:
-            if name in skip:
-                continue
-            if is_tracer(out):
-                out = psum(out, name)
-            elif name in loops:
-                out = loops[name].reduce(out)
+        if is_tracer(out):
+            skip = mapped_axes[i] if mapped_axes is not None else frozenset()
+            for name in names:
+                if name not in skip:
+                    out = psum(out, name)
         result.append(out)
     return result
 
@@ -365,13 +316,10 @@ def vmap(fun, in_axes=0, out_axes=0, axis_name=None):
 
     Notes
     -----
-    Mapped arguments are traced, so that the batch runs as one program when
-    ``fun`` is linear in them. When it is not (per-example data used as
-    constants, for example ``vmap(lambda x, t: linear_transpose(lambda w: x * w,
-    ...)(t))``), ``vmap`` runs ``fun`` example by example instead, with the same
-    results. In that loop a ``reduce_axes`` transpose sums over the examples
-    (the function runs twice: once to collect the values to sum, once with the
-    sums); a primal counts as mapped when it is a view of the example's data.
+    Mapped arguments are traced, so ``fun`` must be linear in them: per-example
+    *constants* (weights that differ between examples) are not linear inputs
+    and raise :class:`linop.NonLinearError`; pass shared constants with
+    ``in_axes=None``.
 
     Examples
     --------
@@ -436,16 +384,8 @@ def vmap(fun, in_axes=0, out_axes=0, axis_name=None):
         _frames().append(frame)
         try:
             program = trace_flat(one_example, flat_tree, per_example)
-        except (NonLinearError, TracerMixError):
-            if any(is_tracer(x) for x in inputs):
-                raise  # inside another trace the loop cannot run on values
-            program = None
         finally:
             _frames().pop()
-        if program is None:
-            # Not linear in the mapped arguments (per-example data, say): run it example by
-            # example instead of as one batched program.
-            return _vmap_by_loop(fun, leaves, in_tree, axes, size, axis_name, out_axes)
         batched, out_flags = batch_program(program, size, flags, axis_name, broadcast_outputs=False)
         outs = batched.call_flat(inputs)
         out_axes_leaves = _axes_prefix(out_axes, tree_unflatten(program.out_tree, outs), "out_axes")
@@ -470,57 +410,3 @@ def vmap(fun, in_axes=0, out_axes=0, axis_name=None):
         return tree_unflatten(program.out_tree, final)
 
     return batched_fun
-
-
-def _vmap_by_loop(fun, leaves, in_tree, axes, size, axis_name, out_axes, max_passes=4):
-    """``vmap`` as a loop over examples (for functions not linear in the mapped arguments)."""
-    mapped = [None if ax is None else np.moveaxis(np.asarray(leaf), ax, 0)
-              for leaf, ax in zip(leaves, axes)]
-    sums, previous = None, None
-    for _ in range(max_passes):
-        frame = _LoopFrame(axis_name, sums)
-        _frames().append(frame)
-        try:
-            results = []
-            for i in range(size):
-                slices = [m[i] if m is not None else leaf for m, leaf in zip(mapped, leaves)]
-                frame.start_example([s for s, m in zip(slices, mapped) if m is not None])
-                results.append(fun(*tree_unflatten(in_tree, slices)))
-        finally:
-            _frames().pop()
-        if not frame.records or not frame.records[0]:
-            break  # no reduce_axes transpose ran: one pass is enough
-        if len({len(r) for r in frame.records}) != 1:
-            raise LinopError("vmap: the examples reached different numbers of reduce_axes "
-                             "transposes; the function's control flow must not depend on the example")
-        if previous is not None and all(
-                np.array_equal(a, b) for r, q in zip(frame.records, previous) for a, b in zip(r, q)):
-            break  # the sums used in this pass were computed from these very values
-        previous = frame.records
-        sums = [np.sum([r[k] for r in frame.records], axis=0) for k in range(len(frame.records[0]))]
-    else:
-        raise LinopError("vmap: reduce_axes sums did not settle; a reduce_axes transpose may "
-                         "depend on the result of another one in a way the loop cannot resolve")
-    return _stack_examples(results, out_axes)
-
-
-def _stack_examples(results, out_axes):
-    """Stack per-example outputs along ``out_axes`` (``None``: all examples must agree)."""
-    per_leaf = [tree_flatten(r)[0] for r in results]
-    out_tree = tree_flatten(results[0])[1]
-    axes = _axes_prefix(out_axes, results[0], "out_axes")
-    final = []
-    for k, ax in enumerate(axes):
-        column = [np.asarray(leaves[k]) for leaves in per_leaf]
-        if ax is None:
-            if any(not np.array_equal(c, column[0]) for c in column):
-                raise ValueError(f"vmap: output leaf {k} depends on the batch but out_axes is None "
-                                 "for it")
-            final.append(column[0])
-            continue
-        ax = int(ax)
-        if not -column[0].ndim - 1 <= ax <= column[0].ndim:
-            raise ValueError(f"vmap: out_axes {ax} is out of range for an output of "
-                             f"{column[0].ndim + 1} dimensions")
-        final.append(np.stack(column, axis=ax))
-    return tree_unflatten(out_tree, final)
