@@ -23,7 +23,7 @@ import threading
 
 import numpy as np
 
-from .errors import LinopError
+from .errors import LinopError, NonLinearError
 from .ir import Program, ShapeDtype
 from .primitives import shape as S
 from .primitives.base import Builder, Primitive, is_tracer
@@ -384,6 +384,12 @@ def vmap(fun, in_axes=0, out_axes=0, axis_name=None):
         _frames().append(frame)
         try:
             program = trace_flat(one_example, flat_tree, per_example)
+        except NonLinearError as exc:
+            raise type(exc)(
+                f"{exc}\nvmap traces its mapped arguments as linear inputs, so the function must "
+                "be linear in them: per-example data used as constants (x * w with x mapped) is "
+                "not supported; map only the linear arguments and pass shared constants with "
+                "in_axes=None.") from None
         finally:
             _frames().pop()
         batched, out_flags = batch_program(program, size, flags, axis_name, broadcast_outputs=False)

@@ -72,7 +72,7 @@ class Tracer(NDArrayOperatorsMixin):
     them to the user's function in place of arrays.
     """
 
-    __slots__ = ("_builder", "_var", "_version", "_view", "__weakref__")
+    __slots__ = ("_builder", "_var", "_version", "_view", "_unknown_since", "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, builder: Builder, var: Var, view: _ViewLink | None = None):
@@ -80,15 +80,29 @@ class Tracer(NDArrayOperatorsMixin):
         self._var = var
         self._version = 0
         self._view = view
+        self._unknown_since = None  # set when a layout-dependent view of it was written
 
     # -- identity ---------------------------------------------------------
     @property
     def var(self) -> Var:
         """The IR variable holding this tracer's current value."""
+        if self._unknown_since is not None:
+            raise ViewWriteError(
+                f"at {user_location()}: this array was written through {self._unknown_since}. "
+                "NumPy returns a view or a copy there depending on memory layout, so whether the "
+                "write reached this array is ambiguous; call .copy() when you make the view (to "
+                "write into a separate array), or write into this array directly.")
         link = self._view
         if link is not None and link.base_stamp != link.base._stamp():
             self._refresh()
         return self._var
+
+    def _mark_unknown(self, what: str):
+        """This array and the arrays it views may have been written by an ambiguous view."""
+        self._unknown_since = what
+        self._version += 1  # views of it re-read it, and so raise
+        if self._view is not None:
+            self._view.base._mark_unknown(what)
 
     def _stamp(self):
         link = self._view
@@ -107,9 +121,17 @@ class Tracer(NDArrayOperatorsMixin):
         link.base_stamp = link.base._stamp()
 
     def _assign(self, value: "Tracer"):
-        """Replace this array's contents by ``value`` (same shape and dtype), through views."""
+        """Replace this array's contents by ``value`` (same shape and dtype), through views.
+
+        Through a layout-dependent ("ambiguous") view the write is kept by the view
+        alone, which becomes an array of its own, and the arrays it viewed become
+        unreadable: NumPy may or may not have written into them.
+        """
         link = self._view
-        if link is not None:
+        if link is not None and link.kind == "ambiguous":
+            link.base._mark_unknown(f"the result of {link.what} made from it")
+            self._view = None
+        elif link is not None:
             if link.kind != "view":
                 reason = ("it is read-only in NumPy too" if link.kind == "readonly" else
                           "NumPy may return a view here (depending on memory layout or the "

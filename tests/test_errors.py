@@ -119,7 +119,7 @@ def _write_through_reshape_of_view(x):
     y = np.zeros_like(x)
     r = y[::2].reshape(2)
     r[0] = x[0]
-    return y
+    return y  # unreadable: NumPy may or may not have written into it
 
 
 def _write_readonly_diagonal(x):
@@ -243,14 +243,40 @@ def test_element_reads_are_copies_as_in_numpy():
     np.testing.assert_array_equal(linop.trace(accumulate_rows, x)(x), accumulate_rows(x))
 
 
-def test_layout_dependent_reshape_writes_raise():
-    def f(x):
+def test_layout_dependent_reshape_writes():
+    def write_into_reshaped_copy(x):
+        y = x.copy().reshape(2, 2)
+        y[0, 0] = 5 * x[3]
+        return y
+
+    x = np.arange(4.0)
+    np.testing.assert_array_equal(linop.trace(write_into_reshaped_copy, x)(x),
+                                  write_into_reshaped_copy(x))
+
+    def read_source_after_write(x):
         y = x.reshape(2, 2).T * 2
         r = y.reshape(-1)          # NumPy copies here (y is F-ordered); a C array would be a view
         r[0] = x[3]
         return y
 
-    _raises(linop.ViewWriteError, f)
+    _raises(linop.ViewWriteError, read_source_after_write, match="written through")
+
+    def sibling_view_after_write(x):
+        y = x * 2
+        s = y[1:]
+        r = y.reshape(4)
+        r[0] = x[1]
+        return s
+
+    _raises(linop.ViewWriteError, sibling_view_after_write)
+
+    def stale_read(x):
+        y = x * 2
+        r = y.reshape(2, 2)
+        y[0] = 0.0
+        return r
+
+    _raises(linop.ViewWriteError, stale_read)
     _raises(linop.UnsupportedFunctionError, lambda x: x.ravel(order="A"), match="order='A'")
 
 
