@@ -47,7 +47,7 @@ def test_every_exported_name_is_in_the_docs():
 
 def test_readme_has_the_two_commands():
     readme = (DOCS.parent / "README.md").read_text()
-    assert "python3 -m linop demo" in readme
-    assert 'pip install ".[test]" && python3 -m pytest' in readme
+    assert "python -m pip install . && python -m linop demo" in readme
+    assert 'python -m pip install ".[test]" && python -m pytest' in readme
     ci = (DOCS.parent / ".ci" / "run").read_text()
     assert 'pip install -q ".[test]" && python -m pytest' in ci
