@@ -10,9 +10,24 @@ from ..errors import AffineError, NonLinearError, UnsupportedFunctionError, user
 from ..primitives.base import is_tracer
 from ..primitives import arithmetic as A, complex as C, shape as S
 
-__all__ = ["is_tracer", "any_tracer", "promote_dtype", "shape_of", "dtype_of", "to_dtype",
+__all__ = ["is_tracer", "fresh", "distinct", "any_tracer", "promote_dtype", "shape_of", "dtype_of",
+           "to_dtype",
            "to_linear", "broadcast_linear", "normalize_axis", "normalize_axes",
            "constant", "nonlinear", "unsupported", "check_linear_dtype"]
+
+
+def fresh(x):
+    """A new tracer on ``x``'s current value: writes to it do not reach ``x`` (a NumPy copy)."""
+    return type(x)(x._builder, x.var)
+
+
+def distinct(out, x):
+    """``out``, or a fresh tracer when a lowering handed back its input ``x`` itself.
+
+    NumPy functions return new arrays (or views), never the input object, so that a
+    later write to the result must not write into ``x``.
+    """
+    return fresh(x) if out is x else out
 
 
 def any_tracer(*xs) -> bool:

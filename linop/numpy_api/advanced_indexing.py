@@ -25,7 +25,7 @@ from ..errors import ArrayAssignmentError, LinopError, user_location
 from ..primitives import arithmetic as A, shape as S
 from ..primitives.gather import gather, scatter_add
 from ._registry import implements
-from ._util import is_tracer, nonlinear, normalize_axis, shape_of, to_linear, unsupported
+from ._util import fresh, is_tracer, nonlinear, normalize_axis, shape_of, to_linear, unsupported
 from .elementwise import UFUNC_METHODS
 from .indexing import BasicIndex, _value_for
 
@@ -225,7 +225,7 @@ def write_positions(x, positions, values):
     positions = positions.reshape(-1)
     values = S.reshape(values, (positions.size,))
     if positions.size == 0:
-        return type(x)(x._builder, x.var)
+        return fresh(x)
     keep = _last_occurrences(positions)
     if keep is not None:
         values, positions = gather(values, keep, 0), positions[keep]

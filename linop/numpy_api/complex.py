@@ -6,6 +6,7 @@ import numpy as np
 from ..primitives import arithmetic as A, complex as C
 from ..tracing import make_view
 from ._registry import implements
+from ._util import fresh
 
 
 def _is_complex(x) -> bool:
@@ -15,7 +16,7 @@ def _is_complex(x) -> bool:
 def real_part(x):
     """``x.real``: a writable view for complex ``x``; ``x`` itself (a view) for real ``x``."""
     if not _is_complex(x):
-        out = type(x)(x._builder, x.var)
+        out = fresh(x)
         return make_view(x, out, lambda b: b, lambda b, new: new, "view", "x.real")
     return make_view(x, C.real(x), C.real, lambda b, new: C.make_complex(new, C.imag(b)),
                      "view", "x.real")

@@ -12,7 +12,7 @@ import numpy as np
 from ..primitives import complex as C, shape as S
 from ..primitives.contraction import dot
 from ._registry import implements, implements_ufunc
-from ._util import constant, is_tracer, nonlinear, promote_dtype, to_dtype, unsupported
+from ._util import constant, distinct, is_tracer, nonlinear, promote_dtype, to_dtype, unsupported
 
 _LETTERS = string.ascii_letters
 
@@ -77,7 +77,7 @@ def contract_with_constants(x, x_sub: str, consts, out_sub: str, dtype=None):
         if sorted(x_sub) != sorted(out_sub):
             raise ValueError(f"einsum: output subscript {out_sub!r} has letters not in the operands")
         out = S.transpose(x, tuple(x_sub.index(l) for l in out_sub))
-        return type(out)(out._builder, out.var) if out is x else out
+        return distinct(out, x)
     return dot(x, c, x_sub, c_sub, out_sub)
 
 

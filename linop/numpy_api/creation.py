@@ -5,7 +5,7 @@ import numpy as np
 
 from ..primitives import arithmetic as A
 from ._registry import implements
-from ._util import to_dtype
+from ._util import distinct, fresh, to_dtype
 
 
 def _like_shape(a, shape):
@@ -43,16 +43,16 @@ def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, *, d
 @implements(np.copy)
 def copy(a, order="K", subok=False):
     """``np.copy``: a new array that writes do not share with ``a``."""
-    return type(a)(a._builder, a.var)
+    return fresh(a)
 
 
 def astype(x, dtype, order="K", casting="unsafe", subok=True, copy=True):
     """``x.astype(dtype)``: floating and real→complex conversions."""
     dtype = np.dtype(dtype)
     if dtype == x.dtype:
-        return type(x)(x._builder, x.var) if copy else x
+        return fresh(x) if copy else x
     if not np.can_cast(x.dtype, dtype, casting):
         raise TypeError(f"Cannot cast array data from {x.dtype!r} to {dtype!r} according to the "
                         f"rule {casting!r}")
     out = to_dtype(x, dtype, f"x.astype({dtype.name})")
-    return type(out)(out._builder, out.var) if out is x else out
+    return distinct(out, x)

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..primitives import arithmetic as A, complex as C
 from ._registry import implements_ufunc
-from ._util import (constant, is_tracer, nonlinear, promote_dtype, shape_of, to_linear,
+from ._util import (constant, fresh, is_tracer, nonlinear, promote_dtype, shape_of, to_linear,
                     unsupported, check_linear_dtype)
 
 
@@ -35,10 +35,10 @@ def _combine(op, x, y, res, shape, what):
         return op(to_linear(x, res, shape, what), to_linear(y, res, shape, what))
     if is_tracer(x):
         to_linear(y, res, shape, what)  # raises unless y is zero
-        return _copy(to_linear(x, res, shape, what))
+        return fresh(to_linear(x, res, shape, what))
     to_linear(x, res, shape, what)
     out = to_linear(y, res, shape, what)
-    return A.neg(out) if op is A.sub else _copy(out)
+    return A.neg(out) if op is A.sub else fresh(out)
 
 
 @implements_ufunc(np.multiply)
@@ -75,14 +75,14 @@ def negative(x, dtype=None):
 @implements_ufunc(np.positive)
 def positive(x, dtype=None):
     """``+x`` (a copy)."""
-    return _copy(_cast(x, dtype))
+    return fresh(_cast(x, dtype))
 
 
 @implements_ufunc(np.conjugate)
 def conjugate(x, dtype=None):
     """Complex conjugate (real-linear); the identity on real arrays."""
     x = _cast(x, dtype)
-    return C.conj(x) if np.issubdtype(x.dtype, np.complexfloating) else _copy(x)
+    return C.conj(x) if np.issubdtype(x.dtype, np.complexfloating) else fresh(x)
 
 
 @implements_ufunc(np.matmul)
@@ -100,11 +100,6 @@ def _cast(x, dtype):
     from ._util import to_dtype
 
     return to_dtype(x, dtype, "dtype=")
-
-
-def _copy(x):
-    # A fresh tracer on the same variable: writes to it do not affect x.
-    return type(x)(x._builder, x.var)
 
 
 def ufunc_method(ufunc, method, inputs, kwargs):

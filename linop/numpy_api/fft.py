@@ -17,7 +17,7 @@ import numpy as np
 
 from ..primitives import complex as C, fft as F, slicing as SL
 from ._registry import implements
-from ._util import is_tracer, normalize_axis, to_dtype, unsupported
+from ._util import fresh, is_tracer, normalize_axis, to_dtype, unsupported
 from .stencils import roll
 
 _NORMS = ("backward", "ortho", "forward")
@@ -113,10 +113,6 @@ def _cook_nd(a, s, axes, invreal=False):
     return s, axes
 
 
-def _copy(x):
-    return type(x)(x._builder, x.var)
-
-
 # -- one-dimensional transforms ---------------------------------------------------------
 
 def _c2c(a, n, axis, norm, sign, what):
@@ -189,7 +185,7 @@ def ihfft(a, n=None, axis=-1, norm=None, out=None):
 def _c2c_nd(a, s, axes, norm, sign, what):
     s, axes = _cook_nd(a, s, axes)
     if not axes:
-        return _copy(a)
+        return fresh(a)
     norm = _norm(norm)
     if len(set(axes)) < len(axes):
         for n, ax in reversed(list(zip(s, axes))):

@@ -15,7 +15,7 @@ from ..errors import ArrayAssignmentError, user_location
 from ..primitives import arithmetic as A, shape as S, slicing as SL
 from ..tracing import make_view
 from ._registry import implements
-from ._util import (is_tracer, nonlinear, promote_dtype, shape_of, to_dtype, to_linear,
+from ._util import (distinct, is_tracer, nonlinear, promote_dtype, shape_of, to_dtype, to_linear,
                     unsupported)
 
 
@@ -149,9 +149,7 @@ def getitem(x, index):
             raise unsupported("indexing with integer arrays or boolean masks")
         return adv.getitem(x, index)
     idx = BasicIndex(index, x.shape)
-    out = idx.read(x)
-    if out is x:
-        out = type(x)(x._builder, x.var)
+    out = distinct(idx.read(x), x)
     if _is_single_element(index, x.ndim) or (x.ndim == 0 and index == ()):
         return out  # NumPy returns a scalar: a copy, not a view
     return make_view(x, out, lambda b: idx.read(b), lambda b, new: _write(b, idx, new),

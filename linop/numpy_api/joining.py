@@ -5,7 +5,7 @@ import numpy as np
 
 from ..primitives import slicing as SL, shape as S
 from ._registry import implements
-from ._util import is_tracer, normalize_axis, promote_dtype, shape_of, to_linear, unsupported
+from ._util import fresh, is_tracer, normalize_axis, promote_dtype, shape_of, to_linear, unsupported
 
 
 @implements(np.concatenate)
@@ -32,7 +32,7 @@ def concatenate(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
     res = np.dtype(dtype) if dtype is not None else promote_dtype(*arrays)
     parts = [to_linear(a, res, s, "np.concatenate") for a, s in zip(arrays, shapes)]
     out_ = SL.concatenate(parts, axis)
-    return type(out_)(out_._builder, out_.var)
+    return fresh(out_)
 
 
 def _expand(a, axis):

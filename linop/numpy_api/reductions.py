@@ -6,7 +6,7 @@ import numpy as np
 from ..primitives import arithmetic as A, shape as S
 from ..tracing import make_view
 from ._registry import implements
-from ._util import (constant, is_tracer, normalize_axes, normalize_axis, promote_dtype,
+from ._util import (constant, distinct, is_tracer, normalize_axes, normalize_axis, promote_dtype,
                     to_dtype, unsupported)
 
 
@@ -49,9 +49,7 @@ def summation(a, axis=None, dtype=None, out=None, keepdims=False, initial=np._No
     x = to_dtype(a, _reduce_dtype(a, dtype), f"{what}(dtype=...)")
     if where is not np._NoValue and where is not True:
         x = A.mask(x, np.broadcast_to(constant(where, bool), x.shape))
-    out_ = S.reduce_sum(x, axes)
-    if out_ is x:
-        out_ = type(x)(x._builder, x.var)
+    out_ = distinct(S.reduce_sum(x, axes), x)
     return _keep(out_, axes, keepdims)
 
 

@@ -10,11 +10,7 @@ import numpy as np
 from ..primitives import shape as S
 from ..tracing import make_view
 from ._registry import implements
-from ._util import is_tracer, normalize_axes, normalize_axis, unsupported
-
-
-def _fresh(x):
-    return type(x)(x._builder, x.var)
+from ._util import fresh, is_tracer, normalize_axes, normalize_axis, unsupported
 
 
 def infer_shape(size: int, shape) -> tuple:
@@ -63,7 +59,7 @@ def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
         raise TypeError("reshape() missing required argument 'shape'")
     out = reshape_raw(a, shape, order)
     if out is a:
-        out = _fresh(a)
+        out = fresh(a)
     if copy:
         return out
     return make_view(a, out, lambda b: reshape_raw(b, shape, order), None, "ambiguous", "reshape")
@@ -77,14 +73,14 @@ def ravel(a, order="C"):
 
 def flatten(a, order="C"):
     """``x.flatten()``: always a copy."""
-    return _fresh(reshape_raw(a, (-1,), order))
+    return fresh(reshape_raw(a, (-1,), order))
 
 
 def _transpose_view(a, perm, what):
     inverse = tuple(int(i) for i in np.argsort(perm))
     out = S.transpose(a, perm)
     if out is a:
-        out = _fresh(a)
+        out = fresh(a)
     return make_view(a, out, lambda b: S.transpose(b, perm),
                      lambda b, new: S.transpose(new, inverse), "view", what)
 
@@ -142,7 +138,7 @@ def normalize_axes_ordered(axis, ndim):
 def _shape_view(a, new_shape, what):
     out = S.reshape(a, new_shape)
     if out is a:
-        out = _fresh(a)
+        out = fresh(a)
     return make_view(a, out, lambda b: S.reshape(b, new_shape),
                      lambda b, new: S.reshape(new, b.shape), "view", what)
 
@@ -208,7 +204,7 @@ def broadcast_to(array, shape, subok=False):
     shape = (shape,) if np.ndim(shape) == 0 else tuple(shape)
     out = S.broadcast_to(array, shape)
     if out is array:
-        out = _fresh(array)
+        out = fresh(array)
     return make_view(array, out, lambda b: S.broadcast_to(b, shape), None, "readonly", "broadcast_to")
 
 
@@ -227,7 +223,7 @@ def flip(m, axis=None):
     axes = normalize_axes(axis, m.ndim)
     out = S.rev(m, axes)
     if out is m:
-        out = _fresh(m)
+        out = fresh(m)
     return make_view(m, out, lambda b: S.rev(b, axes), lambda b, new: S.rev(new, axes), "view", "flip")
 
 

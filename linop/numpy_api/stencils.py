@@ -18,18 +18,11 @@ from ..primitives.complex import real_dtype
 from ..primitives.contraction import dot
 from . import shape as SH
 from ._registry import implements
-from ._util import (is_tracer, nonlinear, normalize_axis, promote_dtype, to_dtype, to_linear,
-                    unsupported)
+from ._util import (distinct, fresh, is_tracer, nonlinear, normalize_axis, promote_dtype, to_dtype,
+                    to_linear, unsupported)
 from .elementwise import UFUNC_METHODS
 
 
-def _fresh(x):
-    """A new tracer on ``x``'s value (NumPy returns a new array, never the input)."""
-    return type(x)(x._builder, x.var)
-
-
-def _new(x, original):
-    return _fresh(x) if x is original else x
 
 
 def _no_out(out, what):
@@ -68,7 +61,7 @@ def roll(a, shift, axis=None):
     for s, ax in pairs:
         shifts.append(int(s))
         axes.append(normalize_axis(ax, a.ndim))
-    return _new(SK.roll(a, shifts, axes), a)
+    return distinct(SK.roll(a, shifts, axes), a)
 
 
 # -- cumsum -------------------------------------------------------------------------------
@@ -89,7 +82,7 @@ def cumsum(a, axis=None, dtype=None, out=None):
         axis = 0
     else:
         axis = normalize_axis(axis, x.ndim)
-    return _new(_cumsum(x, axis), a)
+    return distinct(_cumsum(x, axis), a)
 
 
 if hasattr(np, "cumulative_sum"):
@@ -150,7 +143,7 @@ def _edge_operand(value, a, axis, what):
 def diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
     """``np.diff`` with zero or traced ``prepend``/``append``."""
     if n == 0:
-        return _fresh(a) if is_tracer(a) else a
+        return fresh(a) if is_tracer(a) else a
     if n < 0:
         raise ValueError("order must be non-negative but got " + repr(n))
     if np.ndim(a) == 0:
@@ -378,11 +371,11 @@ def pad(array, pad_width, mode="constant", **kwargs):
                 if x.shape[axis] == 0 and (l or h):
                     raise ValueError(f"can't extend empty axis {axis} using modes other than "
                                      "'constant' or 'empty'")
-        return _new(SL.pad(x, lo, hi), array)
+        return distinct(SL.pad(x, lo, hi), array)
     stat_lengths = _pairs(kwargs.get("stat_length"), x.ndim, as_index=True)
     for axis in range(x.ndim):
         x = _pad_axis(x, axis, lo[axis], hi[axis], mode, kwargs, stat_lengths[axis])
-    return _new(x, array)
+    return distinct(x, array)
 
 
 # -- rearrangements -----------------------------------------------------------------------
@@ -423,7 +416,7 @@ def tile(A_, reps):
     reps = (1,) * (ndim - len(reps)) + reps
     x = S.reshape(A_, tuple(d for s in shape for d in (1, s)))
     x = S.broadcast_to(x, tuple(d for r, s in zip(reps, shape) for d in (r, s)))
-    return _new(S.reshape(x, tuple(r * s for r, s in zip(reps, shape))), A_)
+    return distinct(S.reshape(x, tuple(r * s for r, s in zip(reps, shape))), A_)
 
 
 def _repeat_uniform(x, axis, r):
@@ -451,10 +444,10 @@ def repeat(a, repeats, axis=None):
     index = np.repeat(np.arange(d), repeats)  # NumPy's own validation and errors
     counts = np.broadcast_to(np.asarray(repeats), (d,)).astype(np.intp)
     if d == 0:
-        return _fresh(x)
+        return fresh(x)
     if d and np.all(counts == counts[0]):
         y = _repeat_uniform(x, axis, int(counts[0])) if counts[0] else _range_along(x, axis, 0, 0)
-        return _new(y, a)
+        return distinct(y, a)
     bounds = np.flatnonzero(np.diff(counts)) + 1
     starts = np.concatenate([[0], bounds])
     stops = np.concatenate([bounds, [d]])
@@ -467,7 +460,7 @@ def repeat(a, repeats, axis=None):
               for s, e in zip(starts, stops) if counts[s]]
     if not pieces:
         return _range_along(x, axis, 0, 0)
-    return _new(SL.concatenate(pieces, axis), a)
+    return distinct(SL.concatenate(pieces, axis), a)
 
 
 # -- triangles and diagonals ----------------------------------------------------------------

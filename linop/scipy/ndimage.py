@@ -23,7 +23,7 @@ import scipy.ndimage as _ndi
 import scipy.special as _special
 
 from ..errors import AffineError, user_location
-from ..numpy_api._util import is_tracer, nonlinear, to_dtype, unsupported
+from ..numpy_api._util import distinct, is_tracer, nonlinear, to_dtype, unsupported
 from ..primitives import arithmetic as A, shape as S
 from ..primitives.filtering import convolve_nd
 from ..primitives.sparse import sparse_matmul
@@ -95,10 +95,6 @@ def _weights_dtype(ref_dtype, weights):
     return ref_dtype if np.iscomplexobj(weights) else _real(ref_dtype)
 
 
-def _fresh(x, inp):
-    return type(x)(x._builder, x.var) if x is inp else x
-
-
 # -- 1-d filters as banded sparse matrices --------------------------------------------
 def _filter_matrix(n, weights, origin, mode, dtype):
     """The ``n × n`` matrix of ``correlate1d`` along an axis of length ``n``."""
@@ -143,7 +139,7 @@ def correlate1d(input, weights, axis=-1, output=None, mode="reflect", cval=0.0, 
     if np.iscomplexobj(weights):
         weights = weights.conj()
     x = _prepare(input, ref, what)
-    return _fresh(_correlate1d_traced(x, weights, axis % x.ndim, mode, origin, ref.dtype), input)
+    return distinct(_correlate1d_traced(x, weights, axis % x.ndim, mode, origin, ref.dtype), input)
 
 
 def _convolve_as_correlate(weights, origin):
@@ -171,7 +167,7 @@ def convolve1d(input, weights, axis=-1, output=None, mode="reflect", cval=0.0, o
     _check_cval(what, [mode], cval)
     w, o = _convolve_as_correlate(weights, origin)
     x = _prepare(input, ref, what)
-    return _fresh(_correlate1d_traced(x, w, axis % x.ndim, mode, o, ref.dtype), input)
+    return distinct(_correlate1d_traced(x, w, axis % x.ndim, mode, o, ref.dtype), input)
 
 
 # -- N-d kernels: extend by the boundary mode, then a valid correlation ------------------
@@ -211,7 +207,7 @@ def _nd_filter(name, input, weights, output, mode, cval, origin, axes, convoluti
         weights = weights.conj()
     x = _prepare(input, ref, what)
     out = _correlate_nd_traced(x, weights, origins, ax, mode, ref.dtype)
-    return _fresh(to_dtype(out, ref.dtype, what), input)
+    return distinct(to_dtype(out, ref.dtype, what), input)
 
 
 def correlate(input, weights, output=None, mode="reflect", cval=0.0, origin=0, *, axes=None):
@@ -259,7 +255,7 @@ def uniform_filter1d(input, size, axis=-1, output=None, mode="reflect", cval=0.0
     _check_cval(what, [mode], cval)
     x = _prepare(input, ref, what)
     weights = np.full(int(size), 1.0 / int(size))
-    return _fresh(_correlate1d_traced(x, weights, axis % x.ndim, mode, origin, ref.dtype), input)
+    return distinct(_correlate1d_traced(x, weights, axis % x.ndim, mode, origin, ref.dtype), input)
 
 
 def uniform_filter(input, size=3, output=None, mode="reflect", cval=0.0, origin=0, *, axes=None):
@@ -285,7 +281,7 @@ def uniform_filter(input, size=3, output=None, mode="reflect", cval=0.0, origin=
         if int(n) > 1:
             weights = np.full(int(n), 1.0 / int(n))
             x = _correlate1d_traced(x, weights, axis, m, o, ref.dtype)
-    return _fresh(x, input)
+    return distinct(x, input)
 
 
 def _gaussian_kernel(sigma, order, radius):
@@ -333,7 +329,7 @@ def gaussian_filter1d(input, sigma, axis=-1, order=0, output=None, mode="reflect
     _check_cval(what, [mode], cval)
     x = _prepare(input, ref, what)
     weights = _gaussian_kernel(float(sigma), order, _gaussian_radius(sigma, truncate, radius))[::-1]
-    return _fresh(_correlate1d_traced(x, weights, axis % x.ndim, mode, 0, ref.dtype), input)
+    return distinct(_correlate1d_traced(x, weights, axis % x.ndim, mode, 0, ref.dtype), input)
 
 
 def gaussian_filter(input, sigma, order=0, output=None, mode="reflect", cval=0.0, truncate=4.0,
@@ -362,7 +358,7 @@ def gaussian_filter(input, sigma, order=0, output=None, mode="reflect", cval=0.0
         if s > 1e-15:
             weights = _gaussian_kernel(float(s), o, _gaussian_radius(s, truncate, r))[::-1]
             x = _correlate1d_traced(x, weights, axis, m, 0, ref.dtype)
-    return _fresh(x, input)
+    return distinct(x, input)
 
 
 def _separable_derivative(name, input, axis, output, mode, cval, smooth):
@@ -380,7 +376,7 @@ def _separable_derivative(name, input, axis, output, mode, cval, smooth):
     for other in range(x.ndim):
         if other != axis:
             x = _correlate1d_traced(x, np.asarray(smooth, float), other, modes[other], 0, ref.dtype)
-    return _fresh(x, input)
+    return distinct(x, input)
 
 
 def sobel(input, axis=-1, output=None, mode="reflect", cval=0.0):
@@ -429,7 +425,7 @@ def laplace(input, output=None, mode="reflect", cval=0.0, *, axes=None):
     for axis, m in zip(ax, modes):
         term = _correlate1d_traced(x, np.array([1.0, -2.0, 1.0]), axis, m, 0, ref.dtype)
         total = term if total is None else A.add(total, term)
-    return _fresh(total if total is not None else x, input)
+    return distinct(total if total is not None else x, input)
 
 
 # -- geometric transforms ----------------------------------------------------------------
@@ -481,7 +477,7 @@ def shift(input, shift, output=None, order=3, mode="constant", cval=0.0, prefilt
                                 prefilter=prefilter)
     shifts = -np.asarray(_per_axis(shift, x.ndim), dtype=np.float64)
     coords = [np.arange(n, dtype=np.float64) + s for n, s in zip(x.shape, shifts)]
-    return _fresh(_apply_per_axis(x, coords, mode, order, _real(ref.dtype)), input)
+    return distinct(_apply_per_axis(x, coords, mode, order, _real(ref.dtype)), input)
 
 
 def zoom(input, zoom, output=None, order=3, mode="constant", cval=0.0, prefilter=True, *,
@@ -502,7 +498,7 @@ def zoom(input, zoom, output=None, order=3, mode="constant", cval=0.0, prefilter
                                 prefilter=prefilter, grid_mode=grid_mode)
     factors = _per_axis(zoom, x.ndim)
     if all(z == 1 for z in factors) and prefilter:
-        return _fresh(x, input)  # SciPy returns a copy of the input here
+        return distinct(x, input)  # SciPy returns a copy of the input here
     if np.iscomplexobj(np.zeros(0, ref.dtype)):
         grid_mode = False  # SciPy 1.17 zooms real and imaginary parts without passing grid_mode on
     out_shape = np.array(ref.shape)
@@ -514,7 +510,7 @@ def zoom(input, zoom, output=None, order=3, mode="constant", cval=0.0, prefilter
     for n_out, z in zip(ref.shape, step):
         k = np.arange(n_out, dtype=np.float64)
         coords.append((k + 0.5) * z - 0.5 if grid_mode else k * z)
-    return _fresh(_apply_per_axis(x, coords, mode, order, _real(ref.dtype)), input)
+    return distinct(_apply_per_axis(x, coords, mode, order, _real(ref.dtype)), input)
 
 
 def _affine_coords(matrix, offset, out_shape):
@@ -573,7 +569,7 @@ def affine_transform(input, matrix, offset=0.0, output_shape=None, output=None, 
     ref, x = _geometric_prelude(what, _ndi.affine_transform, input, order, mode, cval, output,
                                 matrix, offset, output_shape, prefilter=prefilter)
     out = _affine_traced(x, matrix, offset, ref.shape, mode, order, _real(ref.dtype))
-    return _fresh(out, input)
+    return distinct(out, input)
 
 
 def _rotation(angle, in_plane, reshape):
@@ -616,7 +612,7 @@ def rotate(input, angle, axes=(1, 0), reshape=True, output=None, order=3, mode="
     flat = S.reshape(moved, lead + (int(np.prod(moved.shape[len(others):])),))
     out = S.reshape(sparse_matmul(flat, M, len(lead)), lead + out_plane)
     back = np.argsort(others + plane)
-    return _fresh(S.transpose(out, tuple(int(b) for b in back)), input)
+    return distinct(S.transpose(out, tuple(int(b) for b in back)), input)
 
 
 def map_coordinates(input, coordinates, output=None, order=3, mode="constant", cval=0.0,
@@ -639,4 +635,4 @@ def map_coordinates(input, coordinates, output=None, order=3, mode="constant", c
     ref, x = _geometric_prelude(what, _ndi.map_coordinates, input, order, mode, cval, output,
                                 coordinates, prefilter=prefilter)
     coords = np.asarray(coordinates).astype(np.float64)
-    return _fresh(_apply_points(x, coords, ref.shape, mode, order, _real(ref.dtype)), input)
+    return distinct(_apply_points(x, coords, ref.shape, mode, order, _real(ref.dtype)), input)
