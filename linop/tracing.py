@@ -65,6 +65,21 @@ class _ViewLink:
         self.base_stamp = base._stamp()
 
 
+def _sparse_aware(name: str, product: str, sparse_on_left: bool):
+    """The operator ``name`` of NumPy's mixin, sending SciPy sparse operands to linop.scipy.sparse."""
+    fallback = getattr(NDArrayOperatorsMixin, name)
+
+    def operator(self, other):
+        if _is_scipy_sparse(other):
+            from .scipy import sparse
+
+            return getattr(sparse, product)(self, other, sparse_on_left=sparse_on_left)
+        return fallback(self, other)
+
+    operator.__name__ = name
+    return operator
+
+
 class Tracer(NDArrayOperatorsMixin):
     """A traced array: a shape, a dtype and a variable of the IR, but no values.
 
@@ -360,33 +375,10 @@ class Tracer(NDArrayOperatorsMixin):
         raise _conversion_error("np.asarray / np.array")
 
     # -- products with scipy.sparse constants (see linop.scipy.sparse) --------
-    def __matmul__(self, other):
-        if _is_scipy_sparse(other):
-            from .scipy.sparse import traced_matmul
-
-            return traced_matmul(self, other, sparse_on_left=False)
-        return NDArrayOperatorsMixin.__matmul__(self, other)
-
-    def __rmatmul__(self, other):
-        if _is_scipy_sparse(other):
-            from .scipy.sparse import traced_matmul
-
-            return traced_matmul(self, other, sparse_on_left=True)
-        return NDArrayOperatorsMixin.__rmatmul__(self, other)
-
-    def __mul__(self, other):
-        if _is_scipy_sparse(other):
-            from .scipy.sparse import traced_mul
-
-            return traced_mul(self, other, sparse_on_left=False)
-        return NDArrayOperatorsMixin.__mul__(self, other)
-
-    def __rmul__(self, other):
-        if _is_scipy_sparse(other):
-            from .scipy.sparse import traced_mul
-
-            return traced_mul(self, other, sparse_on_left=True)
-        return NDArrayOperatorsMixin.__rmul__(self, other)
+    __matmul__ = _sparse_aware("__matmul__", "traced_matmul", sparse_on_left=False)
+    __rmatmul__ = _sparse_aware("__rmatmul__", "traced_matmul", sparse_on_left=True)
+    __mul__ = _sparse_aware("__mul__", "traced_mul", sparse_on_left=False)
+    __rmul__ = _sparse_aware("__rmul__", "traced_mul", sparse_on_left=True)
 
     def __bool__(self):
         raise NonLinearError(

@@ -11,8 +11,7 @@ from ..primitives.base import is_tracer
 from ..primitives import arithmetic as A, complex as C, shape as S
 
 __all__ = ["is_tracer", "fresh", "distinct", "any_tracer", "promote_dtype", "shape_of", "dtype_of",
-           "to_dtype",
-           "to_linear", "broadcast_linear", "normalize_axis", "normalize_axes",
+           "to_dtype", "to_linear", "broadcast_linear", "normalize_axis", "normalize_axes",
            "constant", "nonlinear", "unsupported", "check_linear_dtype"]
 
 
