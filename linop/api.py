@@ -103,7 +103,7 @@ class LinearTranspose:
         return tree_unflatten(self.in_tree, outs)
 
     def _check_cotangent(self, cotangent) -> list:
-        from .primitives.base import is_tracer
+        from .execute import conform
 
         program = self.program
         leaves, tree = tree_flatten(cotangent)
@@ -112,22 +112,8 @@ class LinearTranspose:
                 "linear_transpose: the cotangent must have the structure of fun's output, "
                 f"{program.out_tree}; got {tree}")
         paths = leaf_paths(tree, "cotangent")
-        checked = []
-        for leaf, aval, path in zip(leaves, program.out_avals, paths):
-            arr = leaf if is_tracer(leaf) else np.asarray(leaf)
-            if tuple(arr.shape) != aval.shape:
-                raise ValueError(f"linear_transpose: {path} must have shape {aval.shape} (the shape "
-                                 f"of fun's output), got {tuple(arr.shape)}")
-            if arr.dtype != aval.dtype and not np.can_cast(arr.dtype, aval.dtype, "same_kind"):
-                raise TypeError(
-                    f"linear_transpose: {path} has dtype {arr.dtype}, which does not cast to the "
-                    f"output dtype {aval.dtype} (same_kind casting)"
-                    + ("; a complex cotangent for a real output is not allowed" if
-                       np.issubdtype(arr.dtype, np.complexfloating) else ""))
-            if arr.dtype != aval.dtype:
-                arr = arr.astype(aval.dtype)
-            checked.append(arr)
-        return checked
+        return [conform(leaf, aval, f"linear_transpose: {path} (an output of fun)")
+                for leaf, aval, path in zip(leaves, program.out_avals, paths)]
 
     def __repr__(self) -> str:
         return f"<linear transpose of\n{self.program}>"

@@ -19,7 +19,7 @@ import numpy as np
 from .ir import Program, flatten_args, unflatten_out
 from .primitives.base import is_tracer
 
-__all__ = ["call_program", "run_flat", "compile_plan", "Plan"]
+__all__ = ["call_program", "run_flat", "compile_plan", "conform", "Plan"]
 
 
 class Plan:
@@ -194,36 +194,30 @@ def run_flat(program: Program, args: list) -> list:
         return _run_traced(program, args)
     if len(args) != len(program.invars):
         raise TypeError(f"the program takes {len(program.invars)} inputs, got {len(args)}")
-    arrays = [_as_input(a, v.aval, i) for i, (a, v) in enumerate(zip(args, program.invars))]
+    arrays = [conform(a, v.aval, f"input {i}") for i, (a, v) in enumerate(zip(args, program.invars))]
     return compile_plan(program)(arrays)
 
 
-def _as_input(a, aval, i):
-    arr = np.asarray(a)
-    if arr.shape != aval.shape:
-        raise ValueError(f"input {i} must have shape {aval.shape}, got {arr.shape}")
-    if arr.dtype != aval.dtype:
-        if not np.can_cast(arr.dtype, aval.dtype, "same_kind"):
-            raise TypeError(f"input {i} must have dtype {aval.dtype} (or one that casts to it "
-                            f"with same_kind), got {arr.dtype}")
-        arr = arr.astype(aval.dtype)
-    return arr
+def conform(value, aval, name: str):
+    """``value`` as an input of type ``aval``: the same shape, a dtype cast with ``same_kind``.
 
+    Works on arrays and on tracers. Errors name the value as ``name``.
+    """
+    x = value if is_tracer(value) else np.asarray(value)
+    if tuple(x.shape) != aval.shape:
+        raise ValueError(f"{name} must have shape {aval.shape}, got {tuple(x.shape)}")
+    if x.dtype != aval.dtype:
+        if not np.can_cast(x.dtype, aval.dtype, "same_kind"):
+            hint = ("; a complex value for a real one is not allowed"
+                    if np.issubdtype(x.dtype, np.complexfloating) else "")
+            raise TypeError(f"{name} has dtype {x.dtype}, which does not cast to {aval.dtype} "
+                            f"(same_kind casting){hint}")
+        if is_tracer(x):
+            from .primitives.complex import convert
 
-def _as_traced_input(a, aval, i):
-    """Check a traced (or constant) input of a program replayed inside another trace."""
-    if not is_tracer(a):
-        return _as_input(a, aval, i)
-    if tuple(a.shape) != aval.shape:
-        raise ValueError(f"input {i} must have shape {aval.shape}, got {tuple(a.shape)}")
-    if a.dtype != aval.dtype:
-        if not np.can_cast(a.dtype, aval.dtype, "same_kind"):
-            raise TypeError(f"input {i} must have dtype {aval.dtype} (or one that casts to it "
-                            f"with same_kind), got {a.dtype}")
-        from .primitives.complex import convert
-
-        a = convert(a, aval.dtype)
-    return a
+            return convert(x, aval.dtype)
+        x = x.astype(aval.dtype)
+    return x
 
 
 def _fresh_output(out, inputs):
@@ -236,7 +230,7 @@ def _fresh_output(out, inputs):
 def _run_traced(program: Program, args: list) -> list:
     if len(args) != len(program.invars):
         raise TypeError(f"the program takes {len(program.invars)} inputs, got {len(args)}")
-    args = [_as_traced_input(a, v.aval, i) for i, (a, v) in enumerate(zip(args, program.invars))]
+    args = [conform(a, v.aval, f"input {i}") for i, (a, v) in enumerate(zip(args, program.invars))]
     env = {v.id: a for v, a in zip(program.invars, args)}
     for eqn in program.eqns:
         env[eqn.out.id] = eqn.prim.bind(*(env[v.id] for v in eqn.inputs), **eqn.params)
