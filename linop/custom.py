@@ -33,6 +33,7 @@ import numpy as np
 from .errors import LinopError, user_location
 from .ir import Const, ShapeDtype
 from .primitives.base import Primitive, is_tracer
+from .primitives.complex import real_dtype
 
 __all__ = ["custom_linear", "CustomLinear"]
 
@@ -278,7 +279,7 @@ def _unwrap_params(params: dict) -> dict:
 
 
 def _real_version(aval):
-    real = np.empty(0, aval.dtype).real.dtype if np.issubdtype(aval.dtype, np.inexact) else np.float64
+    real = real_dtype(aval.dtype) if np.issubdtype(aval.dtype, np.inexact) else np.float64
     return ShapeDtype(aval.shape, real)
 
 

@@ -25,6 +25,7 @@ import scipy.special as _special
 from ..errors import AffineError, user_location
 from ..numpy_api._util import distinct, is_tracer, nonlinear, to_dtype, unsupported
 from ..primitives import arithmetic as A, shape as S
+from ..primitives.complex import real_dtype
 from ..primitives.filtering import convolve_nd
 from ..primitives.sparse import sparse_matmul
 from ._boundary import extend_index, extension_matrix, weights_matrix
@@ -82,17 +83,13 @@ def _axes(axes, ndim):
     return [int(a) % ndim for a in axes]
 
 
-def _real(dtype):
-    return np.empty(0, dtype).real.dtype
-
-
 def _prepare(x, ref, what):
     """The tracer in the output dtype SciPy gives."""
     return to_dtype(x, ref.dtype, what)
 
 
 def _weights_dtype(ref_dtype, weights):
-    return ref_dtype if np.iscomplexobj(weights) else _real(ref_dtype)
+    return ref_dtype if np.iscomplexobj(weights) else real_dtype(ref_dtype)
 
 
 # -- 1-d filters as banded sparse matrices --------------------------------------------
@@ -181,7 +178,8 @@ def _correlate_nd_traced(x, weights, origins, axes, mode, ref_dtype):
         kernel_shape[axis] = K
         before = K // 2 + origins[k]
         if K > 1 or before:
-            ext = extension_matrix(x.shape[axis], before, K - 1 - before, mode, _real(ref_dtype))
+            ext = extension_matrix(x.shape[axis], before, K - 1 - before, mode,
+                                   real_dtype(ref_dtype))
             x = sparse_matmul(x, ext, axis)
     kernel = np.asarray(weights, dtype=np.result_type(dtype, x.dtype)).reshape(kernel_shape)
     x = to_dtype(x, kernel.dtype, "scipy.ndimage filter")
@@ -477,7 +475,7 @@ def shift(input, shift, output=None, order=3, mode="constant", cval=0.0, prefilt
                                 prefilter=prefilter)
     shifts = -np.asarray(_per_axis(shift, x.ndim), dtype=np.float64)
     coords = [np.arange(n, dtype=np.float64) + s for n, s in zip(x.shape, shifts)]
-    return distinct(_apply_per_axis(x, coords, mode, order, _real(ref.dtype)), input)
+    return distinct(_apply_per_axis(x, coords, mode, order, real_dtype(ref.dtype)), input)
 
 
 def zoom(input, zoom, output=None, order=3, mode="constant", cval=0.0, prefilter=True, *,
@@ -510,7 +508,7 @@ def zoom(input, zoom, output=None, order=3, mode="constant", cval=0.0, prefilter
     for n_out, z in zip(ref.shape, step):
         k = np.arange(n_out, dtype=np.float64)
         coords.append((k + 0.5) * z - 0.5 if grid_mode else k * z)
-    return distinct(_apply_per_axis(x, coords, mode, order, _real(ref.dtype)), input)
+    return distinct(_apply_per_axis(x, coords, mode, order, real_dtype(ref.dtype)), input)
 
 
 def _affine_coords(matrix, offset, out_shape):
@@ -568,7 +566,7 @@ def affine_transform(input, matrix, offset=0.0, output_shape=None, output=None, 
     _check_constants(what, matrix=matrix, offset=offset)
     ref, x = _geometric_prelude(what, _ndi.affine_transform, input, order, mode, cval, output,
                                 matrix, offset, output_shape, prefilter=prefilter)
-    out = _affine_traced(x, matrix, offset, ref.shape, mode, order, _real(ref.dtype))
+    out = _affine_traced(x, matrix, offset, ref.shape, mode, order, real_dtype(ref.dtype))
     return distinct(out, input)
 
 
@@ -608,7 +606,8 @@ def rotate(input, angle, axes=(1, 0), reshape=True, output=None, order=3, mode="
     moved = S.transpose(x, others + plane)
     lead = tuple(moved.shape[:len(others)])
     coords = _affine_coords(rot, offset, out_plane)
-    M = point_taps_matrix(coords, tuple(moved.shape[len(others):]), mode, order, _real(ref.dtype))
+    M = point_taps_matrix(coords, tuple(moved.shape[len(others):]), mode, order,
+                          real_dtype(ref.dtype))
     flat = S.reshape(moved, lead + (int(np.prod(moved.shape[len(others):])),))
     out = S.reshape(sparse_matmul(flat, M, len(lead)), lead + out_plane)
     back = np.argsort(others + plane)
@@ -635,4 +634,4 @@ def map_coordinates(input, coordinates, output=None, order=3, mode="constant", c
     ref, x = _geometric_prelude(what, _ndi.map_coordinates, input, order, mode, cval, output,
                                 coordinates, prefilter=prefilter)
     coords = np.asarray(coordinates).astype(np.float64)
-    return distinct(_apply_points(x, coords, ref.shape, mode, order, _real(ref.dtype)), input)
+    return distinct(_apply_points(x, coords, ref.shape, mode, order, real_dtype(ref.dtype)), input)

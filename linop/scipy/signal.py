@@ -176,12 +176,8 @@ def _swap_needed(mode, s1, s2):
 def _extend_traced(x, pads, boundary):
     for axis, p in enumerate(pads):
         if p:
-            x = sparse_matmul(x, extension_matrix(x.shape[axis], p, p, boundary, _real(x.dtype)), axis)
+            x = sparse_matmul(x, extension_matrix(x.shape[axis], p, p, boundary, C.real_dtype(x.dtype)), axis)
     return x
-
-
-def _real(dtype):
-    return np.empty(0, dtype).real.dtype
 
 
 def _extend_constant(a, pads, boundary, fillvalue):
