@@ -14,7 +14,7 @@ from .ir import ShapeDtype
 from .pytree import tree_flatten, tree_unflatten
 
 __all__ = ["DotTestError", "dense_matrix", "real_coords", "from_real_coords", "check_transpose",
-           "dot_test_function", "random_like", "tolerance_for"]
+           "dot_test_function", "random_like", "precision_bits", "tolerance_for"]
 
 
 class DotTestError(LinopError, AssertionError):
@@ -104,10 +104,15 @@ def random_like(aval: ShapeDtype, rng) -> np.ndarray:
     return np.asarray(x).astype(aval.dtype)
 
 
+def precision_bits(dtypes) -> int:
+    """Bits of the least precise floating or complex dtype among ``dtypes`` (64 if none)."""
+    sizes = [np.finfo(np.dtype(d)).bits for d in dtypes if np.issubdtype(np.dtype(d), np.inexact)]
+    return min(sizes, default=64)
+
+
 def tolerance_for(dtypes) -> float:
     """1e-12 for double precision, 1e-5 with single precision, 1e-2 with half precision."""
-    sizes = [np.finfo(np.dtype(d)).bits for d in dtypes if np.issubdtype(np.dtype(d), np.inexact)]
-    smallest = min(sizes, default=64)
+    smallest = precision_bits(dtypes)
     return 1e-2 if smallest <= 16 else 1e-5 if smallest <= 32 else 1e-12
 
 

@@ -202,3 +202,12 @@ def test_tracing_from_several_threads_at_once():
     with ThreadPoolExecutor(6) as pool:
         for i, out in pool.map(build_and_apply, range(120)):
             np.testing.assert_array_equal(out, np.full(4, i + 1.0))
+
+
+def test_precision_bits_and_tolerances():
+    from linop.testing import precision_bits, tolerance_for
+
+    assert precision_bits([np.float64, np.complex64]) == 32
+    assert precision_bits([np.int64]) == 64
+    assert precision_bits([np.float16, np.float64]) == 16
+    assert tolerance_for([np.complex128]) == 1e-12 and tolerance_for([np.float32]) == 1e-5
