@@ -8,7 +8,9 @@ inlined, when they are large.
 from __future__ import annotations
 
 import itertools
+import math
 import operator
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +18,12 @@ import numpy as np
 
 from .pytree import TreeDef, tree_flatten, tree_unflatten
 
-__all__ = ["ShapeDtype", "Var", "Const", "Eqn", "Program"]
+__all__ = ["ShapeDtype", "Var", "Const", "Eqn", "Program", "Captures", "snapshot", "is_immutable",
+           "values_equal"]
+
+#: NumPy's limits: at most 64 axes, and sizes and byte counts that fit ``intp``.
+MAX_NDIM = 64
+MAX_INTP = int(np.iinfo(np.intp).max)
 
 _SHORT_DTYPE = {
     "float16": "f16", "float32": "f32", "float64": "f64", "longdouble": "f128",
@@ -46,12 +53,14 @@ class ShapeDtype:
     dtype: np.dtype
 
     def __post_init__(self):
-        shape = (self.shape,) if np.ndim(self.shape) == 0 else self.shape
-        shape = tuple(operator.index(d) for d in shape)
-        if any(d < 0 for d in shape):
-            raise ValueError(f"negative dimensions are not allowed: {shape}")
+        shape = self.shape
+        if type(shape) is not tuple:
+            shape = (shape,) if np.ndim(shape) == 0 else shape
+        shape = tuple(map(operator.index, shape))
+        dtype = np.dtype(self.dtype)
+        check_shape(shape, dtype)
         object.__setattr__(self, "shape", shape)
-        object.__setattr__(self, "dtype", np.dtype(self.dtype))
+        object.__setattr__(self, "dtype", dtype)
 
     @property
     def ndim(self) -> int:
@@ -61,7 +70,7 @@ class ShapeDtype:
     @property
     def size(self) -> int:
         """Number of elements."""
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)
 
     def short(self) -> str:
         """Compact text form, e.g. ``f64[3,4]``."""
@@ -70,6 +79,32 @@ class ShapeDtype:
 
     def __repr__(self) -> str:
         return f"ShapeDtype(shape={self.shape}, dtype={self.dtype.name})"
+
+
+def check_shape(shape: tuple, dtype: np.dtype) -> None:
+    """Refuse, as ``numpy.empty(shape, dtype)`` does, an array NumPy cannot represent.
+
+    Raises
+    ------
+    ValueError
+        More than 64 axes, a negative or too large dimension, or more bytes than
+        ``intp`` can count (NumPy's own messages).
+    """
+    if len(shape) > MAX_NDIM:
+        raise ValueError(f"maximum supported dimension for an ndarray is currently {MAX_NDIM}, "
+                         f"found {len(shape)}")
+    if not shape:
+        return
+    if min(shape) < 0:
+        raise ValueError(f"negative dimensions are not allowed: {shape}")
+    count = math.prod(shape)
+    if count == 0:  # NumPy still refuses (0, 2**62, 2**62): it multiplies the other dimensions
+        count = math.prod(d for d in shape if d)
+    if count * dtype.itemsize > MAX_INTP or max(shape) > MAX_INTP:
+        if max(shape) > MAX_INTP:
+            raise ValueError("Maximum allowed dimension exceeded")
+        raise ValueError("array is too big; `arr.size * arr.dtype.itemsize` is larger than the "
+                         "maximum possible size.")
 
 
 _var_ids = itertools.count()
@@ -107,12 +142,229 @@ class Var:
         return (Var, (self.aval,))
 
 
+def is_immutable(array: np.ndarray) -> bool:
+    """Whether nothing can change ``array``'s values: its memory belongs to a ``bytes`` object.
+
+    Snapshots (:func:`snapshot`) and every view of one are immutable; a read-only
+    view of a writeable array is not (its base can still be written), nor is a
+    read-only array that owns its memory (its ``WRITEABLE`` flag can be set again).
+    """
+    base = array.base
+    while isinstance(base, np.ndarray):
+        base = base.base
+    return type(base) is bytes
+
+
+def _compact(array: np.ndarray) -> np.ndarray:
+    """The values ``array`` really holds: broadcast (zero-stride) axes reduced to length 1."""
+    return array[tuple(slice(0, 1) if s == 0 else slice(None) for s in array.strides)]
+
+
+def _freeze(data: bytes, core: np.ndarray, shape: tuple) -> np.ndarray:
+    """``core``'s values, held in ``data`` (its bytes), broadcast back to ``shape``."""
+    if core.dtype.hasobject or core.dtype.itemsize == 0:
+        frozen = _private_copy(core)
+    else:
+        frozen = np.ndarray(core.shape, core.dtype, buffer=data)
+    return frozen if core.shape == shape else np.broadcast_to(frozen, shape)
+
+
+# Arrays above this many bytes are remembered by identity, so that capturing one again
+# compares it with its snapshot instead of copying it.
+_LARGE = 4096
+_UINTS = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _memory_key(array: np.ndarray):
+    """``(key, owner)``: which memory ``array`` views (owner, address, layout), or ``None``."""
+    owner = array
+    while isinstance(owner.base, np.ndarray):
+        owner = owner.base
+    try:
+        weakref.ref(owner)
+    except TypeError:
+        return None
+    address = array.__array_interface__["data"][0]
+    return (id(owner), address, array.shape, array.strides, array.dtype), owner
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether ``a`` and ``b`` (same dtype and shape) hold the same bytes, element by element."""
+    if a.dtype.hasobject:
+        return False
+    if np.iscomplexobj(a) and a.dtype.itemsize // 2 in _UINTS:
+        return _same_bits(a.real, b.real) and _same_bits(a.imag, b.imag)
+    uint = _UINTS.get(a.dtype.itemsize)
+    return uint is not None and bool(np.array_equal(a.view(uint), b.view(uint)))
+
+
+def _private_copy(array: np.ndarray) -> np.ndarray:
+    # Object arrays (and zero-size items) cannot live in bytes: a read-only private copy instead.
+    copy = array.copy()
+    copy.setflags(write=False)
+    return copy
+
+
+def snapshot(array) -> np.ndarray:
+    """An immutable copy of ``array``'s current values (``array`` itself if already immutable).
+
+    A broadcast array (``np.broadcast_to``) is copied once per distinct value
+    and broadcast again, never materialised.
+
+    Parameters
+    ----------
+    array : array_like
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape, dtype and values; see :func:`is_immutable`.
+    """
+    return Captures().array(np.asarray(array))
+
+
+def values_equal(a: np.ndarray, b: np.ndarray) -> bool:
+    """Same shape, dtype and values, NaN equal to NaN (real and imaginary parts separately)."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if np.iscomplexobj(a):
+        return values_equal(a.real, b.real) and values_equal(a.imag, b.imag)
+    return bool(np.array_equal(a, b, equal_nan=bool(np.issubdtype(a.dtype, np.inexact))))
+
+
+# Parameter types that never hold a constant (NumPy dtypes included).
+_PLAIN = frozenset({int, float, complex, bool, str, type(None), slice, np.dtype}
+                   | {type(np.dtype(c)) for c in "?bhilqBHILQefdgFDG"})
+
+
+_CONTAINERS = frozenset({tuple, list, dict})
+# What a primitive without nested constants keeps as it is, unsearched.
+_KEPT_AT_TOP = _PLAIN | _CONTAINERS
+
+
+def _is_sparse_matrix(value) -> bool:
+    return type(value).__module__.startswith("scipy.sparse") and hasattr(value, "tocsr")
+
+
+class Captures:
+    """The constants captured by one trace: immutable snapshots, each stored once.
+
+    A constant is captured when the trace records an equation that uses it:
+    whatever the caller does to its arrays afterwards, the program keeps the
+    values of that moment. Constants with equal dtype, shape and bytes share one
+    snapshot (and one :class:`Const`), so a constant used twice is stored once;
+    a buffer changed between two uses gives two snapshots. Immutable arrays
+    (earlier snapshots and their views) are used as they are.
+    """
+
+    __slots__ = ("_entries", "_consts", "_seen")
+
+    def __init__(self):
+        self._entries: dict = {}
+        self._consts: dict = {}
+        self._seen: dict = {}
+
+    def _entry(self, value: np.ndarray) -> list:
+        """``[bytes, snapshot, Const or None]`` for the current values of ``value``."""
+        where = _memory_key(value) if value.nbytes > _LARGE else None
+        if where is not None:
+            seen = self._seen.get(where[0])
+            if seen is not None and seen[0]() is where[1] and _same_bits(value, seen[1][1]):
+                return seen[1]  # the same memory again, unchanged: no new copy
+        shape = value.shape
+        core = _compact(value) if shape and 0 in value.strides else value
+        data = core.tobytes()
+        # Keyed by a sample of the bytes (hashing all of a large array costs more than copying
+        # it); candidates are compared in full.
+        bucket = self._entries.setdefault((core.dtype, core.shape, shape, data[:64], data[-64:]), [])
+        for entry in bucket:
+            if entry[0] == data:
+                break
+        else:
+            entry = [data, _freeze(data, core, shape), None]
+            bucket.append(entry)
+        if where is not None:
+            self._seen[where[0]] = (weakref.ref(where[1]), entry)
+        return entry
+
+    def array(self, value: np.ndarray) -> np.ndarray:
+        """An immutable array with the current values of ``value`` (an ndarray)."""
+        return value if is_immutable(value) else self._entry(value)[1]
+
+    def const(self, value: np.ndarray) -> "Const":
+        """The one :class:`Const` of this trace holding a snapshot of ``value``'s current values."""
+        entry = self._entry(value)
+        if entry[2] is None:
+            entry[2] = Const(entry[1])
+        return entry[2]
+
+    def unique(self, const: "Const", key: tuple) -> "Const":
+        """The constant already captured under ``key`` (ids of its snapshots), else ``const``."""
+        return self._consts.setdefault((type(const),) + key, const)
+
+    def value(self, value, nested: bool = True):
+        """A parameter value with the constants in it captured.
+
+        :class:`Const` objects, arrays and SciPy sparse matrices are captured;
+        with ``nested``, so are those inside tuples, lists and dicts, and lists and
+        dicts are copied (the caller may mutate them). Other objects are kept.
+        """
+        kind = type(value)
+        if kind in _PLAIN:
+            return value
+        if isinstance(value, Const):
+            return value.captured(self)
+        if kind is np.ndarray:
+            return self.array(value)
+        if nested and kind in _CONTAINERS:
+            return self._container(value)
+        if isinstance(value, np.ndarray):  # a subclass (masked, matrix): keep its type
+            return _private_copy(value)
+        if _is_sparse_matrix(value):
+            return value.copy()
+        return value
+
+    def _container(self, value):
+        kind = type(value)
+        if kind is tuple:
+            items = tuple(self.value(v) for v in value)
+            return value if all(a is b for a, b in zip(items, value)) else items
+        if kind is list:
+            return [self.value(v) for v in value]
+        return {k: self.value(v) for k, v in value.items()}
+
+    def params(self, params: dict, nested: bool = False) -> dict:
+        """``params`` with its constants captured (the same dict when nothing changes).
+
+        Parameters
+        ----------
+        params : dict
+        nested : bool
+            Also search tuples, lists and dicts (see :meth:`value`).
+        """
+        captured = None
+        kept = _PLAIN if nested else _KEPT_AT_TOP
+        for key, value in params.items():
+            if type(value) in kept:
+                continue
+            new = value.captured(self) if isinstance(value, Const) else self.value(value, nested)
+            if new is not value:
+                if captured is None:
+                    captured = dict(params)
+                captured[key] = new
+        return params if captured is None else captured
+
+
 class Const:
     """A constant array held by an equation's parameters.
+
+    Programs hold captured constants (:meth:`captured`): immutable snapshots
+    taken when the equation was recorded.
 
     Parameters
     ----------
     value : array_like
+        Held as given (no copy) until captured.
     """
 
     __slots__ = ("value",)
@@ -121,6 +373,25 @@ class Const:
 
     def __init__(self, value):
         self.value = np.asarray(value)
+
+    def captured(self, captures: Captures) -> "Const":
+        """This constant with its value snapshotted (``self`` when it already is).
+
+        Parameters
+        ----------
+        captures : Captures
+            The trace's snapshots, so that equal constants are stored once.
+        """
+        value = self.value
+        base = value.base
+        if base is not None and (type(base) is bytes or is_immutable(value)):
+            return self
+        return captures.const(value)
+
+    @property
+    def is_captured(self) -> bool:
+        """Whether the value is an immutable snapshot."""
+        return is_immutable(self.value)
 
     def describe(self) -> str:
         """Text after the constant's name in a printed program, e.g. ``f64[20,20]``."""
@@ -132,15 +403,22 @@ class Const:
         return ShapeDtype(self.value.shape, self.value.dtype)
 
     def __eq__(self, other) -> bool:
-        return (isinstance(other, Const) and self.value.shape == other.value.shape
-                and self.value.dtype == other.value.dtype
-                and bool(np.array_equal(self.value, other.value)))
+        return (isinstance(other, Const) and type(other) is type(self)
+                and values_equal(self.value, other.value))
 
     def __hash__(self):
         return hash((self.value.shape, self.value.dtype.str))
 
     def __repr__(self) -> str:
         return f"Const({self.aval.short()})"
+
+    def __reduce__(self):
+        # Unpickled arrays are writeable: capture them again on loading.
+        return (_restore_const, (type(self), self.value))
+
+
+def _restore_const(cls, value) -> Const:
+    return cls(value).captured(Captures())
 
 
 @dataclass
@@ -169,7 +447,8 @@ class Program:
     """A linear program: inputs, equations, outputs and pytree structure.
 
     Programs are callable on arrays with the calling convention of the traced
-    function, printable, comparable and picklable.
+    function, printable, comparable and picklable. Unpickling runs arbitrary code
+    (as for every pickle): unpickle programs only from sources you trust.
 
     Attributes
     ----------
@@ -218,12 +497,21 @@ class Program:
 
     # -- comparing and pickling -------------------------------------------
     def __eq__(self, other) -> bool:
+        """Structural equality: same text, same calling convention, equal constants.
+
+        Constants compare by value with NaN equal to NaN, so a program equals itself.
+        """
         if not isinstance(other, Program):
             return NotImplemented
-        return self.pprint() == other.pprint() and _consts_equal(self, other)
+        return (self._signature() == other._signature()
+                and _consts_equal(self, other))
 
     def __hash__(self):
-        return id(self)
+        return hash(self._signature())
+
+    def _signature(self) -> tuple:
+        # Everything compared except the constants' values (their shapes and dtypes are in the text).
+        return (self.pprint(), self.in_tree, self.out_tree, self.in_wrapped, self.out_is_args)
 
     def __getstate__(self):
         state = dict(self.__dict__)

@@ -90,7 +90,7 @@ class Convolve(Primitive):
         return ShapeDtype(x.shape[:-1] + (_out_len(n, m, mode),), x.dtype)
 
     def transpose(self, ct, x, *, kernel, mode):
-        flipped = Const(kernel.value[::-1].copy())
+        flipped = Const(kernel.value[::-1])  # a view of the captured kernel: shared, not copied
         return (convolve(ct, flipped, "valid" if mode == "full" else "full"),)
 
     def batch(self, size, x, *, kernel, mode):

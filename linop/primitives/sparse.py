@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from ..ir import Const, ShapeDtype
+from ..ir import Const, ShapeDtype, is_immutable, values_equal
 from .base import Primitive
 
 __all__ = ["SparseConst", "sparse_matmul", "sparse_matmul_p", "apply_sparse"]
@@ -22,8 +22,10 @@ __all__ = ["SparseConst", "sparse_matmul", "sparse_matmul_p", "apply_sparse"]
 class SparseConst(Const):
     """A constant SciPy sparse matrix held by an equation's parameters.
 
-    Stored as CSR or CSC (both give fast products and a free transpose), with
-    sorted indices and no duplicates, so that equality is cheap and exact.
+    Held as CSR or CSC (both give fast products and a free transpose). Once
+    captured (:meth:`captured`), its ``data``, ``indices`` and ``indptr`` are
+    immutable snapshots in canonical form (sorted indices, no duplicates), so
+    that equality is cheap and exact; the caller's matrix is only read.
     The printer always names it: ``c0:sparse f64[3,4] nnz=7``.
 
     Parameters
@@ -39,10 +41,28 @@ class SparseConst(Const):
 
         if matrix.format not in ("csr", "csc"):
             matrix = matrix.tocsr()
-        matrix = sp.csr_array(matrix) if matrix.format == "csr" else sp.csc_array(matrix)
-        matrix.sum_duplicates()
-        matrix.sort_indices()
-        self.value = matrix
+        self.value = sp.csr_array(matrix) if matrix.format == "csr" else sp.csc_array(matrix)
+
+    def captured(self, captures) -> "SparseConst":
+        """This matrix with snapshots of its arrays, in canonical form (``self`` if it already is)."""
+        m = self.value
+        parts = _snapshots(m, captures)
+        if all(p is a for p, a in zip(parts, _arrays(m))):
+            return self
+        frozen = _assemble(m, parts)
+        if not frozen.has_canonical_format:
+            canonical = frozen.copy()
+            canonical.sum_duplicates()
+            canonical.sort_indices()
+            parts = _snapshots(canonical, captures)
+            frozen = _assemble(canonical, parts)
+        key = (m.format, m.shape) + tuple(id(p) for p in parts)
+        return captures.unique(SparseConst(frozen), key)
+
+    @property
+    def is_captured(self) -> bool:
+        """Whether ``data``, ``indices`` and ``indptr`` are immutable snapshots."""
+        return all(is_immutable(a) for a in _arrays(self.value))
 
     @property
     def T(self) -> "SparseConst":
@@ -62,7 +82,12 @@ class SparseConst(Const):
         if not isinstance(other, SparseConst):
             return False
         a, b = self.value, other.value
-        return a.shape == b.shape and a.dtype == b.dtype and (a != b).nnz == 0
+        if a.shape != b.shape or a.dtype != b.dtype or a.nnz != b.nnz:
+            return False
+        if b.format != a.format:
+            b = b.asformat(a.format)
+        return (np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
+                and values_equal(a.data, b.data))
 
     def __hash__(self):
         return hash((self.value.shape, self.value.dtype.str, self.nnz))
@@ -70,8 +95,21 @@ class SparseConst(Const):
     def __repr__(self) -> str:
         return f"SparseConst({self.describe()})"
 
-    def __reduce__(self):
-        return (SparseConst, (self.value,))
+
+def _arrays(m) -> tuple:
+    return m.data, m.indices, m.indptr
+
+
+def _snapshots(m, captures) -> tuple:
+    return tuple(captures.array(a) for a in _arrays(m))
+
+
+def _assemble(m, parts):
+    """A matrix of ``m``'s format and shape made of exactly the arrays ``parts``."""
+    frozen = type(m)(tuple(parts), shape=m.shape)
+    # SciPy's constructor may convert index dtypes; keep the snapshots themselves.
+    frozen.data, frozen.indices, frozen.indptr = parts
+    return frozen
 
 
 def apply_sparse(matrix, x: np.ndarray, axis: int) -> np.ndarray:
