@@ -13,7 +13,8 @@ from .ir import Program
 from .primitives import arithmetic as A
 from .primitives.base import Builder
 from .pytree import TreeDef
-from .tracing import building, eliminate_dead_code
+from .passes import simplify
+from .tracing import building
 
 __all__ = ["transpose"]
 
@@ -55,7 +56,7 @@ def transpose(program: Program) -> Program:
     out_tree = program.in_tree.children[0] if program.in_wrapped else program.in_tree
     result = Program([t._var for t in ct_inputs], builder.eqns, outvars, in_tree, out_tree,
                      in_wrapped=not program.out_is_args, out_is_args=not program.in_wrapped)
-    return eliminate_dead_code(result)
+    return simplify(result)
 
 
 def _apply_rule(eqn, ct):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Const, ShapeDtype
+from ..ir import Const, Eqn, ShapeDtype, snapshot
 from .base import Primitive
 
 __all__ = ["add", "sub", "neg", "mul", "div", "mask", "zeros",
@@ -21,9 +21,13 @@ class Add(Primitive):
 
     name = "add"
     returns_fresh = True
+    commutative = True
 
     def emit(self, args, avals, bind):
         return f"{args[0]} + {args[1]}"
+
+    def emit_inplace(self, args, avals, bind):
+        return f"{args[0]} += {args[1]}"
 
     def impl(self, x, y):
         return x + y
@@ -46,6 +50,9 @@ class Sub(Primitive):
 
     def emit(self, args, avals, bind):
         return f"{args[0]} - {args[1]}"
+
+    def emit_inplace(self, args, avals, bind):
+        return f"{args[0]} -= {args[1]}"
 
     def impl(self, x, y):
         return x - y
@@ -102,6 +109,19 @@ class Mul(Primitive):
 
     def batch(self, size, x, *, c):
         return mul(x, c)
+
+    def fold_into(self, inner, eqn):
+        """``mul(mul(v, a), c)`` is ``mul(v, a * c)`` (unless ``a * c`` is a bigger array)."""
+        if inner.prim is not self:
+            return None
+        a, c = inner.params["c"].value, eqn.params["c"].value
+        if np.broadcast_shapes(a.shape, c.shape) not in (a.shape, c.shape):
+            return None
+        product = a * c
+        # keep the constant in the precision of the data, so the folded mul does not upcast
+        data = inner.inputs[0].aval.dtype
+        product = product.astype(data if np.iscomplexobj(product) else np.finfo(data).dtype)
+        return Eqn(self, inner.inputs, {"c": Const(snapshot(product))}, eqn.out, eqn.source)
 
 
 class Div(Primitive):

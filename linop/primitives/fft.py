@@ -18,8 +18,8 @@ Transposes (JAX's convention, the real pairing ``Re(sum(y * t))``):
 * ``rfft``'s transpose is ``irfft`` of the same sign and norm applied to the
   cotangent with the bins that ``irfft`` counts twice (all but DC and, for even
   ``n``, Nyquist) halved; ``irfft``'s transpose is ``rfft`` followed by doubling
-  those bins. The weights are folded into an adjacent constant multiplication
-  when there is one, so that the transpose of a Fourier-domain filter
+  those bins. :func:`linop.passes.fold_chains` merges the weights into an
+  adjacent constant multiplication when there is one, so that the transpose of a Fourier-domain filter
   ``irfft(rfft(x) * K)`` is again one ``rfft``, one ``mul`` and one ``irfft``.
 
 The implementations call ``scipy.fft`` (pocketfft), which has the n-dimensional
@@ -30,9 +30,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft as sfft
 
-from ..ir import Const, ShapeDtype
-from .arithmetic import mul, mul_p
-from .base import Primitive, is_tracer
+from ..ir import ShapeDtype
+from .arithmetic import mul
+from .base import Primitive
 from .complex import real_dtype
 
 __all__ = ["fft", "rfft", "irfft", "fft_p", "rfft_p", "irfft_p", "half_spectrum_weights"]
@@ -58,33 +58,6 @@ def half_spectrum_weights(n: int, dtype) -> np.ndarray:
 def _along(weights: np.ndarray, axis: int, ndim: int) -> np.ndarray:
     """``weights`` shaped to broadcast along ``axis`` of an ``ndim``-d array."""
     return weights.reshape((-1,) + (1,) * (ndim - axis - 1))
-
-
-def _producer(x):
-    """The equation of ``x``'s builder that computed ``x``, looking back a few equations."""
-    eqns = x._builder.eqns
-    var = x.var
-    for eqn in reversed(eqns[-8:]):
-        if eqn.out is var:
-            return eqn
-    return None
-
-
-def scale(x, c):
-    """``x * c`` for a constant ``c``, folded into the ``mul`` that produced ``x`` if any.
-
-    ``mul(mul(v, a), c) == mul(v, a * c)`` always holds; the inner equation is
-    left for dead-code elimination when nothing else uses it.
-    """
-    if is_tracer(x):
-        eqn = _producer(x)
-        if eqn is not None and eqn.prim is mul_p:
-            inner = type(x)(x._builder, eqn.inputs[0])
-            product = eqn.params["c"].value * c
-            # keep the constant in the precision of the data, so the folded mul does not upcast
-            dtype = inner.dtype if np.iscomplexobj(product) else real_dtype(inner.dtype)
-            return scale(inner, product.astype(dtype, copy=False))
-    return mul(x, Const(np.asarray(c)))
 
 
 def _check(axes, sign, norm):
@@ -138,7 +111,7 @@ class RFFT(Primitive):
     def transpose(self, ct, x, *, axes, sign, norm):
         n = x.shape[axes[-1]]
         w = 1 / half_spectrum_weights(n, x.dtype)
-        return (irfft(scale(ct, _along(w, axes[-1], x.ndim)), axes, n, sign, norm),)
+        return (irfft(mul(ct, _along(w, axes[-1], x.ndim)), axes, n, sign, norm),)
 
     def batch(self, size, x, *, axes, sign, norm):
         return rfft(x, tuple(a + 1 for a in axes), sign, norm)
@@ -171,7 +144,7 @@ class IRFFT(Primitive):
 
     def transpose(self, ct, x, *, axes, n, sign, norm):
         c = half_spectrum_weights(n, ct.dtype)
-        return (scale(rfft(ct, axes, sign, norm), _along(c, axes[-1], x.ndim)),)
+        return (mul(rfft(ct, axes, sign, norm), _along(c, axes[-1], x.ndim)),)
 
     def batch(self, size, x, *, axes, n, sign, norm):
         return irfft(x, tuple(a + 1 for a in axes), n, sign, norm)

@@ -1,13 +1,14 @@
-"""Strided slice, its transpose (zero padding with interior padding), and concatenate."""
+"""Strided slice, its transpose (zero padding with interior padding), slice updates, concatenate."""
 from __future__ import annotations
 
 import numpy as np
 
-from ..ir import ShapeDtype
+from ..ir import Eqn, ShapeDtype
+from .arithmetic import add_p, neg, neg_p, sub_p, zeros
 from .base import Primitive
 
 __all__ = ["slice_", "pad", "concatenate", "update_slice", "slice_p", "pad_p", "concatenate_p",
-           "update_slice_p"]
+           "update_slice_p", "add_slice_p"]
 
 
 def _count(start: int, stop: int, step: int) -> int:
@@ -70,6 +71,22 @@ class Pad(Primitive):
     def batch(self, size, x, *, lo, hi, interior):
         return pad(x, (0,) + lo, (0,) + hi, (0,) + interior)
 
+    def fuse_into(self, eqn, consumer, producer, uses):
+        """``t + pad(p)``, ``t - pad(p)`` and ``t - pad(-p)`` become one ``add_slice`` into ``t``."""
+        padded = eqn.out
+        x, y = consumer.inputs if len(consumer.inputs) == 2 else (None, None)
+        if x is y or consumer.prim not in (add_p, sub_p) or (consumer.prim is sub_p and x is padded):
+            return None
+        target = y if x is padded else x
+        source, sign = eqn.inputs[0], 1 if consumer.prim is add_p else -1
+        negation = producer.get(source.id)
+        if negation is not None and negation.prim is neg_p and uses.get(source.id) == 1:
+            source, sign = negation.inputs[0], -sign
+        index = _interior_index(source.aval.shape, eqn.params["lo"], eqn.params["interior"])
+        params = {"starts": tuple(i.start for i in index), "stops": tuple(i.stop for i in index),
+                  "steps": tuple(i.step for i in index), "sign": sign}
+        return Eqn(add_slice_p, (target, source), params, consumer.out, consumer.source)
+
 
 def _pad_into_zeros(x, shape, index):
     out = np.zeros(shape, x.dtype)
@@ -105,13 +122,73 @@ class UpdateSlice(Primitive):
         return x
 
     def transpose(self, ct, x, v, *, starts, stops, steps):
-        from .arithmetic import zeros
-
         cleared = update_slice(ct, zeros(v.shape, v.dtype), starts, stops, steps)
         return cleared, slice_(ct, starts, stops, steps)
 
     def batch(self, size, x, v, *, starts, stops, steps):
         return update_slice(x, v, (0,) + starts, (size,) + stops, (1,) + steps)
+
+    def emit_inplace(self, args, avals, bind, *, starts, stops, steps):
+        index = tuple(slice(a, b, s) for a, b, s in zip(starts, stops, steps))
+        return f"{args[0]}[{bind(index)}] = {args[1]}"
+
+    def absorb(self, eqn, producer, uses):
+        """``y[i] += v`` (``update_slice(t, t[i] + v)``, or ``-``) becomes one ``add_slice`` into ``t``."""
+        target, update = eqn.inputs
+        combine = producer.get(update.id)
+        if combine is None or combine.prim not in (add_p, sub_p) or uses.get(update.id) != 1:
+            return None
+        for position, (part, other) in enumerate([combine.inputs, combine.inputs[::-1]]):
+            read = producer.get(part.id)
+            if (read is not None and read.prim is slice_p and read.inputs[0] is target
+                    and read.params == eqn.params and uses.get(part.id) == 1 and part is not other):
+                if combine.prim is sub_p and position == 1:
+                    return None  # v - t[i] is not an accumulation
+                sign = 1 if combine.prim is add_p else -1
+                return Eqn(add_slice_p, (target, other), dict(eqn.params, sign=sign),
+                           eqn.out, eqn.source)
+        return None
+
+    def fold_into(self, inner, eqn):
+        """An update of a slice that the previous update wrote: the previous one is overwritten."""
+        if inner.prim is not self or inner.params != eqn.params:
+            return None
+        return Eqn(self, (inner.inputs[0], eqn.inputs[1]), eqn.params, eqn.out, eqn.source)
+
+
+class AddSlice(Primitive):
+    """``x`` with ``v`` added to (``sign=1``) or subtracted from (``sign=-1``) a strided slice.
+
+    Made by :func:`linop.passes.fuse_for_execution` from ``x + pad(v)``: the
+    executor then accumulates into ``x`` in place when it owns ``x``.
+    """
+
+    name = "add_slice"
+    returns_fresh = True
+
+    def emit_inplace(self, args, avals, bind, *, starts, stops, steps, sign):
+        index = tuple(slice(a, b, s) for a, b, s in zip(starts, stops, steps))
+        return f"{args[0]}[{bind(index)}] {'+=' if sign > 0 else '-='} {args[1]}"
+
+    def impl(self, x, v, *, starts, stops, steps, sign):
+        out = np.array(x, copy=True)
+        index = tuple(slice(a, b, s) for a, b, s in zip(starts, stops, steps))
+        if sign > 0:
+            out[index] += v
+        else:
+            out[index] -= v
+        return out
+
+    def abstract_eval(self, x, v, *, starts, stops, steps, sign):
+        return UpdateSlice.abstract_eval(self, x, v, starts=starts, stops=stops, steps=steps)
+
+    def transpose(self, ct, x, v, *, starts, stops, steps, sign):
+        part = slice_(ct, starts, stops, steps)
+        return ct, (part if sign > 0 else neg(part))
+
+    def batch(self, size, x, v, *, starts, stops, steps, sign):
+        return add_slice_p.bind(x, v, starts=(0,) + starts, stops=(size,) + stops,
+                                steps=(1,) + steps, sign=sign)
 
 
 class Concatenate(Primitive):
@@ -146,6 +223,7 @@ class Concatenate(Primitive):
 
 
 slice_p, pad_p, concatenate_p, update_slice_p = Slice(), Pad(), Concatenate(), UpdateSlice()
+add_slice_p = AddSlice()
 
 
 def slice_(x, starts, stops, steps):

@@ -1,0 +1,180 @@
+"""IR passes: each one on a small program, its printed IR before and after, and the values kept."""
+import textwrap
+
+import numpy as np
+import pytest
+
+import linop
+from linop import passes
+from linop.execute import compile_plan
+from linop.ir import Program, ShapeDtype
+from linop.primitives import arithmetic as A, slicing as SL
+from linop.primitives.base import Builder
+from linop.pytree import tree_flatten
+from linop.tracing import building
+
+
+def raw_program(body, *avals):
+    """The program ``body`` records on fresh inputs, with no pass applied."""
+    builder = Builder()
+    ins = [builder.new_input(ShapeDtype(*a)) for a in avals]
+    with building(builder):
+        outs = body(*ins)
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    _, in_tree = tree_flatten(tuple(np.zeros(a[0]) for a in avals))
+    _, out_tree = tree_flatten(outs if len(outs) > 1 else outs[0])
+    return Program([t.var for t in ins], builder.eqns, [o.var for o in outs], in_tree, out_tree)
+
+
+def ir(text):
+    return textwrap.dedent(text).strip("\n")
+
+
+def same_values(p, q, *avals):
+    rng = np.random.default_rng(0)
+    args = [rng.standard_normal(a[0]).astype(a[1]) for a in avals]
+    for x, y in zip(p.call_flat(args), q.call_flat(args)):
+        np.testing.assert_array_equal(x, y)
+
+
+def twice_updated(x):
+    y = A.zeros((5,), np.float64)
+    part = A.add(SL.slice_(y, (1,), (4,), (1,)), SL.slice_(x, (2,), (5,), (1,)))
+    return SL.update_slice(SL.update_slice(y, part, (1,), (4,), (1,)), part, (1,), (4,), (1,))
+
+
+def test_duplicate_update_slice_is_folded_away():
+    p = raw_program(twice_updated, ((5,), np.float64))
+    q = passes.simplify(p)
+    assert q.pprint() == ir("""
+        { lambda a:f64[5] .
+          let
+            b:f64[5] = zeros[shape=(5,), dtype=float64]
+            c:f64[3] = slice[starts=(1,), stops=(4,), steps=(1,)] b
+            d:f64[3] = slice[starts=(2,), stops=(5,), steps=(1,)] a
+            e:f64[3] = add c d
+            f:f64[5] = update_slice[starts=(1,), stops=(4,), steps=(1,)] b e
+          in (f,) }""")
+    same_values(p, q, ((5,), np.float64))
+
+
+def test_inplace_add_to_a_slice_records_one_update():
+    def f(x):
+        y = np.zeros_like(x)
+        y[1:-1] += x[2:]
+        return y
+
+    assert [e.prim.name for e in linop.trace(f, np.zeros(5)).eqns].count("update_slice") == 1
+
+
+def test_common_subexpressions_are_merged():
+    p = raw_program(lambda x: (A.add(SL.slice_(x, (1,), (4,), (1,)), SL.slice_(x, (1,), (4,), (1,))),
+                               SL.slice_(x, (1,), (4,), (1,))), ((4,), np.float64))
+    q = passes.eliminate_common_subexpressions(p)
+    assert q.pprint() == ir("""
+        { lambda a:f64[4] .
+          let
+            b:f64[3] = slice[starts=(1,), stops=(4,), steps=(1,)] a
+            c:f64[3] = add b b
+          in (c, b) }""")
+    same_values(p, q, ((4,), np.float64))
+
+
+def test_equal_constants_held_by_different_arrays_are_not_merged_by_identity_alone():
+    c1, c2 = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+    p = raw_program(lambda x: (A.mul(x, c1), A.mul(x, c2)), ((2,), np.float64))
+    assert len(passes.eliminate_common_subexpressions(p).eqns) == 2
+
+
+def test_scalings_are_folded_in_the_data_precision():
+    p = raw_program(lambda x: A.mul(A.mul(x, np.float32(3.0)), np.float32(2.0)), ((3,), np.float32))
+    q = passes.simplify(p)
+    assert q.pprint() == ir("""
+        { lambda a:f32[3] .
+          let
+            b:f32[3] = mul[c=6.] a
+          in (b,) }""")
+    assert q.eqns[0].params["c"].value.dtype == np.float32
+    same_values(p, q, ((3,), np.float32))
+
+
+def test_scalings_that_would_grow_the_constant_are_not_folded():
+    p = raw_program(lambda x: A.mul(A.mul(x, np.ones((3, 1))), np.ones((1, 4))), ((3, 4), np.float64))
+    assert len(passes.simplify(p).eqns) == 2
+
+
+def test_dead_code_is_dropped():
+    p = raw_program(lambda x: (A.neg(x), A.mul(x, 2.0))[0], ((3,), np.float64))
+    assert [e.prim.name for e in passes.eliminate_dead_code(p).eqns] == ["neg"]
+
+
+@pytest.mark.parametrize("make, sign", [
+    (lambda t, p: A.add(t, SL.pad(p, (1,), (0,))), 1),
+    (lambda t, p: A.add(SL.pad(p, (1,), (0,)), t), 1),
+    (lambda t, p: A.sub(t, SL.pad(p, (1,), (0,))), -1),
+    (lambda t, p: A.sub(t, SL.pad(A.neg(p), (1,), (0,))), 1),
+])
+def test_padded_accumulation_becomes_add_slice(make, sign):
+    p = raw_program(lambda x: make(A.neg(x), SL.slice_(x, (0,), (4,), (1,))), ((5,), np.float64))
+    q = passes.fuse_for_execution(p)
+    fused = [e for e in q.eqns if e.prim.name == "add_slice"]
+    assert len(fused) == 1 and fused[0].params["sign"] == sign
+    assert "pad" not in [e.prim.name for e in q.eqns]
+    same_values(p, q, ((5,), np.float64))
+
+
+def test_pad_minus_array_is_not_fused():
+    p = raw_program(lambda x: A.sub(SL.pad(SL.slice_(x, (0,), (4,), (1,)), (1,), (0,)), A.neg(x)),
+                    ((5,), np.float64))
+    assert passes.fuse_for_execution(p) is p
+
+
+def test_executor_accumulates_in_place_into_owned_arrays():
+    def lap(x):
+        y = -2 * x
+        y[1:] += x[:-1]
+        y[:-1] += x[1:]
+        return y
+
+    p = linop.trace(lap, np.zeros(6))
+    forward = compile_plan(p).source
+    assert forward.count("] += ") == 2 and "update_slice" not in str(passes.fuse_for_execution(p))
+    assert "+=" in compile_plan(linop.transpose(p)).source
+    x = np.arange(6.0)
+    np.testing.assert_array_equal(p(x), lap(x))
+    np.testing.assert_array_equal(x, np.arange(6.0))  # the input is never written
+
+
+@pytest.mark.parametrize("combine, sign", [(A.add, 1), (lambda a, b: A.add(b, a), 1), (A.sub, -1)])
+def test_slice_update_of_a_combination_becomes_add_slice(combine, sign):
+    def body(x):
+        t = A.neg(x)
+        part = combine(SL.slice_(t, (1,), (5,), (1,)), SL.slice_(x, (0,), (4,), (1,)))
+        return SL.update_slice(t, part, (1,), (5,), (1,))
+
+    p = raw_program(body, ((5,), np.float64))
+    q = passes.fuse_for_execution(p)
+    assert [e.prim.name for e in q.eqns] == ["neg", "slice", "add_slice"]
+    assert q.eqns[-1].params["sign"] == sign
+    same_values(p, q, ((5,), np.float64))
+
+
+def test_update_with_the_slice_subtracted_from_a_value_is_not_fused():
+    def body(x):
+        t = A.neg(x)
+        part = A.sub(SL.slice_(x, (0,), (4,), (1,)), SL.slice_(t, (1,), (5,), (1,)))
+        return SL.update_slice(t, part, (1,), (5,), (1,))
+
+    p = raw_program(body, ((5,), np.float64))
+    assert passes.fuse_for_execution(p) is p
+
+
+def test_add_slice_rules():
+    from linop.testing import check_transpose
+
+    def f(t, v):
+        return SL.add_slice_p.bind(t, v, starts=(1,), stops=(6,), steps=(2,), sign=-1)
+
+    check_transpose(f, np.zeros(6), np.zeros(3))
+    batched = linop.vmap(f)(np.ones((2, 6)), np.ones((2, 3)))
+    np.testing.assert_array_equal(batched, [[1, 0, 1, 0, 1, 0]] * 2)
