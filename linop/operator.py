@@ -34,20 +34,23 @@ Complex and real. Three cases, chosen from the program itself:
 from __future__ import annotations
 
 import numbers
+import operator as _operator
 import threading
 
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
-from .errors import LinopError
+from . import foreign
+from .errors import ForeignOperatorError, LinopError
 from .execute import compile_plan, run_flat
 from .ir import Program, ShapeDtype
 from .primitives import arithmetic as A, complex as C, shape as S, slicing as SL
-from .pytree import tree_flatten, tree_unflatten
+from .primitives.base import is_tracer
+from .pytree import TreeDef, tree_flatten, tree_unflatten
 from .transpose import transpose
 
 __all__ = ["TracedLinearOperator", "RealLinearError", "aslinearoperator", "vstack", "hstack",
-           "block_diag", "block", "dottest", "todense", "real_linear_steps"]
+           "block_diag", "block", "dottest", "todense", "real_linear_steps", "as_traced_operator"]
 
 
 class RealLinearError(LinopError, TypeError):
@@ -92,9 +95,20 @@ def real_linear_steps(program: Program) -> list:
         tainted.add(eqn.out.id)
         complex_in = any(_is_complex(v.aval.dtype) for v in eqn.inputs)
         if (eqn.prim.name in _REAL_LINEAR_PRIMS or getattr(eqn.prim, "real_linear_only", False)
+                or _real_linear_for_params(eqn)
                 or (complex_in and not _is_complex(eqn.out.aval.dtype))):
             found.append(eqn)
     return found
+
+
+def _real_linear_for_params(eqn) -> bool:
+    """Primitives whose real-linearity depends on their parameters (a foreign operator's flag)."""
+    rule = getattr(eqn.prim, "real_linear_only_for", None)
+    return rule is not None and rule(eqn.params)
+
+
+def _precision(dtype) -> int:
+    return np.finfo(np.dtype(dtype)).bits
 
 
 # -- tracing flat programs --------------------------------------------------------------
@@ -183,7 +197,12 @@ class TracedLinearOperator(LinearOperator):
 
     Build it with :func:`aslinearoperator`. ``rmatvec`` applies the adjoint
     (conjugate transpose) computed from the transposed program; ``matmat`` and
-    ``rmatmat`` run one batched program over all columns.
+    ``rmatmat`` run one batched program over all columns. Applied to a traced
+    array (inside a function being traced) it inlines its programs.
+
+    Vectors of a more precise dtype than the operator's (``float64`` for a
+    ``float32`` operator) give results of that dtype, computed at that precision
+    (the operator is traced again once per precision); see ``docs/operators.md``.
 
     Parameters
     ----------
@@ -194,13 +213,17 @@ class TracedLinearOperator(LinearOperator):
     dtype : numpy.dtype
     source : _Source, optional
         The traced user function (its program and pytree layout), when the
-        operator comes straight from :func:`aslinearoperator`.
+        operator comes straight from :func:`aslinearoperator` (or is its adjoint).
+    rebuild : callable, optional
+        ``rebuild(real_dtype)`` makes the same operator at a higher precision.
+    flipped : bool
+        The operator is the adjoint of the one ``source`` describes (``A.H``).
 
     Attributes
     ----------
     program : Program
         The traced forward program of the user's function (for composed
-        operators, the flat forward program).
+        operators and adjoints, the flat forward program).
     transposed_program : Program
         ``linop.transpose(program)`` (JAX's convention, no conjugation).
     flat_program, adjoint_program : Program
@@ -209,20 +232,26 @@ class TracedLinearOperator(LinearOperator):
         Whether complex leaves are split into real and imaginary coordinates.
     """
 
-    def __init__(self, flat_program, adjoint_program, dtype, source=None):
+    def __init__(self, flat_program, adjoint_program, dtype, source=None, rebuild=None,
+                 flipped=False):
         n = flat_program.invars[0].aval.shape[0]
         m = flat_program.outvars[0].aval.shape[0]
         super().__init__(np.dtype(dtype), (m, n))
         self.flat_program = flat_program
         self.adjoint_program = adjoint_program
         self._source = source
+        self._rebuild = rebuild
+        self._flipped = flipped
         self._batched = {}
+        self._promoted = {}
 
     # -- inspection --------------------------------------------------------------------
     @property
     def program(self) -> Program:
         """The traced forward program (the user's function when known)."""
-        return self._source.program if self._source is not None else self.flat_program
+        if self._source is not None and not self._flipped:
+            return self._source.program
+        return self.flat_program
 
     @property
     def transposed_program(self) -> Program:
@@ -241,7 +270,36 @@ class TracedLinearOperator(LinearOperator):
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_batched"] = {}
+        state["_promoted"] = {}
+        state["_rebuild"] = None  # closures over the user's function: see docs/operators.md
         return state
+
+    # -- precision -----------------------------------------------------------------------
+    def at_precision(self, dtype) -> "TracedLinearOperator":
+        """This operator traced again at the precision of ``dtype`` when that is higher.
+
+        Parameters
+        ----------
+        dtype : numpy.dtype
+            Any floating or complex dtype; only its precision counts.
+
+        Returns
+        -------
+        TracedLinearOperator
+            ``self`` when ``dtype`` is not more precise or the operator cannot be
+            traced again (it was unpickled); else the same map whose programs run
+            at that precision (real stays real, complex stays complex).
+        """
+        real = C.real_dtype(np.result_type(dtype, np.float16))
+        if _precision(real) <= _precision(self.dtype) or self._rebuild is None:
+            return self
+        found = self._promoted.get(real)
+        if found is None:
+            with _TRACE_LOCK:
+                found = self._promoted.get(real)
+                if found is None:
+                    found = self._promoted[real] = self._rebuild(real)
+        return found
 
     # -- vectors -----------------------------------------------------------------------
     def _vector(self, x, n, what):
@@ -254,7 +312,7 @@ class TracedLinearOperator(LinearOperator):
         if x.shape == (n, 1):
             return x[:, 0], True
         raise ValueError(f"{what}: this {self.shape[0]}x{self.shape[1]} operator expects a vector "
-                         f"of shape ({n},) or ({n}, 1), got shape {x.shape}")
+                         f"of shape ({n},) or ({n}, 1), got shape {x.shape}{self._layout_hint(x)}")
 
     def _matrix(self, X, n, what):
         X = np.asarray(X)
@@ -262,28 +320,48 @@ class TracedLinearOperator(LinearOperator):
             raise TypeError(f"{what}: expected a numeric array, got dtype {X.dtype}")
         if X.ndim != 2 or X.shape[0] != n:
             raise ValueError(f"{what}: this {self.shape[0]}x{self.shape[1]} operator expects a "
-                             f"matrix of shape ({n}, k), got shape {X.shape}")
+                             f"matrix of shape ({n}, k), got shape {X.shape}{self._layout_hint(X)}")
         return X
 
-    def _apply_vector(self, program, x):
-        dtype = self.dtype
+    def _layout_hint(self, x) -> str:
+        """Advice for an array shaped like one of the function's own arguments."""
+        if self._source is None or self._flipped:
+            return ""
+        shapes = [a.shape for a in self._source.in_avals]
+        if tuple(np.shape(x)) in shapes and len(np.shape(x)) != 1:
+            return (". It has the shape of the function's input: A @ x follows SciPy (a 2-d "
+                    "array is a matrix of column vectors), so use A.apply(x) to apply the "
+                    "function to its own arguments, or A @ A.ravel_input(x) for the flat vector")
+        return ""
+
+    def _apply_vector(self, which, x):
+        """The program ``which`` ("flat_program" or "adjoint_program") on one vector."""
+        op = self.at_precision(x.dtype)
+        dtype = op.dtype
         if x.dtype != dtype:
             if _is_complex(x.dtype) and not _is_complex(dtype):
-                cols = self._apply_batched(program, np.stack([x.real, x.imag]))
-                return cols[0] + 1j * cols[1]
-            x = x.astype(dtype)
-        return compile_plan(program)._run(x)[0]
+                cols = op._apply_batched(which, np.stack([x.real, x.imag]))
+                return (cols[0] + 1j * cols[1]).astype(np.result_type(x.dtype, dtype))
+            if np.result_type(x.dtype, dtype) == dtype:
+                x = x.astype(dtype)
+            else:  # an unpickled operator: its own precision, the caller's dtype
+                y = compile_plan(getattr(op, which))._run(x.astype(dtype))[0]
+                return y.astype(np.result_type(x.dtype, dtype))
+        return compile_plan(getattr(op, which))._run(x)[0]
 
-    def _apply_batched(self, program, X):
-        """``program`` on the rows of ``X`` (k, n) at once: a (k, m) result."""
-        dtype = self.dtype
+    def _apply_batched(self, which, X):
+        """The program ``which`` on the rows of ``X`` (k, n) at once: a (k, m) result."""
+        op = self.at_precision(X.dtype)
+        dtype = op.dtype
+        out_dtype = np.result_type(X.dtype, dtype)
         if _is_complex(X.dtype) and not _is_complex(dtype):
-            Y = self._apply_batched(program, np.concatenate([X.real, X.imag]))
+            Y = op._apply_batched(which, np.concatenate([X.real, X.imag]))
             k = X.shape[0]
-            return Y[:k] + 1j * Y[k:]
+            return (Y[:k] + 1j * Y[k:]).astype(out_dtype)
         X = np.ascontiguousarray(X, dtype=dtype)
-        batched = self._batched_program(program, X.shape[0])
-        return compile_plan(batched)._run(X)[0]
+        batched = op._batched_program(getattr(op, which), X.shape[0])
+        Y = compile_plan(batched)._run(X)[0]
+        return Y if Y.dtype == out_dtype else Y.astype(out_dtype)
 
     def _batched_program(self, program, k):
         key = (id(program), k)
@@ -302,25 +380,33 @@ class TracedLinearOperator(LinearOperator):
 
     def matvec(self, x):
         """``A @ x`` for a vector of shape ``(n,)`` or ``(n, 1)`` (``np.matrix`` stays a matrix)."""
+        if is_tracer(x):
+            return foreign.matvec(self, x, "A", "matvec")
         xv, column = self._vector(x, self.shape[1], "matvec")
-        y = self._apply_vector(self.flat_program, xv)
+        y = self._apply_vector("flat_program", xv)
         return _like(x, y[:, None] if column else y)
 
     def rmatvec(self, x):
         """``A^H @ x`` (the adjoint, from the transposed program) for ``(m,)`` or ``(m, 1)``."""
+        if is_tracer(x):
+            return foreign.matvec(self, x, "H", "rmatvec")
         xv, column = self._vector(x, self.shape[0], "rmatvec")
-        y = self._apply_vector(self.adjoint_program, xv)
+        y = self._apply_vector("adjoint_program", xv)
         return _like(x, y[:, None] if column else y)
 
     def matmat(self, X):
         """``A @ X`` for ``X`` of shape ``(n, k)``: one batched program over the columns."""
+        if is_tracer(X):
+            return foreign.matmat(self, X, "A", "matmat")
         Xa = self._matrix(X, self.shape[1], "matmat")
-        return _like(X, self._apply_batched(self.flat_program, Xa.T).T)
+        return _like(X, self._apply_batched("flat_program", Xa.T).T)
 
     def rmatmat(self, X):
         """``A^H @ X`` for ``X`` of shape ``(m, k)``: one batched program over the columns."""
+        if is_tracer(X):
+            return foreign.matmat(self, X, "H", "rmatmat")
         Xa = self._matrix(X, self.shape[0], "rmatmat")
-        return _like(X, self._apply_batched(self.adjoint_program, Xa.T).T)
+        return _like(X, self._apply_batched("adjoint_program", Xa.T).T)
 
     def _matvec(self, x):
         return self.matvec(np.ravel(x))
@@ -334,46 +420,120 @@ class TracedLinearOperator(LinearOperator):
     def _rmatmat(self, X):
         return self.rmatmat(X)
 
+    # -- on traced arrays -----------------------------------------------------------------
+    def inline_on_tracer(self, x, mode="A"):
+        """Record this operator's programs on the traced ``x`` (no opaque step).
+
+        Parameters
+        ----------
+        x : Tracer
+            Shape ``(n,)``, ``(n, 1)`` or ``(n, k)`` (columns are batched).
+        mode : {"A", "H", "T", "C"}
+            The operator, its adjoint, its transpose or its conjugate.
+
+        Returns
+        -------
+        Tracer
+            dtype ``result_type(x.dtype, self.dtype)``, computed at that precision.
+        """
+        dtype = np.result_type(x.dtype, self.dtype)
+        forward, adjoint = _lift(self, dtype)
+        fn = {"A": forward, "H": adjoint, "T": _conjugated(adjoint, dtype),
+              "C": _conjugated(forward, dtype)}[mode]
+        if x.dtype != dtype:
+            x = C.convert(x, dtype)
+        if x.ndim == 1:
+            return fn(x)
+        k = x.shape[1]
+        if k == 1:
+            y = fn(S.reshape(x, (x.shape[0],)))
+            return S.reshape(y, (y.shape[0], 1))
+        from .batching import batch_program
+
+        batched = batch_program(_trace_vector_fn(fn, x.shape[0], dtype), k)[0]
+        return S.transpose(run_flat(batched, [S.transpose(x, (1, 0))])[0], (1, 0))
+
     # -- shaped application ------------------------------------------------------------
     def apply(self, *args):
-        """Apply the forward function to its own arguments (pytrees); returns its output."""
+        """Apply the operator to the function's own arguments (pytrees); returns its output.
+
+        For ``A.H`` the arguments are one output-shaped pytree of ``A`` and the
+        result is ``A.apply_adjoint`` of it.
+        """
         src = self._require_source("apply")
+        if self._flipped:
+            if len(args) != 1:
+                raise TypeError(f"apply: the adjoint operator takes one output-shaped pytree, "
+                                f"got {len(args)} arguments")
+            return self._through_vectors(args[0], src.out_layout, src.in_layout, self.matvec,
+                                         "apply")
         return src.program(*args)
 
     def apply_adjoint(self, y):
         """The adjoint applied to an output-shaped pytree ``y``; returns the inputs' structure.
 
         Leaves have the input leaves' shapes; their dtype is the input leaf's
-        dtype, promoted to complex when the adjoint is complex.
+        dtype, promoted to complex when the adjoint is complex. For ``A.H``,
+        ``y`` has the structure of ``A``'s arguments (one argument itself, several
+        as a tuple) and the result is ``A.apply`` of it.
         """
         src = self._require_source("apply_adjoint")
-        leaves, tree = tree_flatten(y)
-        if tree != src.program.out_tree:
-            raise TypeError(f"apply_adjoint: expected a pytree of structure "
-                            f"{src.program.out_tree}, got {tree}")
-        vec = src.ravel(leaves, src.out_avals, self.dtype)
-        w = self.rmatvec(vec)
-        out = src.unravel(w, src.in_avals)
-        args = tree_unflatten(src.program.in_tree, out)
-        return args[0] if len(args) == 1 else args
+        if self._flipped:
+            return self._through_vectors(y, src.in_layout, src.out_layout, self.rmatvec,
+                                         "apply_adjoint")
+        return self._through_vectors(y, src.out_layout, src.in_layout, self.rmatvec,
+                                     "apply_adjoint")
+
+    def _through_vectors(self, tree, start, end, fn, what):
+        src = self._source
+        leaves = start.flatten(tree, what)
+        w = fn(src.ravel(leaves, start.avals, self.dtype))
+        return end.unflatten(src.unravel(w, end.avals))
+
+    def _layouts(self, what):
+        src = self._require_source(what)
+        return (src.out_layout, src.in_layout) if self._flipped else (src.in_layout, src.out_layout)
 
     def ravel_input(self, *args) -> np.ndarray:
         """The flat vector of the function's arguments (the layout ``matvec`` uses)."""
-        src = self._require_source("ravel_input")
-        leaves, tree = tree_flatten(tuple(args))
-        if tree != src.program.in_tree:
-            raise TypeError(f"ravel_input: expected arguments of structure {src.program.in_tree}, "
-                            f"got {tree}")
-        return src.ravel(leaves, src.in_avals, self.dtype)
+        layout, _ = self._layouts("ravel_input")
+        leaves = layout.flatten_args(args, "ravel_input")
+        return self._source.ravel(leaves, layout.avals, self.dtype)
+
+    def unravel_input(self, x):
+        """The function's arguments from a flat vector of length ``n`` (inverse of :meth:`ravel_input`).
+
+        One argument is returned itself, several as a tuple (as
+        :meth:`apply_adjoint` does). Leaves keep the vector's precision; a
+        complex vector gives complex leaves.
+
+        Examples
+        --------
+        >>> import numpy as np, linop
+        >>> A = linop.aslinearoperator(lambda a, b: a[:2] + b, np.zeros(3), np.zeros(2))
+        >>> a, b = A.unravel_input(np.arange(5.0))
+        >>> a, b
+        (array([0., 1., 2.]), array([3., 4.]))
+        """
+        layout, _ = self._layouts("unravel_input")
+        vec = self._flat_vector(x, self.shape[1], "unravel_input")
+        return layout.unflatten(self._source.unravel(vec, layout.avals, keep_precision=True))
 
     def unravel_output(self, y):
-        """The function's output pytree from a flat vector of length ``m``."""
-        src = self._require_source("unravel_output")
+        """The function's output pytree from a flat vector of length ``m``.
+
+        Leaves keep the vector's precision; a complex vector gives complex leaves.
+        """
+        _, layout = self._layouts("unravel_output")
+        vec = self._flat_vector(y, self.shape[0], "unravel_output")
+        return layout.unflatten(self._source.unravel(vec, layout.avals, keep_precision=True))
+
+    @staticmethod
+    def _flat_vector(y, n, what):
         y = np.asarray(y)
-        if y.shape not in ((self.shape[0],), (self.shape[0], 1)):
-            raise ValueError(f"unravel_output: expected a vector of length {self.shape[0]}, got "
-                             f"shape {y.shape}")
-        return tree_unflatten(src.program.out_tree, src.unravel(y.reshape(-1), src.out_avals))
+        if y.shape not in ((n,), (n, 1)):
+            raise ValueError(f"{what}: expected a vector of length {n}, got shape {y.shape}")
+        return y.reshape(-1)
 
     def _require_source(self, what):
         if self._source is None:
@@ -388,7 +548,9 @@ class TracedLinearOperator(LinearOperator):
 
     # -- algebra -------------------------------------------------------------------------
     def _adjoint(self):
-        return TracedLinearOperator(self.adjoint_program, self.flat_program, self.dtype)
+        return TracedLinearOperator(self.adjoint_program, self.flat_program, self.dtype,
+                                    source=self._source, flipped=not self._flipped,
+                                    rebuild=self._rebuild and (lambda p: self.at_precision(p).H))
 
     def _transpose(self):
         if not _is_complex(self.dtype):
@@ -397,19 +559,28 @@ class TracedLinearOperator(LinearOperator):
         f, a = _fn(self.flat_program), _fn(self.adjoint_program)
         fwd = _trace_vector_fn(lambda v: C.conj(a(C.conj(v))), m, self.dtype)
         adj = _trace_vector_fn(lambda w: C.conj(f(C.conj(w))), n, self.dtype)
-        return TracedLinearOperator(fwd, adj, self.dtype)
+        return TracedLinearOperator(fwd, adj, self.dtype,
+                                    rebuild=self._rebuild and (lambda p: self.at_precision(p).T))
 
     def normal(self):
         """``A^H A`` as one traced operator (self-adjoint, shape ``(n, n)``)."""
         f, a = _fn(self.flat_program), _fn(self.adjoint_program)
         prog = _trace_vector_fn(lambda v: a(f(v)), self.shape[1], self.dtype)
-        return TracedLinearOperator(prog, prog, self.dtype)
+        return TracedLinearOperator(
+            prog, prog, self.dtype,
+            rebuild=self._rebuild and (lambda p: self.at_precision(p).normal()))
 
     def dot(self, x):
-        if isinstance(x, TracedLinearOperator):
-            return _compose(self, x)
+        if isinstance(x, TracedLinearOperator) or _is_operand(x):
+            return _compose(self, as_traced_operator(x, "A @ B"))
         if np.isscalar(x) and not isinstance(x, (str, bytes)):
             return _scale(self, x)
+        if is_tracer(x):
+            return foreign.dot(self, x)
+        if np.ndim(x) > 2:
+            raise ValueError(f"A @ x: this {self.shape[0]}x{self.shape[1]} operator applies to "
+                             f"1-d vectors and 2-d matrices of columns (SciPy's rule), got shape "
+                             f"{np.shape(x)}{self._layout_hint(x) or '; ravel it first'}")
         return super().dot(x)
 
     def __rmul__(self, x):
@@ -423,8 +594,8 @@ class TracedLinearOperator(LinearOperator):
         return _scale(self, 1 / other)
 
     def __add__(self, x):
-        if isinstance(x, TracedLinearOperator):
-            return _sum(self, x)
+        if isinstance(x, TracedLinearOperator) or _is_operand(x) or _is_matrix(x):
+            return _sum(self, as_traced_operator(x, "A + B"))
         return super().__add__(x)
 
     def __neg__(self):
@@ -436,6 +607,50 @@ class TracedLinearOperator(LinearOperator):
         return super().__pow__(p)
 
 
+def _conjugated(fn, dtype):
+    """``conj ∘ fn ∘ conj`` (just ``fn`` for real vectors)."""
+    if not _is_complex(dtype):
+        return fn
+    return lambda v: C.conj(fn(C.conj(v)))
+
+
+class _Layout:
+    """One side of an operator: a pytree structure and its leaves' shapes and dtypes.
+
+    ``args`` is true for the input side, whose pytree is the tuple of the
+    function's arguments (one argument is passed and returned itself).
+    """
+
+    def __init__(self, tree: TreeDef, avals, args: bool):
+        self.tree, self.avals, self.args = tree, list(avals), args
+
+    def flatten(self, value, what):
+        """Leaves of ``value`` (the arguments: one itself, several as a tuple)."""
+        if self.args:
+            value = (value,) if len(self.tree.children) == 1 else value
+            if not isinstance(value, tuple):
+                raise TypeError(f"{what}: expected a tuple of {len(self.tree.children)} "
+                                f"arguments, got {type(value).__name__}")
+        return self._check(value, what)
+
+    def flatten_args(self, args, what):
+        """Leaves of ``args`` given as separate positional arguments."""
+        value = tuple(args)
+        if not self.args:
+            value = value[0] if len(value) == 1 else value
+        return self._check(value, what)
+
+    def _check(self, value, what):
+        leaves, tree = tree_flatten(value)
+        if tree != self.tree:
+            raise TypeError(f"{what}: expected a pytree of structure {self.tree}, got {tree}")
+        return leaves
+
+    def unflatten(self, leaves):
+        out = tree_unflatten(self.tree, leaves)
+        return out[0] if self.args and len(out) == 1 else out
+
+
 class _Source:
     """The traced user function behind an operator: program, layout, mode."""
 
@@ -444,6 +659,8 @@ class _Source:
         self.in_avals = in_avals
         self.out_avals = out_avals
         self.real_coords = real_coords
+        self.in_layout = _Layout(program.in_tree, in_avals, args=True)
+        self.out_layout = _Layout(program.out_tree, out_avals, args=False)
 
     def ravel(self, leaves, avals, dtype):
         parts = []
@@ -459,31 +676,39 @@ class _Source:
             return np.zeros(0, dtype)
         return np.concatenate(parts).astype(np.result_type(dtype, *[p.dtype for p in parts]))
 
-    def unravel(self, vec, avals):
+    def unravel(self, vec, avals, keep_precision=False):
+        """Leaves of ``avals`` from ``vec``: the leaf dtypes (promoted to complex for
+        complex values), or with ``keep_precision`` the vector's precision where higher."""
         out, k = [], 0
         for aval in avals:
             n = aval.size
             if self.real_coords and _is_complex(aval.dtype):
-                leaf = (vec[k:k + n] + 1j * vec[k + n:k + 2 * n]).astype(aval.dtype)
+                leaf = vec[k:k + n] + 1j * vec[k + n:k + 2 * n]
+                dtype = aval.dtype
                 k += 2 * n
             else:
                 leaf = vec[k:k + n]
                 dtype = aval.dtype
                 if _is_complex(leaf.dtype) and not _is_complex(dtype):
                     dtype = np.result_type(dtype, np.complex64)
-                leaf = leaf.astype(dtype)
                 k += n
-            out.append(leaf.reshape(aval.shape))
+            if keep_precision:
+                dtype = np.result_type(dtype, C.real_dtype(np.result_type(leaf.dtype, np.float16)))
+            out.append(leaf.astype(dtype).reshape(aval.shape))
         return out
 
 
-def aslinearoperator(fun, *primals, real_coords=False) -> TracedLinearOperator:
+def aslinearoperator(fun, *primals, real_coords=False) -> LinearOperator:
     """Trace a linear NumPy function into a SciPy ``LinearOperator``.
 
     Parameters
     ----------
-    fun : callable
-        Linear in all of its arguments, written with NumPy.
+    fun : callable, or a matrix or operator
+        Linear in all of its arguments, written with NumPy. Called with no
+        ``primals``, a 2-d array, ``np.matrix`` or SciPy sparse matrix gives the
+        traced operator of that matrix, a PyLops operator a traced operator that
+        calls it, and a SciPy ``LinearOperator`` is returned unchanged, as
+        ``scipy.sparse.linalg.aslinearoperator`` does.
     *primals
         Example arguments (arrays, scalars, :class:`linop.ShapeDtype`, objects
         with ``shape`` and ``dtype``, in pytrees); only shapes and dtypes are
@@ -500,7 +725,7 @@ def aslinearoperator(fun, *primals, real_coords=False) -> TracedLinearOperator:
         ``shape = (m, n)`` with ``n`` (``m``) the total size of the input
         (output) leaves, in :func:`linop.pytree.tree_flatten` order, each
         ravelled in C order. ``dtype`` is the result dtype of all leaves (real
-        when ``real_coords``).
+        when ``real_coords``). An integer matrix gives a ``float64`` operator.
 
     Raises
     ------
@@ -509,6 +734,9 @@ def aslinearoperator(fun, *primals, real_coords=False) -> TracedLinearOperator:
         false.
     NonLinearError, AffineError, UnsupportedFunctionError
         While tracing ``fun``.
+    TypeError
+        A matrix or operator was given together with ``primals``, or an array
+        that is not 2-d.
 
     Examples
     --------
@@ -518,11 +746,25 @@ def aslinearoperator(fun, *primals, real_coords=False) -> TracedLinearOperator:
     (3, 4)
     >>> A.rmatvec(np.ones(3))
     array([-1.,  0.,  0.,  1.])
+    >>> linop.aslinearoperator(np.eye(2)).shape
+    (2, 2)
     """
+    if not primals and not callable(fun) or _is_matrix(fun) or _is_operand(fun):
+        if primals:
+            raise TypeError(f"aslinearoperator: a {type(fun).__name__} is an operator already; "
+                            "call linop.aslinearoperator(M) without example arguments")
+        if isinstance(fun, LinearOperator):
+            return fun
+        return as_traced_operator(fun, "aslinearoperator")
     from .api import primal_avals
-    from .tracing import trace_flat
 
     in_tree, in_avals = primal_avals(primals, "aslinearoperator")
+    return _from_function(fun, in_tree, in_avals, real_coords)
+
+
+def _from_function(fun, in_tree, in_avals, real_coords):
+    from .tracing import trace_flat
+
     program = trace_flat(fun, in_tree, in_avals)
     out_avals = program.out_avals
     avals = list(in_avals) + list(out_avals)
@@ -545,14 +787,23 @@ def aslinearoperator(fun, *primals, real_coords=False) -> TracedLinearOperator:
     flat = _forward_flat(program, in_avals, out_avals, dtype, real_coords and any_complex)
     adjoint = _adjoint_of(flat, flat.outvars[0].aval.shape[0], dtype)
     source = _Source(program, list(in_avals), list(out_avals), real_coords and any_complex)
-    return TracedLinearOperator(flat, adjoint, dtype, source)
+
+    def rebuild(real):
+        promoted = [ShapeDtype(a.shape, np.result_type(a.dtype, real)) for a in in_avals]
+        return _from_function(fun, in_tree, promoted, real_coords)
+    return TracedLinearOperator(flat, adjoint, dtype, source, rebuild=rebuild)
 
 
 # -- algebra helpers ---------------------------------------------------------------------
 def _lift(op: TracedLinearOperator, dtype):
-    """Forward and adjoint of ``op`` as traced functions on vectors of ``dtype``."""
-    f, a = _fn(op.flat_program), _fn(op.adjoint_program)
+    """Forward and adjoint of ``op`` as traced functions on vectors of ``dtype``.
+
+    ``op`` runs at the precision of ``dtype`` (traced again when needed); a real
+    operator on complex vectors maps real and imaginary parts separately.
+    """
     dtype = np.dtype(dtype)
+    op = op.at_precision(dtype)
+    f, a = _fn(op.flat_program), _fn(op.adjoint_program)
     if op.dtype == dtype:
         return f, a
     if _is_complex(dtype) and not _is_complex(op.dtype):
@@ -583,7 +834,8 @@ def _compose(A_, B_):
     fb, ab = _lift(B_, dtype)
     fwd = _trace_vector_fn(lambda v: fa(fb(v)), B_.shape[1], dtype)
     adj = _trace_vector_fn(lambda w: ab(aa(w)), A_.shape[0], dtype)
-    return TracedLinearOperator(fwd, adj, dtype)
+    return TracedLinearOperator(
+        fwd, adj, dtype, rebuild=lambda p: _compose(A_.at_precision(p), B_.at_precision(p)))
 
 
 def _sum(A_, B_):
@@ -594,7 +846,8 @@ def _sum(A_, B_):
     fb, ab = _lift(B_, dtype)
     fwd = _trace_vector_fn(lambda v: A.add(fa(v), fb(v)), A_.shape[1], dtype)
     adj = _trace_vector_fn(lambda w: A.add(aa(w), ab(w)), A_.shape[0], dtype)
-    return TracedLinearOperator(fwd, adj, dtype)
+    return TracedLinearOperator(
+        fwd, adj, dtype, rebuild=lambda p: _sum(A_.at_precision(p), B_.at_precision(p)))
 
 
 def _scale(op, alpha):
@@ -611,7 +864,8 @@ def _scale(op, alpha):
     c = np.asarray(alpha, dtype)
     fwd = _trace_vector_fn(lambda v: A.mul(f(v), c), op.shape[1], dtype)
     adj = _trace_vector_fn(lambda w: A.mul(a(w), np.conj(c)), op.shape[0], dtype)
-    return TracedLinearOperator(fwd, adj, dtype)
+    return TracedLinearOperator(fwd, adj, dtype,
+                                rebuild=lambda p: _scale(op.at_precision(p), alpha))
 
 
 def _power(op, k):
@@ -627,20 +881,96 @@ def _power(op, k):
         return h
     n = op.shape[0]
     return TracedLinearOperator(_trace_vector_fn(repeat(f), n, op.dtype),
-                                _trace_vector_fn(repeat(a), n, op.dtype), op.dtype)
+                                _trace_vector_fn(repeat(a), n, op.dtype), op.dtype,
+                                rebuild=lambda p: _power(op.at_precision(p), k))
 
 
-def _as_traced(obj, what):
+# -- other operands: matrices and foreign operators ---------------------------------------------
+def _is_sparse(obj) -> bool:
+    import scipy.sparse as sp
+
+    return sp.issparse(obj)
+
+
+def _is_matrix(obj) -> bool:
+    """A 2-d ndarray, ``np.matrix`` or SciPy sparse matrix (an operand of blocks and sums)."""
+    return (isinstance(obj, np.ndarray) and obj.ndim == 2) or (_is_sparse(obj) and obj.ndim == 2)
+
+
+def _is_operand(obj) -> bool:
+    """A foreign operator (SciPy's or PyLops'), not a traced one."""
+    return not isinstance(obj, TracedLinearOperator) and foreign.is_linear_operator(obj)
+
+
+def _inexact(dtype) -> np.dtype:
+    dtype = np.dtype(dtype)
+    return dtype if np.issubdtype(dtype, np.inexact) else np.result_type(dtype, np.float64)
+
+
+def _traced_from(apply, shape, dtype, rebuild):
+    """The traced operator of ``apply(v, mode)`` (forward mode "A", adjoint mode "H")."""
+    m, n = shape
+    fwd = _trace_vector_fn(lambda v: apply(v, "A"), n, dtype)
+    adj = _trace_vector_fn(lambda w: apply(w, "H"), m, dtype)
+    return TracedLinearOperator(fwd, adj, dtype, rebuild=rebuild)
+
+
+def _from_matrix(M, dtype=None):
+    dtype = _inexact(M.dtype) if dtype is None else dtype
+    if isinstance(M, np.ndarray):
+        M = np.array(M)  # np.matrix becomes a plain array; a copy, so later writes do not reach it
+
+    def apply(v, mode):
+        Mm = {"A": M, "H": M.conj().T}[mode]
+        return C.convert(Mm @ v, dtype) if np.result_type(Mm.dtype, dtype) != dtype else Mm @ v
+    return _traced_from(apply, M.shape, dtype,
+                        rebuild=lambda p: _from_matrix(M, np.result_type(dtype, p)))
+
+
+def _from_foreign(L, dtype=None):
+    dtype = foreign.vector_dtype(L) if dtype is None else dtype
+    return _traced_from(lambda v, mode: foreign.apply_operator(L, v, mode), tuple(L.shape), dtype,
+                        rebuild=lambda p: _from_foreign(L, np.result_type(dtype, p)))
+
+
+def as_traced_operator(obj, what="as_traced_operator") -> TracedLinearOperator:
+    """``obj`` as a :class:`TracedLinearOperator` (the operands of blocks and algebra).
+
+    Parameters
+    ----------
+    obj : TracedLinearOperator, 2-d array, np.matrix, SciPy sparse matrix, or a SciPy or PyLops
+        linear operator
+        Matrices become constants of the program (captured by value); foreign
+        operators are applied by :func:`linop.foreign.apply_operator` (an
+        opaque step that calls the operator at run time, unless its matrix is
+        known).
+    what : str
+        Name of the caller, for the error message.
+
+    Raises
+    ------
+    ForeignOperatorError
+        ``obj`` is none of those.
+    """
     if isinstance(obj, TracedLinearOperator):
         return obj
-    arr = np.asarray(obj) if isinstance(obj, np.ndarray) else None
-    if arr is not None and arr.ndim == 2:
-        if not np.issubdtype(arr.dtype, np.inexact):
-            arr = arr.astype(np.float64)
-        return aslinearoperator(lambda x: arr @ x, ShapeDtype((arr.shape[1],), arr.dtype))
-    raise TypeError(f"{what}: blocks must be linop.TracedLinearOperator objects or 2-D arrays "
-                    f"(got {type(obj).__name__}); wrap other operators with "
-                    "linop.aslinearoperator(fun, ...) first")
+    if isinstance(obj, np.ndarray) and obj.ndim == 2:
+        if obj.dtype.kind not in "fciub":
+            raise TypeError(f"{what}: a matrix must be numeric, got dtype {obj.dtype}")
+        return _from_matrix(obj)
+    if _is_sparse(obj) and obj.ndim == 2:
+        return _from_matrix(obj.tocsr())
+    if foreign.is_linear_operator(obj):
+        return _from_foreign(obj)
+    if hasattr(obj, "shape") and hasattr(obj, "matvec") and hasattr(obj, "rmatvec"):
+        from scipy.sparse.linalg import aslinearoperator as scipy_aslinearoperator
+
+        return _from_foreign(scipy_aslinearoperator(obj))
+    raise ForeignOperatorError(
+        f"{what}: expected linop.TracedLinearOperator objects, 2-d arrays, sparse matrices or "
+        f"SciPy/PyLops linear operators, got {type(obj).__name__}"
+        f"{f' with shape {np.shape(obj)}' if isinstance(obj, np.ndarray) else ''}; wrap a "
+        "NumPy function with linop.aslinearoperator(fun, example_input) first")
 
 
 def _offsets(sizes):
@@ -690,8 +1020,9 @@ def block(blocks) -> TracedLinearOperator:
     Parameters
     ----------
     blocks : list of lists
-        Rows of blocks: traced operators, 2-D arrays, or ``None`` for a zero
-        block. Every row and every column needs at least one non-``None`` block.
+        Rows of blocks: traced operators, SciPy or PyLops operators, 2-D arrays,
+        sparse matrices, or ``None`` for a zero block. Every row and every
+        column needs at least one non-``None`` block.
 
     Returns
     -------
@@ -709,7 +1040,11 @@ def block(blocks) -> TracedLinearOperator:
     if any(not isinstance(row, (list, tuple)) for row in blocks):
         raise TypeError("block: expected a list of rows, each a list of operators, arrays or None, "
                         "e.g. linop.block([[A, B], [None, C]]); for one column use linop.vstack")
-    rows = [[None if b is None else _as_traced(b, "block") for b in row] for row in blocks]
+    rows = [[None if b is None else as_traced_operator(b, "block") for b in row] for row in blocks]
+    return _block_of(rows)
+
+
+def _block_of(rows) -> TracedLinearOperator:
     if not rows or any(not row for row in rows) or len({len(r) for r in rows}) != 1:
         raise ValueError("block: expected a non-empty list of rows of equal length")
     heights, widths = [None] * len(rows), [None] * len(rows[0])
@@ -729,11 +1064,17 @@ def block(blocks) -> TracedLinearOperator:
     dtype = _dtype_of(ops)
     fwd = _block_program(rows, heights, widths, dtype, adjoint=False)
     adj = _block_program(rows, heights, widths, dtype, adjoint=True)
-    return TracedLinearOperator(fwd, adj, dtype)
+
+    def rebuild(p):
+        return _block_of([[None if op is None else op.at_precision(p) for op in row]
+                          for row in rows])
+    return TracedLinearOperator(fwd, adj, dtype, rebuild=rebuild)
 
 
 def vstack(ops) -> TracedLinearOperator:
     """``[A; B; ...]``: operators with the same number of columns, stacked.
+
+    Operators may be traced, SciPy or PyLops operators, 2-D arrays or sparse matrices.
 
     Examples
     --------
@@ -746,17 +1087,33 @@ def vstack(ops) -> TracedLinearOperator:
 
 
 def hstack(ops) -> TracedLinearOperator:
-    """``[A, B, ...]``: operators with the same number of rows, side by side."""
+    """``[A, B, ...]``: operators with the same number of rows, side by side.
+
+    Operators may be traced, SciPy or PyLops operators, 2-D arrays or sparse matrices.
+    """
     return block([_non_empty(ops, "hstack")])
 
 
 def block_diag(ops) -> TracedLinearOperator:
-    """The block-diagonal operator ``diag(A, B, ...)``."""
+    """The block-diagonal operator ``diag(A, B, ...)``.
+
+    Operators may be traced, SciPy or PyLops operators, 2-D arrays or sparse matrices.
+    """
     ops = _non_empty(ops, "block_diag")
     return block([[op if i == j else None for j in range(len(ops))] for i, op in enumerate(ops)])
 
 
 # -- checks for users ---------------------------------------------------------------------
+def _batch_size(batch_size) -> int:
+    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, numbers.Integral):
+        raise TypeError(f"todense: batch_size must be a positive integer (the number of columns "
+                        f"computed at once, e.g. 256), got {batch_size!r}")
+    if batch_size < 1:
+        raise ValueError(f"todense: batch_size must be a positive integer (the number of columns "
+                         f"computed at once, e.g. 256), got {batch_size}")
+    return _operator.index(batch_size)
+
+
 def todense(A, batch_size=256) -> np.ndarray:
     """The dense matrix of a linear operator, ``batch_size`` columns at a time.
 
@@ -766,12 +1123,19 @@ def todense(A, batch_size=256) -> np.ndarray:
         Any SciPy operator (``matmat`` is used; traced operators run one
         batched program per chunk).
     batch_size : int
+        A positive number of columns per chunk.
 
     Returns
     -------
     numpy.ndarray
         Shape ``A.shape``, dtype ``A.dtype``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``batch_size`` is not a positive integer.
     """
+    batch_size = _batch_size(batch_size)
     m, n = A.shape
     out = np.empty((m, n), A.dtype)
     for start in range(0, n, batch_size):

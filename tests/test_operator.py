@@ -331,3 +331,73 @@ def test_dottest_tolerance_follows_the_least_precise_step():
     assert linop.dottest(A) < 1e-4
     H = linop.aslinearoperator(lambda x: 2 * x[::-1], np.zeros(5, np.float16))
     assert linop.dottest(H) < 5e-2
+
+
+# -- layouts of adjoints, unravel_input, shaped-array errors --------------------------------------
+def test_unravel_input_maps_a_flat_solution_back():
+    from scipy.sparse.linalg import lsqr
+    f = lambda d: {"y": d["b"] * 2, "x": d["a"][::-1]}  # noqa: E731
+    A = linop.aslinearoperator(f, {"b": np.zeros(2), "a": np.zeros(3)})
+    args = {"a": np.array([1.0, 2.0, 3.0]), "b": np.array([4.0, 5.0])}
+    back = A.unravel_input(A.ravel_input(args))
+    assert back.keys() == args.keys() and all(np.array_equal(back[k], args[k]) for k in args)
+    sol = A.unravel_input(lsqr(A, A.matvec(A.ravel_input(args)), atol=1e-14, btol=1e-14)[0])
+    np.testing.assert_allclose(sol["a"], args["a"])
+    B = linop.aslinearoperator(lambda a, b: a[:2] + b, np.zeros(3, np.float32), np.zeros(2))
+    a, b = B.unravel_input(np.arange(5.0))
+    assert a.dtype == np.float64 and b.dtype == np.float64  # the vector's precision is kept
+    with pytest.raises(ValueError, match="length 5"):
+        B.unravel_input(np.zeros(4))
+
+
+def test_adjoint_of_a_plain_operator_has_the_pytree_layout():
+    f = lambda a, b: (a[::2] + b, 2 * a)  # noqa: E731
+    A = linop.aslinearoperator(f, np.zeros(4), np.zeros(2))
+    y = (RNG.standard_normal(2), RNG.standard_normal(4))
+    a, b = A.H.apply(y)
+    want_a, want_b = A.apply_adjoint(y)
+    np.testing.assert_allclose(a, want_a)
+    np.testing.assert_allclose(b, want_b)
+    x = (RNG.standard_normal(4), RNG.standard_normal(2))
+    out = A.H.apply_adjoint(x)
+    for got, want in zip(out, A.apply(*x)):
+        np.testing.assert_allclose(got, want)
+    assert A.H.ravel_input(y).shape == (6,) and isinstance(A.H.unravel_output(np.zeros(6)), tuple)
+    np.testing.assert_allclose(A.H.H.apply(*x)[1], 2 * x[0])
+    Cm = linop.aslinearoperator(lambda z: C34 @ z, np.zeros(4, complex))
+    yc = RNG.standard_normal(3) + 1j * RNG.standard_normal(3)
+    np.testing.assert_allclose(Cm.H.apply(yc), C34.conj().T @ yc)
+    with pytest.raises(TypeError, match="composed from others"):
+        (Cm @ Cm.H).apply(yc)
+
+
+def test_product_with_an_input_shaped_array_points_to_apply():
+    A = linop.aslinearoperator(lambda img: img[1:] - img[:-1], np.zeros((4, 5)))
+    img = RNG.standard_normal((4, 5))
+    with pytest.raises(ValueError, match=r"shape of the function's input.*A\.apply\(x\)"):
+        A @ img
+    with pytest.raises(ValueError, match=r"shape of the function's input.*A\.apply\(x\)"):
+        A.matvec(img)
+    V = linop.aslinearoperator(lambda v: v[1:], np.zeros((2, 3, 4)))
+    with pytest.raises(ValueError, match=r"SciPy's rule.*A\.apply\(x\)"):
+        V @ np.zeros((2, 3, 4))
+    with pytest.raises(ValueError, match=r"got shape \(2, 2, 2\); ravel it first"):
+        D4 @ np.zeros((2, 2, 2))
+    np.testing.assert_allclose(A @ img.ravel(), A.apply(img).ravel())
+    np.testing.assert_allclose(A @ np.ones((20, 2)), A.matmat(np.ones((20, 2))))  # SciPy's 2-d rule
+
+
+@pytest.mark.parametrize("batch_size,error,match", [
+    (0, ValueError, "positive integer.*got 0"), (-1, ValueError, "positive integer.*got -1"),
+    (2.5, TypeError, "positive integer.*got 2.5"), (True, TypeError, "positive integer.*got True"),
+    ("8", TypeError, "positive integer"),
+])
+def test_todense_validates_batch_size(batch_size, error, match):
+    with pytest.raises(error, match=match):
+        linop.todense(D4, batch_size=batch_size)
+    with pytest.raises(error, match=match):
+        D4.todense(batch_size)
+
+
+def test_todense_batch_size_numpy_integer():
+    np.testing.assert_allclose(linop.todense(D4, np.int64(3)), MD4)

@@ -7,17 +7,20 @@ return ``NotImplemented`` for a tracer (see :func:`opaque_for_sparse_dispatch`),
 so Python calls the tracer's reflected operator, which lands in
 :func:`traced_matmul`. The product is one ``sparse_matmul`` equation whose
 transpose applies ``S.T``: ``S`` is never densified.
+
+Sparse solves with a constant matrix live in :mod:`linop.scipy.sparse.linalg`
+(``splu``, ``spsolve``, ``factorized``, SciPy's signatures).
 """
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as _sp
 
-from ..numpy_api._util import is_tracer, to_dtype, unsupported
-from ..primitives.sparse import SparseConst, sparse_matmul
+from ...numpy_api._util import is_tracer, to_dtype, unsupported
+from ...primitives.sparse import SparseConst, sparse_matmul
 
 __all__ = ["matmul", "dot", "traced_matmul", "is_sparse", "opaque_for_sparse_dispatch",
-           "SparseConst", "sparse_matmul"]
+           "SparseConst", "sparse_matmul", "linalg"]
 
 # SciPy functions that turn an unknown operand into an array with np.asanyarray and
 # return NotImplemented when that gives a 0-d object array.
@@ -54,6 +57,8 @@ def opaque_for_sparse_dispatch(frame, tracer):
     UnsupportedFunctionError
         For the element-wise product of a sparse array and a tracer.
     """
+    if frame.f_globals.get("__name__", "").startswith("scipy.sparse.linalg"):
+        return None  # operators, not matrices: linop.foreign routes tracers before this point
     name = frame.f_code.co_name
     if name in _DEFERRING:
         return np.empty((), dtype=object)
@@ -169,3 +174,11 @@ def dot(a, b):
         return traced_matmul(b, a, True)
     return a.dot(b)
 
+
+def __getattr__(name):
+    # linalg loads on first use, as SciPy's own submodule does.
+    if name == "linalg":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.linalg")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
