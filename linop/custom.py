@@ -28,6 +28,8 @@ component it needs), and the forward of a transposed program evaluates
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .errors import LinopError, user_location
@@ -38,6 +40,10 @@ from .primitives.complex import real_dtype
 __all__ = ["custom_linear", "CustomLinear"]
 
 _RESERVED = ("arg_index", "arg_avals", "batch_dims")
+
+#: How many output shapes (one per combination of input shapes and parameters) a
+#: :class:`CustomLinear` without an ``out=`` rule remembers.
+SHAPE_CACHE_SIZE = 128
 
 
 def custom_linear(fun=None, *, out=None, name=None, vectorized=False):
@@ -98,7 +104,8 @@ class CustomLinear:
         self.__doc__ = getattr(fun, "__doc__", None)
         self.__wrapped__ = fun
         self.transpose_fun = None
-        self._shape_cache: dict = {}
+        # Bounded: each new shape (or array parameter) would otherwise keep an entry forever.
+        self._shape_cache = functools.lru_cache(maxsize=SHAPE_CACHE_SIZE)(self._infer_out_aval)
         self._transpose_of = _transpose_of
         self.forward_p = _CustomForward(self)
         self.transpose_p = _CustomTranspose(self)
@@ -246,16 +253,16 @@ class CustomLinear:
         try:
             key = (tuple(avals), tuple(sorted(params.items())))
             hash(key)
-        except TypeError:
-            key = None
-        if key is not None and key in self._shape_cache:
-            return self._shape_cache[key]
+        except TypeError:  # an unhashable parameter: infer without the cache
+            return self._infer_out_aval((tuple(avals), tuple(params.items())))
+        return self._shape_cache(key)
+
+    def _infer_out_aval(self, key) -> ShapeDtype:
+        """Call the function on zeros; ``key`` is ``(avals, parameter items)``."""
+        avals, params = key
         res = np.asarray(self.fun(*(np.zeros(a.shape, a.dtype) for a in avals),
-                                  **_unwrap_params(params)))
-        aval = ShapeDtype(res.shape, res.dtype)
-        if key is not None:
-            self._shape_cache[key] = aval
-        return aval
+                                  **_unwrap_params(dict(params))))
+        return ShapeDtype(res.shape, res.dtype)
 
 
 def _lookup_custom(module: str, qualname: str):
@@ -350,6 +357,8 @@ def _split_batch(avals, params):
 class _CustomForward(Primitive):
     """The forward equation of a :class:`CustomLinear` (all inputs, or input ``arg_index``)."""
 
+    nested_constants = True
+
     def __init__(self, owner: CustomLinear):
         self.owner = owner
         self.name = owner.name
@@ -397,6 +406,8 @@ class _CustomForward(Primitive):
 
 class _CustomTranspose(Primitive):
     """The transpose equation of a :class:`CustomLinear`: the cotangent of input ``arg_index``."""
+
+    nested_constants = True
 
     def __init__(self, owner: CustomLinear):
         self.owner = owner

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ._registry import (HANDLED_FUNCTIONS, HANDLED_UFUNCS, dispatch_function, dispatch_ufunc,
                         implements, implements_ufunc, supported_functions)
 from . import elementwise, shape, reductions, contraction, joining, indexing, creation, complex  # noqa: F401,E501
-from . import fft, stencils, advanced_indexing, selection, signal, linalg  # noqa: F401
+from . import fft, stencils, advanced_indexing, selection, signal, linalg, histograms  # noqa: F401,E501
 
 __all__ = ["HANDLED_FUNCTIONS", "HANDLED_UFUNCS", "dispatch_function", "dispatch_ufunc",
            "implements", "implements_ufunc", "supported_functions"]

@@ -1,8 +1,10 @@
 """Registration tables and the two entry points NumPy calls on tracers."""
 from __future__ import annotations
 
+import numpy as np
 
 from ..errors import NonLinearError, UnsupportedFunctionError, user_location
+from ..primitives.base import is_tracer
 
 HANDLED_FUNCTIONS: dict = {}
 HANDLED_UFUNCS: dict = {}
@@ -14,11 +16,51 @@ NONLINEAR_FUNCTIONS = {
     "cumprod", "unique", "nonzero", "count_nonzero", "any", "all", "allclose", "isclose",
     "array_equal", "clip", "round", "around", "sign", "abs", "absolute", "linalg.det",
     "linalg.inv", "linalg.eig", "linalg.eigh", "linalg.svd", "linalg.qr", "linalg.cholesky",
-    "searchsorted", "histogram", "digitize", "polyfit", "sinc", "i0", "cov", "corrcoef",
+    "searchsorted", "digitize", "polyfit", "sinc", "i0", "cov", "corrcoef",
     "linalg.slogdet", "linalg.pinv", "linalg.matrix_rank", "linalg.cond", "linalg.eigvals",
     "linalg.vector_norm", "linalg.matrix_norm", "fix", "real_if_close", "nan_to_num", "argwhere",
     "flatnonzero", "logaddexp", "mod", "angle",
 }
+
+
+# Functions of NONLINEAR_FUNCTIONS (or unsupported ones) that are linear in some parameters,
+# with what to do instead when only those are traced: they must not be called non-linear.
+LINEAR_IN = {
+    "polyfit": (("y",), "Fit with np.linalg.lstsq(np.vander(x, deg + 1), y)[0] instead (with "
+                        "constant x), which linop traces."),
+    "histogram2d": (("weights",), "Compute each sample's bin with NumPy on the constant "
+                                  "coordinates and add the weights with np.bincount(bin, "
+                                  "weights=w, minlength=n), which linop traces."),
+    "histogramdd": (("weights",), "Compute each sample's bin with NumPy on the constant "
+                                  "coordinates and add the weights with np.bincount(bin, "
+                                  "weights=w, minlength=n), which linop traces."),
+}
+
+
+def _traced_parameters(func, args, kwargs) -> set:
+    """Names of ``func``'s parameters that received a tracer (empty if they cannot be bound)."""
+    import inspect
+
+    try:
+        bound = inspect.signature(func).bind(*args, **kwargs)
+    except (TypeError, ValueError):
+        return set()
+    return {name for name, value in bound.arguments.items()
+            if is_tracer(value) or (isinstance(value, (tuple, list)) and any(map(is_tracer, value)))}
+
+
+def _linear_but_unsupported(func, name, args, kwargs):
+    """The error for a function called with tracers only where it is linear, or ``None``."""
+    entry = LINEAR_IN.get(getattr(func, "__name__", ""))
+    if entry is None:
+        return None
+    linear, hint = entry
+    traced = _traced_parameters(func, args, kwargs)
+    if not traced or not traced <= set(linear):
+        return None
+    return UnsupportedFunctionError(
+        f"{name} at {user_location()} is linear in its traced argument "
+        f"{', '.join(sorted(traced))}, but linop does not trace it. {hint}")
 
 
 def function_name(func) -> str:
@@ -56,12 +98,23 @@ def supported_functions() -> list[str]:
     return sorted(names)
 
 
+def _check_traces_open(args):
+    """Refuse a tracer whose trace has ended before any other error can be misleading."""
+    for a in args:
+        if is_tracer(a) and a._builder.closed:
+            a._builder.check_open()
+
+
 def dispatch_function(func, args, kwargs):
     """``__array_function__`` entry point: run linop's version of ``func``."""
+    _check_traces_open(args)
     impl = HANDLED_FUNCTIONS.get(func)
     if impl is not None:
         return impl(*args, **kwargs)
     name = function_name(func)
+    linear = _linear_but_unsupported(func, name, args, kwargs)
+    if linear is not None:
+        raise linear
     short = name[3:]
     if short in NONLINEAR_FUNCTIONS or getattr(func, "__name__", "") in NONLINEAR_FUNCTIONS:
         raise NonLinearError(
@@ -76,6 +129,7 @@ def dispatch_function(func, args, kwargs):
 
 def dispatch_ufunc(ufunc, method, inputs, kwargs):
     """``__array_ufunc__`` entry point: run linop's version of ``ufunc.method``."""
+    _check_traces_open(inputs)
     out = kwargs.pop("out", None)
     if method == "__call__":
         impl = HANDLED_UFUNCS.get(ufunc)
@@ -113,12 +167,25 @@ _UFUNC_HINTS = {
 }
 
 
+def ufunc_name(ufunc) -> str:
+    """Public dotted name of a ufunc: ``np.sin``, ``scipy.special.erf``."""
+    import sys
+
+    name = ufunc.__name__
+    if getattr(np, name, None) is ufunc:
+        return f"np.{name}"
+    special = sys.modules.get("scipy.special")
+    if special is not None and getattr(special, name, None) is ufunc:
+        return f"scipy.special.{name}"
+    return name
+
+
 def _nonlinear_ufunc(ufunc) -> NonLinearError:
     name = ufunc.__name__
-    hint = _UFUNC_HINTS.get(name, f"np.{name} is not a linear function")
+    hint = _UFUNC_HINTS.get(name, f"{ufunc_name(ufunc)} is not a linear function")
     if ufunc.nout == 1 and name in {"greater", "greater_equal", "less", "less_equal", "equal",
                                     "not_equal", "logical_and", "logical_or", "logical_not"}:
         hint = f"comparisons such as np.{name} give booleans, which are not linear in the input"
     return NonLinearError(
-        f"np.{name} at {user_location()}: {hint}. linop traces linear maps only; compute "
+        f"{ufunc_name(ufunc)} at {user_location()}: {hint}. linop traces linear maps only; compute "
         "non-linear parts outside the traced function (on constants) or linearise the model.")

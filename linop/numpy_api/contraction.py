@@ -10,7 +10,7 @@ import string
 import numpy as np
 
 from ..primitives import complex as C, shape as S
-from ..primitives.contraction import dot
+from ..primitives.contraction import dot, labels
 from ._registry import implements, implements_ufunc
 from ._util import constant, distinct, is_tracer, nonlinear, promote_dtype, to_dtype, unsupported
 
@@ -63,12 +63,7 @@ def contract_with_constants(x, x_sub: str, consts, out_sub: str, dtype=None):
     x, x_sub = _take_diagonals(x, x_sub)
     needed = set(x_sub) | set(out_sub)
     c_sub = "".join(dict.fromkeys(l for _, s in consts for l in s if l in needed))
-    if consts:
-        spec = ",".join(s for _, s in consts) + "->" + c_sub
-        c = np.einsum(spec, *(np.asarray(v) for v, _ in consts), optimize=len(consts) > 2)
-        c = np.asarray(c, dtype=res)
-    else:
-        c = None
+    c = _combined_constant(consts, c_sub, res) if consts else None
     only_x = tuple(i for i, l in enumerate(x_sub) if l not in c_sub and l not in out_sub)
     if only_x:
         x = S.reduce_sum(x, only_x)
@@ -79,6 +74,24 @@ def contract_with_constants(x, x_sub: str, consts, out_sub: str, dtype=None):
         out = S.transpose(x, tuple(x_sub.index(l) for l in out_sub))
         return distinct(out, x)
     return dot(x, c, x_sub, c_sub, out_sub)
+
+
+def _combined_constant(consts, c_sub, dtype):
+    """The constant operands contracted into one array with subscripts ``c_sub``.
+
+    One operand without repeated subscripts (every product but einsum's) is summed and
+    transposed directly: its labels may go beyond the 52 letters that np.einsum knows.
+    """
+    if len(consts) == 1 and len(set(consts[0][1])) == len(consts[0][1]):
+        value, sub = np.asarray(consts[0][0]), consts[0][1]
+        summed = tuple(i for i, l in enumerate(sub) if l not in c_sub)
+        if summed:
+            value = value.sum(axis=summed)
+            sub = "".join(l for l in sub if l in c_sub)
+        return np.asarray(np.transpose(value, [sub.index(l) for l in c_sub]), dtype=dtype)
+    spec = ",".join(s for _, s in consts) + "->" + c_sub
+    c = np.einsum(spec, *(np.asarray(v) for v, _ in consts), optimize=len(consts) > 2)
+    return np.asarray(c, dtype=dtype)
 
 
 def _take_diagonals(x, x_sub):
@@ -238,8 +251,8 @@ def matmul(a, b):
                          f"from {a2[-1]})")
     batch = np.broadcast_shapes(a2[:-2], b2[:-2])
     nb = len(batch)
-    bl = _LETTERS[:nb]
-    i, j, k = _LETTERS[nb:nb + 3]
+    bl = labels(0, nb)
+    i, j, k = labels(nb, nb + 3)
     out_sub = bl + (i if len(sa) > 1 else "") + (k if len(sb) > 1 else "")
     a_full, b_full = batch + a2[-2:], batch + b2[-2:]
     a_sub, b_sub = bl + i + j, bl + j + k
@@ -273,11 +286,12 @@ def dot_(a, b, out=None):
     sa, sb = _shape(a), _shape(b)
     if len(sa) == 0 or len(sb) == 0:
         return _scalar_product(a, b)
-    la = _LETTERS[:len(sa)]
+    la = labels(0, len(sa))
     if len(sb) == 1:
         lb = la[-1]
     else:
-        lb = _LETTERS[len(sa):len(sa) + len(sb) - 2] + la[-1] + _LETTERS[len(sa) + len(sb) - 2]
+        lb = labels(len(sa), len(sa) + len(sb) - 2) + la[-1] + labels(len(sa) + len(sb) - 2,
+                                                                       len(sa) + len(sb) - 1)
     out_sub = la[:-1] + "".join(l for l in lb if l != la[-1])
     _check_sizes([la, lb], [sa, sb], "np.dot")
     return _contract_two([a, b], [la, lb], out_sub)
@@ -320,8 +334,8 @@ def inner(a, b):
     sa, sb = _shape(a), _shape(b)
     if len(sa) == 0 or len(sb) == 0:
         return _scalar_product(a, b)
-    la = _LETTERS[:len(sa)]
-    lb = _LETTERS[len(sa):len(sa) + len(sb) - 1] + la[-1]
+    la = labels(0, len(sa))
+    lb = labels(len(sa), len(sa) + len(sb) - 1) + la[-1]
     _check_sizes([la, lb], [sa, sb], "np.inner")
     return _contract_two([a, b], [la, lb], la[:-1] + lb[:-1])
 
@@ -330,7 +344,7 @@ def outer_nd(a, b):
     """``np.multiply.outer``: every element of ``a`` times every element of ``b``."""
     _one_tracer([a, b], "np.multiply.outer")
     sa, sb = _shape(a), _shape(b)
-    la, lb = _LETTERS[:len(sa)], _LETTERS[len(sa):len(sa) + len(sb)]
+    la, lb = labels(0, len(sa)), labels(len(sa), len(sa) + len(sb))
     return _contract_two([a, b], [la, lb], la + lb)
 
 
@@ -358,8 +372,8 @@ def tensordot(a, b, axes=2):
     ax_b = [x % len(sb) for x in ax_b]
     if len(ax_a) != len(ax_b) or any(sa[i] != sb[j] for i, j in zip(ax_a, ax_b)):
         raise ValueError("shape-mismatch for sum")
-    la = _LETTERS[:len(sa)]
-    lb = list(_LETTERS[len(sa):len(sa) + len(sb)])
+    la = labels(0, len(sa))
+    lb = list(labels(len(sa), len(sa) + len(sb)))
     for i, j in zip(ax_a, ax_b):
         lb[j] = la[i]
     lb = "".join(lb)
@@ -377,7 +391,7 @@ def kron(a, b):
     sa2, sb2 = (1,) * (nd - len(sa)) + sa, (1,) * (nd - len(sb)) + sb
     a2 = S.reshape(a, sa2) if is_tracer(a) else np.reshape(a, sa2)
     b2 = S.reshape(b, sb2) if is_tracer(b) else np.reshape(b, sb2)
-    la, lb = _LETTERS[:nd], _LETTERS[nd:2 * nd]
+    la, lb = labels(0, nd), labels(nd, 2 * nd)
     out_sub = "".join(x + y for x, y in zip(la, lb))
     prod = _contract_two([a2, b2], [la, lb], out_sub)
     return S.reshape(prod, tuple(x * y for x, y in zip(sa2, sb2)))

@@ -19,6 +19,10 @@ from ._util import (distinct, is_tracer, nonlinear, promote_dtype, shape_of, to_
                     unsupported)
 
 
+#: NumPy's limit on the number of axes of an array.
+MAX_DIMS = 64
+
+
 class BasicIndex:
     """A normalised basic index: per-axis ``(start, stop, step)`` plus the result's shape.
 
@@ -65,6 +69,9 @@ class BasicIndex:
         self.flips = tuple(flips)
         self.sliced_shape = tuple(len(range(a, b, s)) for a, b, s in zip(starts, stops, steps))
         self.out_shape = tuple(out_shape_with_ints(index, shape))
+        if len(self.out_shape) > MAX_DIMS:
+            raise IndexError(f"number of dimensions must be within [0, {MAX_DIMS}], indexing "
+                             f"result would have {len(self.out_shape)}")
 
     def read(self, x):
         """``x[index]`` on a tracer or an array."""
@@ -157,17 +164,44 @@ def getitem(x, index):
 
 
 def setitem(x, index, value):
-    """``x[index] = value``: NumPy's casting and broadcasting of ``value``."""
+    """``x[index] = value``: NumPy's casting and broadcasting of ``value``.
+
+    A (nested) list or tuple that holds traced arrays is stacked first, as NumPy
+    converts it to one array: ``y[0:2] = [x[1], x[0]]``.
+    """
+    stacked = _stack_sequence(value)
     if not _is_basic(index, x.ndim):
         adv = _advanced()
         if adv is None:
             raise unsupported("assignment with integer arrays or boolean masks")
-        x._assign(adv.setitem(x, index, value))
+        x._assign(adv.setitem(x, index, stacked))
         return
     idx = BasicIndex(index, x.shape)
-    if _is_single_element(index, x.ndim) and len(shape_of(value)) > 0:
+    if _is_single_element(index, x.ndim) and len(shape_of(stacked)) > 0:
         raise ValueError("setting an array element with a sequence.")
+    if stacked is not value and len(shape_of(stacked)) > len(idx.out_shape):
+        raise ValueError("setting an array element with a sequence. The requested array would "
+                         f"exceed the maximum number of dimension of {len(idx.out_shape)}.")
+    value = stacked
     x._assign(_write(x, idx, value))
+
+
+def _holds_tracer(value) -> bool:
+    if isinstance(value, (list, tuple)):
+        return any(_holds_tracer(v) for v in value)
+    return is_tracer(value)
+
+
+def _stack_sequence(value):
+    """A list or tuple holding tracers as one stacked tracer; anything else unchanged."""
+    if not isinstance(value, (list, tuple)) or not _holds_tracer(value):
+        return value
+    items = [_stack_sequence(v) for v in value]
+    shapes = {shape_of(v) for v in items}
+    if len(shapes) > 1:
+        raise ValueError("setting an array element with a sequence. The requested array has an "
+                         f"inhomogeneous shape: the items have shapes {sorted(shapes)}")
+    return np.stack(items)
 
 
 def _is_single_element(index, ndim) -> bool:

@@ -194,6 +194,18 @@ def _fill_value(value, default_index, rows, idx, w, what):
     return None
 
 
+def _weighted_tap(f, idx, w):
+    """``f[idx] * w`` in which a zero weight gives zero even where ``f`` is inf or nan.
+
+    NumPy returns a sample's own value at exact hits and outside the range, never
+    ``0 * fp[j + 1]``: non-finite data stays where it is.
+    """
+    taps = gather(f, idx, 0)
+    if not w.all():  # masked before the product, so that 0 * inf never happens (nor warns)
+        taps = A.mask(taps, (w != 0) | np.isnan(w))
+    return A.mul(taps, w.copy())
+
+
 @implements(np.interp)
 def interp(x, xp, fp, left=None, right=None, period=None):
     """``np.interp(x, xp, fp, left, right, period)``, linear in ``fp``.
@@ -230,8 +242,7 @@ def interp(x, xp, fp, left=None, right=None, period=None):
     f = to_dtype(fp, res, "np.interp")
     idx = order[idx]
     # Two 1-D gathers (one per tap) run faster than one (n, 2) gather and a sum over taps.
-    out = A.add(A.mul(gather(f, idx[:, 0], 0), w[:, 0].copy()),
-                A.mul(gather(f, idx[:, 1], 0), w[:, 1].copy()))
+    out = A.add(_weighted_tap(f, idx[:, 0], w[:, 0]), _weighted_tap(f, idx[:, 1], w[:, 1]))
     for value, rows in zip(extra, (lrows, rrows)):
         if value is not None:
             v = to_linear(value, res, (), "np.interp(left=/right=)")

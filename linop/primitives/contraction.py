@@ -10,12 +10,29 @@ The implementation runs one batched matrix product (BLAS), not ``einsum``.
 """
 from __future__ import annotations
 
+import itertools
+import string
+
 import numpy as np
 
 from ..ir import Const, ShapeDtype
 from .base import Primitive
 
-__all__ = ["dot", "dot_p", "contract"]
+__all__ = ["dot", "dot_p", "contract", "label", "labels"]
+
+
+def label(i: int) -> str:
+    """The ``i``-th subscript label: ASCII letters first, then other characters.
+
+    ``dot`` never passes its subscripts to ``np.einsum``, so a contraction may
+    use more than einsum's 52 letters (NumPy arrays have up to 64 axes each).
+    """
+    return string.ascii_letters[i] if i < 52 else chr(0x100 + i)
+
+
+def labels(start: int, stop: int) -> str:
+    """Labels ``start`` to ``stop - 1`` (see :func:`label`)."""
+    return "".join(label(i) for i in range(start, stop))
 
 
 def contract(x, x_sub: str, c, c_sub: str, out_sub: str):
@@ -72,7 +89,7 @@ class Dot(Primitive):
 
     def batch(self, size, x, *, c, x_sub, c_sub, out_sub):
         used = set(x_sub) | set(c_sub) | set(out_sub)
-        letter = next(l for l in "zyxwvutsrqponmlkjihgfedcbaZYXWVUTSRQPONMLKJIHGFEDCBA" if l not in used)
+        letter = next(label(i) for i in itertools.count() if label(i) not in used)
         return dot(x, c, letter + x_sub, c_sub, letter + out_sub)
 
 

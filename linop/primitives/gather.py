@@ -81,13 +81,14 @@ def _scatter_shape(ushape, index_ndim, axis, size):
 def _accumulate(positions, values, n):
     """``out[positions[k]] += values[k]`` over ``n`` slots, with ``np.bincount``."""
     dtype = values.dtype
-    if np.issubdtype(dtype, np.complexfloating):
+    # bincount sums in float64: narrower floats are rounded back once at the end; long
+    # double (and its complex) would lose precision, so they accumulate with np.add.at.
+    if np.issubdtype(dtype, np.complexfloating) and dtype.itemsize <= 16:
         out = np.empty(n, dtype)
         out.real = np.bincount(positions, values.real, minlength=n)
         out.imag = np.bincount(positions, values.imag, minlength=n)
         return out
     if np.issubdtype(dtype, np.floating) and dtype.itemsize <= 8:
-        # bincount sums in float64; narrower floats are rounded back once at the end.
         return np.bincount(positions, values, minlength=n).astype(dtype, copy=False)
     out = np.zeros(n, dtype)
     np.add.at(out, positions, values)

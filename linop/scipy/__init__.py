@@ -8,11 +8,27 @@ what SciPy returns) and records primitives with exact transposes on tracers.
 ``S.dot(x)`` work on tracers directly (see :mod:`linop.scipy.sparse`).
 
 Submodules: :mod:`~linop.scipy.signal`, :mod:`~linop.scipy.ndimage`,
-:mod:`~linop.scipy.sparse`, :mod:`~linop.scipy.linalg`.
+:mod:`~linop.scipy.sparse`, :mod:`~linop.scipy.linalg`, :mod:`~linop.scipy.fft`.
+``scipy.fft`` itself also works on traced arrays inside a trace (see
+:mod:`linop.scipy.fft`).
 """
 import importlib
 
-__all__ = ["signal", "ndimage", "sparse", "linalg"]
+from ..tracing import CONVERSION_EXPLAINERS, TRACE_CONTEXTS
+from ._calls import explain_scipy_call
+
+__all__ = ["signal", "ndimage", "sparse", "linalg", "fft"]
+
+
+def _scipy_fft_backend():
+    """The ``scipy.fft`` backend for traced arrays (imports scipy.fft on the first trace)."""
+    from .fft import tracer_backend
+
+    return tracer_backend()
+
+
+TRACE_CONTEXTS.append(_scipy_fft_backend)
+CONVERSION_EXPLAINERS.append(explain_scipy_call)
 
 
 def __getattr__(name):

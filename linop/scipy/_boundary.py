@@ -66,7 +66,7 @@ def extend_index(idx, n: int, mode: str):
 
 
 def weights_matrix(rows, cols, weights, shape, dtype):
-    """A CSR matrix with entries ``weights`` at ``(rows, cols)`` (duplicates summed).
+    """A CSR matrix with entries ``weights`` at ``(rows, cols)`` (duplicates summed, zeros dropped).
 
     Parameters
     ----------
@@ -78,8 +78,11 @@ def weights_matrix(rows, cols, weights, shape, dtype):
     rows, cols, weights = np.broadcast_arrays(rows, cols, np.asarray(weights, dtype=dtype))
     rows, cols, weights = rows.ravel(), cols.ravel(), weights.ravel()
     keep = weights != 0
-    m = _sp.coo_array((weights[keep], (rows[keep], cols[keep])), shape=shape, dtype=dtype)
-    return m.tocsr()
+    m = _sp.coo_array((weights[keep], (rows[keep], cols[keep])), shape=shape, dtype=dtype).tocsr()
+    # No stored zeros (duplicates that cancel included): a product with the matrix then never
+    # computes 0 * inf, so non-finite samples stay where they are.
+    m.eliminate_zeros()
+    return m
 
 
 def extension_matrix(n: int, before: int, after: int, mode: str, dtype=np.float64):
