@@ -1,16 +1,20 @@
-"""``linear_transpose`` and the handling of primals and cotangents."""
+"""``linear_transpose`` and ``vmap``, and the handling of primals and cotangents."""
 from __future__ import annotations
 
+import functools
 import numbers
 
 import numpy as np
 
+from . import batched as B
+from .batching import VmapCall, primal_named_axes, reduce_named_axes
+from .errors import LinopError
 from .ir import ShapeDtype
 from .pytree import TreeDef, leaf_paths, tree_flatten, tree_unflatten
 from .tracing import trace_flat
 from .transpose import transpose
 
-__all__ = ["linear_transpose", "primal_avals", "LinearTranspose"]
+__all__ = ["linear_transpose", "vmap", "primal_avals", "LinearTranspose"]
 
 
 def _leaf_aval(leaf, path: str, what: str) -> ShapeDtype:
@@ -83,20 +87,30 @@ class LinearTranspose:
     reduce_axes : tuple
     mapped_axes : list or None
         For each primal leaf, the named axes it is mapped over (only with ``reduce_axes``).
+    out_levels : list of list
+        For each output leaf, the levels of eager vmaps (:mod:`linop.batched`) it is
+        batched over: per-example data of those vmaps entered ``fun`` as constants,
+        and the program's output carries their batch axes in front, outermost first.
+    in_levels : list of list
+        For each primal leaf, the eager vmap levels it is mapped over.
     """
 
-    def __init__(self, program, transposed, in_tree, in_avals, reduce_axes, mapped_axes=None):
+    def __init__(self, program, transposed, in_tree, in_avals, reduce_axes, mapped_axes=None,
+                 out_levels=None, in_levels=None):
         self.program = program
         self.transposed = transposed
         self.in_tree = in_tree
         self.in_avals = in_avals
         self.reduce_axes = reduce_axes
         self.mapped_axes = mapped_axes
+        self.out_levels = out_levels or [[] for _ in program.outvars]
+        self.in_levels = in_levels or [[] for _ in in_avals]
+        self._batched = any(self.out_levels)
 
     def __call__(self, cotangent):
+        if self._batched or any(isinstance(l, B.BatchedArray) for l in tree_flatten(cotangent)[0]):
+            return self._call_batched(cotangent)
         leaves = self._check_cotangent(cotangent)
-        from .batching import reduce_named_axes
-
         outs = self.transposed.call_flat(leaves)
         outs = reduce_named_axes(outs, self.reduce_axes, self.mapped_axes)
         outs = [_cast_exact(o, aval) for o, aval in zip(outs, self.in_avals)]
@@ -114,6 +128,48 @@ class LinearTranspose:
         paths = leaf_paths(tree, "cotangent")
         return [conform(leaf, aval, f"linear_transpose: {path} (an output of fun)")
                 for leaf, aval, path in zip(leaves, program.out_avals, paths)]
+
+    def _call_batched(self, cotangent):
+        """Per-example transposes (cotangent or constants batched by eager vmaps).
+
+        The cotangent's batch axes that the output carries become the program's
+        leading axes; the others stay batched while the transposed program runs.
+        Then cotangents of primals that ``fun`` broadcast over a named axis in
+        ``reduce_axes`` are summed over it.
+        """
+        from .execute import conform
+
+        leaves, tree = tree_flatten(cotangent)
+        if tree != self.program.out_tree:
+            raise TypeError(
+                "linear_transpose: the cotangent must have the structure of fun's output, "
+                f"{self.program.out_tree}; got {tree}")
+        cts = []
+        for leaf, aval, levels, path in zip(leaves, self.program.out_avals, self.out_levels,
+                                            leaf_paths(tree, "cotangent")):
+            name = f"linear_transpose: {path} (an output of fun)"
+            per_example = ShapeDtype(aval.shape[len(levels):], aval.dtype)
+            if isinstance(leaf, B.BatchedArray):
+                if tuple(leaf.shape) != per_example.shape:
+                    raise ValueError(f"{name} must have shape {per_example.shape}, got "
+                                     f"{tuple(leaf.shape)}")
+                core = B.core_of(leaf)
+                core = conform(core, ShapeDtype(tuple(core.shape), aval.dtype), name)
+                leaf = B.wrap(core, B.levels_of(leaf))
+            else:
+                leaf = conform(leaf, per_example, name)
+            cts.append(B.arrange(leaf, levels))
+        outs = B.run_batched(self.transposed, cts)
+        result = []
+        for out, aval, levels, names in zip(outs, self.in_avals, self.in_levels,
+                                            self.mapped_axes or [None] * len(outs)):
+            for level in B.levels_of(out):
+                if level.axis_name in self.reduce_axes and level not in levels:
+                    out = B.sum_level(out, level)
+            core = reduce_named_axes([B.core_of(out)], self.reduce_axes,
+                                     None if names is None else [names])[0]
+            result.append(B.wrap(_cast_exact(core, aval), B.levels_of(out)))
+        return tree_unflatten(self.in_tree, result)
 
     def __repr__(self) -> str:
         return f"<linear transpose of\n{self.program}>"
@@ -166,10 +222,100 @@ def linear_transpose(fun, *primals, reduce_axes=()):
     """
     reduce_axes = _check_reduce_axes(reduce_axes)
     in_tree, avals = primal_avals(primals, "linear_transpose")
-    program = trace_flat(fun, in_tree, avals)
+    out_levels = []
+    program = trace_flat(_unbatching_outputs(fun, out_levels), in_tree, avals)
+    primal_leaves = tree_flatten(tuple(primals))[0]
     mapped_axes = None
-    if reduce_axes:
-        from .batching import primal_named_axes
+    if reduce_axes:  # inputs that keep per-example cotangents
+        mapped_axes = primal_named_axes([B.core_of(leaf) for leaf in primal_leaves])
+    in_levels = [B.levels_of(leaf) for leaf in primal_leaves]
+    return LinearTranspose(program, transpose(program), in_tree, avals, reduce_axes, mapped_axes,
+                           out_levels, in_levels)
 
-        mapped_axes = primal_named_axes(primals)  # inputs that keep per-example cotangents
-    return LinearTranspose(program, transpose(program), in_tree, avals, reduce_axes, mapped_axes)
+
+def _unbatching_outputs(fun, out_levels: list):
+    """``fun`` with outputs batched by eager vmaps replaced by their cores (levels in ``out_levels``).
+
+    Per-example data of an enclosing vmap, used as constants, makes the traced
+    function the stack of per-example functions: its outputs carry the batch axes.
+    """
+    @functools.wraps(fun)
+    def unbatched(*args):
+        leaves, tree = tree_flatten(fun(*args))
+        out_levels[:] = [B.levels_of(leaf) for leaf in leaves]
+        return tree_unflatten(tree, [B.core_of(leaf) for leaf in leaves])
+
+    return unbatched
+
+
+def vmap(fun, in_axes=0, out_axes=0, axis_name=None):
+    """Vectorise a NumPy function over a batch axis.
+
+    Where ``fun`` is linear in its mapped arguments, it is traced once on a single
+    example and the resulting program is batched with each primitive's batching
+    rule: the batch runs as one program on whole arrays, not as a Python loop.
+    Otherwise (mapped arguments used as per-example *data*: multipliers, matrices,
+    masks, FFT filters, integer indices) the mapped arguments flow through ``fun``
+    as batched values (:mod:`linop.batched`): NumPy computes each call for all
+    examples at once where that is exact, and example by example otherwise, and
+    linear functions traced inside ``fun`` (:func:`linear_transpose`) become the
+    per-example stack of their linear maps.
+
+    Parameters
+    ----------
+    fun : callable
+    in_axes : int, None, or a tuple with one entry per positional argument
+        Axis of each argument to map over. Entries may be pytree prefixes
+        (an entry for a whole container, or a matching container). ``None``
+        marks an argument that is not mapped: arrays are then plain constants
+        of ``fun`` (closed over), traced values stay unbatched.
+    out_axes : int, None or a pytree prefix of the output
+        Where the batch axis goes in each output; ``None`` requires that the
+        output does not depend on the batch (for example after a
+        ``reduce_axes`` sum) and returns it without a batch axis.
+    axis_name : hashable, optional
+        Names the batch axis, for :func:`linear_transpose`'s ``reduce_axes``
+        called inside ``fun``.
+
+    Returns
+    -------
+    callable
+        Same arguments as ``fun``, with the mapped axes added.
+
+    Raises
+    ------
+    BatchingError
+        Where ``fun`` needs Python values of per-example data (``if x.sum() > 0``,
+        ``float(x)``), or examples give results of different shapes.
+
+    Examples
+    --------
+    >>> import numpy as np, linop
+    >>> f = linop.vmap(lambda x: x[1:] - x[:-1])
+    >>> f(np.array([[0., 1., 3.], [1., 1., 1.]]))
+    array([[1., 2.],
+           [0., 0.]])
+
+    Per-example transposes, summed over the batch with ``reduce_axes``:
+
+    >>> def grad(x, ct):
+    ...     return linop.linear_transpose(lambda w: x * w, np.zeros(2),
+    ...                                   reduce_axes=("batch",))(ct)[0]
+    >>> linop.vmap(grad, axis_name="batch", out_axes=None)(np.ones((3, 2)), np.ones((3, 2)))
+    array([3., 3.])
+    """
+
+    @functools.wraps(fun)
+    def batched_fun(*args):
+        call = VmapCall(fun, args, in_axes, axis_name)
+        if call.traceable():
+            try:
+                traced = call.trace()
+            except LinopError:
+                traced = None  # not linear in a mapped argument: per-example data
+            if traced is not None:
+                batched_inputs = any(isinstance(x, B.BatchedArray) for x in traced[1])
+                return call.run(*traced, out_axes, B.run_batched if batched_inputs else None)
+        return B.run_eager(call, out_axes)
+
+    return batched_fun

@@ -1,8 +1,8 @@
-"""Batching: ``vmap``, batched programs, and named axes (``psum`` for ``reduce_axes``).
+"""Batching programs: ``vmap``'s traced path, and named axes (``psum`` for ``reduce_axes``).
 
-``vmap(fun)`` traces ``fun`` once on one example (the mapped axes removed),
-then *batches the Program*: every equation is re-emitted through its
-primitive's ``batch`` rule on inputs that carry a leading batch axis. Values
+``vmap(fun)`` (:func:`linop.vmap`, with :class:`VmapCall`) traces ``fun`` once on
+one example (the mapped axes removed), then *batches the Program*: every
+equation is re-emitted through its primitive's ``batch`` rule on inputs that carry a leading batch axis. Values
 that do not depend on a mapped argument stay unbatched until they meet a
 batched one (then they are broadcast along the batch axis).
 
@@ -14,22 +14,24 @@ emits :data:`psum_p` on the cotangent of every input that was *not* mapped over
 named axis if the value is batched over it, else leave it as it is" (JAX's
 ``reduce_axes`` rule); the batching pass of that ``vmap`` resolves it to a sum
 over the batch axis, with an unbatched result.
+
+Functions that are not linear in a mapped argument (per-example data) are run
+by the batching interpretation of :mod:`linop.batched` instead.
 """
 from __future__ import annotations
 
-import functools
 import numbers
 import threading
 
 import numpy as np
 
-from .errors import LinopError, NonLinearError
+from .errors import LinopError
 from .ir import Program, ShapeDtype
 from .primitives import shape as S
 from .primitives.base import Builder, Primitive, is_tracer
 from .pytree import tree_flatten, tree_unflatten
 
-__all__ = ["vmap", "batch_program", "reduce_named_axes", "primal_named_axes", "psum", "psum_p"]
+__all__ = ["VmapCall", "axes_prefix", "batch_program", "reduce_named_axes", "primal_named_axes", "psum", "psum_p"]
 
 
 # -- the named-axis reduction primitive -------------------------------------------------
@@ -202,7 +204,8 @@ def batch_program(program: Program, size: int, batched=None, axis_name=None,
         Which outputs carry the batch axis.
     """
     from .primitives import arithmetic as A
-    from .tracing import building, eliminate_dead_code
+    from .passes import eliminate_dead_code
+    from .tracing import building
 
     size = int(size)
     batched = [True] * len(program.invars) if batched is None else [bool(b) for b in batched]
@@ -231,7 +234,7 @@ def batch_program(program: Program, size: int, batched=None, axis_name=None,
 
 
 # -- vmap -----------------------------------------------------------------------------------
-def _axes_prefix(spec, arg, what):
+def axes_prefix(spec, arg, what):
     """Per-leaf axes of ``arg`` from the prefix ``spec`` (an int/None or a matching container)."""
     if spec is None or isinstance(spec, numbers.Integral):
         return [spec] * len(tree_flatten(arg)[0])
@@ -239,12 +242,12 @@ def _axes_prefix(spec, arg, what):
         if set(spec) != set(arg):
             raise ValueError(f"vmap: {what} has keys {sorted(spec)} but the argument has keys "
                              f"{sorted(arg)}")
-        return [a for k in sorted(arg) for a in _axes_prefix(spec[k], arg[k], f"{what}[{k!r}]")]
+        return [a for k in sorted(arg) for a in axes_prefix(spec[k], arg[k], f"{what}[{k!r}]")]
     if isinstance(spec, (tuple, list)) and isinstance(arg, (tuple, list)):
         if len(spec) != len(arg):
             raise ValueError(f"vmap: {what} has {len(spec)} entries but the argument has {len(arg)}")
         return [a for i, (s, x) in enumerate(zip(spec, arg))
-                for a in _axes_prefix(s, x, f"{what}[{i}]")]
+                for a in axes_prefix(s, x, f"{what}[{i}]")]
     raise ValueError(f"vmap: {what} = {spec!r} must be an int, None, or a container matching "
                      f"the argument's structure")
 
@@ -257,23 +260,26 @@ def _in_axes_per_leaf(in_axes, args) -> list:
             raise ValueError(f"vmap: in_axes has {len(in_axes)} entries but the function was "
                              f"called with {len(args)} positional arguments")
         return [a for i, (s, x) in enumerate(zip(in_axes, args))
-                for a in _axes_prefix(s, x, f"in_axes[{i}]")]
-    return _axes_prefix(in_axes, args, "in_axes")
+                for a in axes_prefix(s, x, f"in_axes[{i}]")]
+    return axes_prefix(in_axes, args, "in_axes")
 
 
 def _leaf_shape_dtype(leaf):
-    if is_tracer(leaf):
-        return tuple(leaf.shape), leaf.dtype
+    if is_tracer(leaf) or (not isinstance(leaf, np.ndarray) and hasattr(leaf, "shape")
+                           and hasattr(leaf, "dtype")):
+        return tuple(leaf.shape), np.dtype(leaf.dtype)
     arr = np.asarray(leaf)
     return arr.shape, arr.dtype
 
 
 def _move_to_front(x, axis):
+    if not is_tracer(x) and not (hasattr(x, "shape") and hasattr(x, "dtype")):
+        x = np.asarray(x)
     if axis == 0:
-        return x if is_tracer(x) else np.asarray(x)
-    ndim = len(x.shape) if is_tracer(x) else np.ndim(x)
+        return x
+    ndim = len(x.shape)
     perm = (axis,) + tuple(i for i in range(ndim) if i != axis)
-    return S.transpose(x if is_tracer(x) else np.asarray(x), perm)
+    return S.transpose(x, perm)
 
 
 def _move_from_front(x, axis):
@@ -285,87 +291,87 @@ def _move_from_front(x, axis):
     return S.transpose(x, perm)
 
 
-def vmap(fun, in_axes=0, out_axes=0, axis_name=None):
-    """Vectorise a linear NumPy function over a batch axis.
+class VmapCall:
+    """One call of a vmapped function: its arguments resolved against ``in_axes``.
 
-    ``fun`` is traced once on a single example, and the resulting program is
-    batched with each primitive's batching rule: the batch runs as one program
-    on whole arrays, not as a Python loop.
+    :func:`linop.vmap` first traces the function on one example with the mapped
+    arguments as linear inputs (:meth:`trace`, then :meth:`run` batches the
+    program); where that is not possible, it hands the call to the batching
+    interpretation (:func:`linop.batched.run_eager`).
 
-    Parameters
+    Attributes
     ----------
     fun : callable
-        Linear in every argument that is mapped (``in_axes`` not ``None``).
-    in_axes : int, None, or a tuple with one entry per positional argument
-        Axis of each argument to map over. Entries may be pytree prefixes
-        (an entry for a whole container, or a matching container). ``None``
-        marks an argument that is not mapped: arrays are then plain constants
-        of ``fun`` (closed over), traced values stay linear but unbatched.
-    out_axes : int, None or a pytree prefix of the output
-        Where the batch axis goes in each output; ``None`` requires that the
-        output does not depend on the batch (for example after a
-        ``reduce_axes`` sum) and returns it without a batch axis.
-    axis_name : hashable, optional
-        Names the batch axis, for :func:`linop.linear_transpose`'s
-        ``reduce_axes`` called inside ``fun``.
-
-    Returns
-    -------
-    callable
-        Same arguments as ``fun``, with the mapped axes added.
-
-    Notes
-    -----
-    Mapped arguments are traced, so ``fun`` must be linear in them: per-example
-    *constants* (weights that differ between examples) are not linear inputs
-    and raise :class:`linop.NonLinearError`; pass shared constants with
-    ``in_axes=None``.
-
-    Examples
-    --------
-    >>> import numpy as np, linop
-    >>> f = linop.vmap(lambda x: x[1:] - x[:-1])
-    >>> f(np.array([[0., 1., 3.], [1., 1., 1.]]))
-    array([[1., 2.],
-           [0., 0.]])
+    leaves : list
+        The arguments' leaves; ``in_tree`` their structure.
+    axes : list of int or None
+        Mapped axis of each leaf (non-negative), ``None`` for an unmapped one.
+    size : int
+        Length of the mapped axes.
+    axis_name : hashable or None
     """
 
-    @functools.wraps(fun)
-    def batched_fun(*args):
-        from .api import primal_avals
+    def __init__(self, fun, args, in_axes, axis_name):
+        self.fun = fun
+        self.axis_name = axis_name
+        self.leaves, self.in_tree = tree_flatten(tuple(args))
+        axes = _in_axes_per_leaf(in_axes, args)
+        self.size, self.axes = None, []
+        for i, (leaf, axis) in enumerate(zip(self.leaves, axes)):
+            if axis is not None:
+                shape = _leaf_shape_dtype(leaf)[0]
+                if not -len(shape) <= axis < max(len(shape), 1) or not shape:
+                    raise ValueError(f"vmap: in_axes {axis} is out of range for argument leaf {i} "
+                                     f"of shape {shape}")
+                axis %= len(shape)
+                if self.size is None:
+                    self.size = shape[axis]
+                elif shape[axis] != self.size:
+                    raise ValueError(f"vmap: mapped axes have different sizes: {self.size} and "
+                                     f"{shape[axis]} (argument leaf {i}, shape {shape}, axis {axis})")
+            self.axes.append(axis)
+        if self.size is None:
+            raise ValueError("vmap: no argument is mapped (every in_axes is None); map at least one")
+
+    def traceable(self) -> bool:
+        """Whether every mapped leaf can be a linear input (a floating or complex dtype)."""
+        return all(np.issubdtype(_leaf_shape_dtype(leaf)[1], np.inexact)
+                   for leaf, axis in zip(self.leaves, self.axes) if axis is not None)
+
+    def trace(self):
+        """Trace the function on one example, linear in the mapped arguments.
+
+        Returns
+        -------
+        program : Program
+        inputs : list
+            The program's inputs (mapped leaves with the batch axis in front, then
+            unmapped traced leaves, in argument order).
+        flags : list of bool
+            Which inputs are batched.
+
+        Raises
+        ------
+        LinopError
+            Where the function is not linear in a mapped argument.
+        """
         from .tracing import trace_flat
 
-        leaves, in_tree = tree_flatten(tuple(args))
-        axes = _in_axes_per_leaf(in_axes, args)
-        size, per_example, inputs, is_input, flags = None, [], [], [], []
-        for i, (leaf, axis) in enumerate(zip(leaves, axes)):
-            if axis is None:
-                if is_tracer(leaf):
-                    per_example.append(ShapeDtype(*_leaf_shape_dtype(leaf)))
-                    inputs.append(leaf)
-                    is_input.append(True)
-                    flags.append(False)
-                else:
-                    is_input.append(False)
-                continue
+        per_example, inputs, is_input, flags = [], [], [], []
+        for leaf, axis in zip(self.leaves, self.axes):
             shape, dtype = _leaf_shape_dtype(leaf)
-            if not -len(shape) <= axis < max(len(shape), 1) or not shape:
-                raise ValueError(f"vmap: in_axes {axis} is out of range for argument leaf {i} of "
-                                 f"shape {shape}")
-            axis %= len(shape)
-            if size is None:
-                size = shape[axis]
-            elif shape[axis] != size:
-                raise ValueError(f"vmap: mapped axes have different sizes: {size} and "
-                                 f"{shape[axis]} (argument leaf {i}, shape {shape}, axis {axis})")
+            if axis is None:
+                is_input.append(is_tracer(leaf))
+                if is_tracer(leaf):
+                    per_example.append(ShapeDtype(shape, dtype))
+                    inputs.append(leaf)
+                    flags.append(False)
+                continue
             per_example.append(ShapeDtype(shape[:axis] + shape[axis + 1:], dtype))
             inputs.append(_move_to_front(leaf, axis))
             is_input.append(True)
             flags.append(True)
-        if size is None:
-            raise ValueError("vmap: no argument is mapped (every in_axes is None); map at least one")
-        primal_avals(per_example, "vmap")  # dtype checks with clear messages
-
+        axis_name, leaves, in_tree, fun = self.axis_name, self.leaves, self.in_tree, self.fun
         frame = _Frame(axis_name)
         outer_names = [_mapped_names(x) for x in inputs]
 
@@ -384,17 +390,22 @@ def vmap(fun, in_axes=0, out_axes=0, axis_name=None):
         _frames().append(frame)
         try:
             program = trace_flat(one_example, flat_tree, per_example)
-        except NonLinearError as exc:
-            raise type(exc)(
-                f"{exc}\nvmap traces its mapped arguments as linear inputs, so the function must "
-                "be linear in them: per-example data used as constants (x * w with x mapped) is "
-                "not supported; map only the linear arguments and pass shared constants with "
-                "in_axes=None.") from None
         finally:
             _frames().pop()
-        batched, out_flags = batch_program(program, size, flags, axis_name, broadcast_outputs=False)
-        outs = batched.call_flat(inputs)
-        out_axes_leaves = _axes_prefix(out_axes, tree_unflatten(program.out_tree, outs), "out_axes")
+        return program, inputs, flags
+
+    def run(self, program, inputs, flags, out_axes, runner=None):
+        """Batch ``program`` (from :meth:`trace`) and run it; outputs placed by ``out_axes``.
+
+        ``runner(program, inputs)`` runs the batched program (``Program.call_flat``
+        by default; the batching interpretation's where inputs are batched values
+        of an enclosing vmap).
+        """
+        size = self.size
+        batched, out_flags = batch_program(program, size, flags, self.axis_name,
+                                           broadcast_outputs=False)
+        outs = batched.call_flat(inputs) if runner is None else runner(batched, inputs)
+        out_axes_leaves = axes_prefix(out_axes, tree_unflatten(program.out_tree, outs), "out_axes")
         final = []
         for k, (o, b, ax) in enumerate(zip(outs, out_flags, out_axes_leaves)):
             if ax is None:
@@ -410,9 +421,7 @@ def vmap(fun, in_axes=0, out_axes=0, axis_name=None):
                 raise ValueError(f"vmap: out_axes {ax} is out of range for an output of "
                                  f"{o.ndim} dimensions")
             o = _move_from_front(o, ax % o.ndim)
-            if not is_tracer(o) and not o.flags.writeable:
+            if isinstance(o, np.ndarray) and not o.flags.writeable:
                 o = np.array(o)
             final.append(o)
         return tree_unflatten(program.out_tree, final)
-
-    return batched_fun

@@ -146,8 +146,6 @@ def test_vmap_errors():
         linop.vmap(diff, in_axes=None)(np.ones(3))
     with pytest.raises(ValueError, match="out of range"):
         linop.vmap(diff, in_axes=2)(np.ones((2, 3)))
-    with pytest.raises(linop.NonLinearError):
-        linop.vmap(lambda w, x: w * x)(np.ones((2, 3)), np.ones((2, 3)))
 
 
 # -- named axes and reduce_axes -------------------------------------------------------------
