@@ -1,6 +1,6 @@
 """linop: matrix-free linear operators with exact adjoints from ordinary NumPy code."""
 from .api import linear_transpose
-from .errors import (AffineError, ArrayAssignmentError, ConversionError, LinopError,
+from .errors import (AffineError, ArrayAssignmentError, BatchingError, ConversionError, LinopError,
                      NonLinearError, TracerMixError, UnsupportedFunctionError, ViewWriteError)
 from .ir import Program, ShapeDtype
 from .tracing import Tracer, trace
@@ -11,21 +11,27 @@ __version__ = "0.1.0"
 __all__ = [
     "linear_transpose", "trace", "transpose", "Program", "ShapeDtype", "Tracer",
     "LinopError", "NonLinearError", "AffineError", "UnsupportedFunctionError", "ConversionError",
-    "ArrayAssignmentError", "ViewWriteError", "TracerMixError",
+    "ArrayAssignmentError", "ViewWriteError", "TracerMixError", "BatchingError",
 ]
 
 # -- coverage exports (issue 3): add imports and extend __all__ below this line --
 from . import scipy  # linop.scipy.{signal,ndimage,sparse,linalg}; inside linop, `import scipy` is SciPy
 
 __all__ += ["scipy"]
+from .errors import EscapedTracerError
+
+__all__ += ["EscapedTracerError"]
 from .custom import CustomLinear, custom_linear
 
 __all__ += ["custom_linear", "CustomLinear"]
 
 # -- operator exports (issue 4): add imports and extend __all__ below this line --
-from .batching import vmap
+from .api import vmap
 from .operator import (RealLinearError, TracedLinearOperator, aslinearoperator, block, block_diag,
                        dottest, hstack, todense, vstack)
 
 __all__ += ["vmap", "aslinearoperator", "TracedLinearOperator", "RealLinearError", "vstack",
             "hstack", "block_diag", "block", "dottest", "todense"]
+from .errors import ForeignOperatorError
+
+__all__ += ["ForeignOperatorError"]

@@ -18,13 +18,16 @@ __all__ = [
     "ArrayAssignmentError",
     "ViewWriteError",
     "TracerMixError",
+    "EscapedTracerError",
+    "ForeignOperatorError",
+    "BatchingError",
 ]
 
 _LINOP_DIR = os.path.dirname(os.path.abspath(__file__))
 _LIBRARY_DIRS: tuple = ()
 
 
-def _library_dirs():
+def library_dirs() -> tuple:
     """Directories whose frames are never the user's code: linop, NumPy and SciPy."""
     global _LIBRARY_DIRS
     if not _LIBRARY_DIRS:
@@ -49,7 +52,7 @@ def user_location(skip_dirs=()) -> str:
     str
         ``"path/to/file.py:42"``, or ``"<unknown>"`` when no such frame exists.
     """
-    skip = _library_dirs() + tuple(skip_dirs)
+    skip = library_dirs() + tuple(skip_dirs)
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
@@ -106,3 +109,35 @@ class ViewWriteError(LinopError, ValueError):
 
 class TracerMixError(LinopError, TypeError):
     """Values from two different traces met in one operation."""
+
+
+class EscapedTracerError(LinopError, RuntimeError):
+    """A traced value was used after the trace that made it had ended.
+
+    Raised when a tracer leaks out of the traced function (stored in a global,
+    a list or a closure) and is used later: it has no values, and the trace it
+    belonged to is complete, so nothing can be recorded. Return the value from
+    the function, or trace the code that uses it.
+    """
+
+
+class ForeignOperatorError(LinopError, TypeError):
+    """A foreign linear operator (SciPy, PyLops) cannot be used as linop needs it.
+
+    Raised when such an operator returns a result of the wrong shape or a
+    complex result while claiming a real dtype, when a program that calls it
+    is pickled but the operator does not pickle, or when an object is not an
+    operator linop knows how to apply.
+    """
+
+
+class BatchingError(LinopError, TypeError):
+    """A per-example value of :func:`linop.vmap` was used in a way that cannot be batched exactly.
+
+    Raised when Python needs the numbers of a value that differs between examples
+    (``if x.sum() > 0``, ``float(x)``, ``np.asarray(x)``, a SciPy function that converts
+    its argument), when examples give results of different shapes, when a read-only
+    per-example array is written, or when such a value is used after its ``vmap``
+    returned. Use NumPy functions on the value itself (``np.where`` instead of ``if``),
+    or loop over the examples yourself.
+    """

@@ -17,7 +17,11 @@ import itertools
 import numpy as np
 
 from .ir import Program, flatten_args, unflatten_out
+from .passes import fuse_for_execution, use_counts
 from .primitives.base import is_tracer
+
+#: The filename of every compiled plan's code (shown in tracebacks through a plan).
+PLAN_FILENAME = "<linop plan>"
 
 __all__ = ["call_program", "run_flat", "compile_plan", "conform", "Plan"]
 
@@ -39,7 +43,10 @@ class Plan:
     def __init__(self, program: Program):
         self.n_inputs = len(program.invars)
         self.source, namespace = _generate(program)
-        code = compile(self.source, f"<linop plan {id(program):x}>", "exec")
+        # One filename for every plan: CPython keeps each distinct filename of compiled
+        # code alive for the life of the process (it interns it), so a per-program name
+        # would grow memory with every program compiled.
+        code = compile(self.source, PLAN_FILENAME, "exec")
         exec(code, namespace)
         self._run = namespace["_plan"]
 
@@ -47,137 +54,115 @@ class Plan:
         return self._run(*args)
 
 
-def _pad_of_neg(v, producer, uses) -> bool:
-    e = producer.get(v.id)
-    if e is None or e.prim.name != "pad":
-        return False
-    src = producer.get(e.inputs[0].id)
-    return src is not None and src.prim.name == "neg" and uses.get(e.inputs[0].id) == 1
+class _Codegen:
+    """Writes a program as one Python function over local variables.
+
+    Equations whose first input (or, for commutative primitives, either input) is
+    an intermediate the function owns (a fresh array read only there) are written
+    in place when the primitive offers :meth:`~linop.primitives.base.Primitive.emit_inplace`.
+    """
+
+    def __init__(self, program: Program):
+        self.program = program
+        self.namespace: dict = {"_fresh": _fresh_output, "_copy": np.array}
+        self._counter = itertools.count()
+        self.uses = use_counts(program)
+        self.producer = {e.out.id: e for e in program.eqns}
+        self.names: dict[int, str] = {}
+        self.maybe_view: dict[int, bool] = {}
+        self.lines: list = []  # (text, names read or written)
+
+    def bind(self, value) -> str:
+        """Store ``value`` in the generated code's namespace; return its name."""
+        name = f"k{next(self._counter)}"
+        self.namespace[name] = value
+        return name
+
+    def owned(self, v) -> bool:
+        """A fresh intermediate array read once: it may be updated in place."""
+        e = self.producer.get(v.id)
+        return (e is not None and e.prim.returns_fresh and v.aval.ndim >= 1
+                and self.uses.get(v.id) == 1)
+
+    def inplace(self, eqn, ins):
+        """The in-place statement for ``eqn`` and the name it updates, or ``None``."""
+        orders = [(0, 1), (1, 0)] if eqn.prim.commutative and len(ins) == 2 else [None]
+        for order in orders:
+            args = [ins[i] for i in order] if order else ins
+            inputs = [eqn.inputs[i] for i in order] if order else eqn.inputs
+            if not inputs or not self.owned(inputs[0]) or inputs[0] in inputs[1:]:
+                continue
+            text = eqn.prim.emit_inplace(args, [v.aval for v in inputs], self.bind, **eqn.params)
+            if text is not None:
+                return text, args[0]
+        return None
+
+    def equation(self, k: int, eqn):
+        ins = [self.names[v.id] for v in eqn.inputs]
+        updated = self.inplace(eqn, ins)
+        if updated is not None:
+            text, target = updated
+            self.names[eqn.out.id] = target
+            self.maybe_view[eqn.out.id] = False
+            self.lines.append((f"    {text}", set(ins)))
+            return
+        out = self.names[eqn.out.id] = f"v{k}"
+        expr = eqn.prim.emit(ins, [v.aval for v in eqn.inputs], self.bind, **eqn.params)
+        if expr is None:
+            impl = self.bind(functools.partial(eqn.prim.impl, **eqn.params) if eqn.params
+                             else eqn.prim.impl)
+            expr = f"{impl}({', '.join(ins)})"
+        self.maybe_view[eqn.out.id] = not eqn.prim.returns_fresh and (
+            not eqn.prim.returns_view or any(self.maybe_view[v.id] for v in eqn.inputs))
+        self.lines.append((f"    {out} = {expr}", set(ins) | {out}))
+
+    def results(self, args) -> list:
+        """Output expressions: copies where an output could alias an input or another output."""
+        results, seen = [], set()
+        for v in self.program.outvars:
+            name = self.names[v.id]
+            if name in seen:
+                results.append(f"_copy({name})")
+            elif self.maybe_view[v.id] or not v.aval.shape:  # 0-d results may be NumPy scalars
+                results.append(f"_fresh({name}, ({', '.join(args)}{',' if len(args) == 1 else ''}))")
+            else:
+                results.append(name)
+            seen.add(name)
+        return results
+
+    def body_with_deletes(self, keep) -> list:
+        """The lines, each intermediate deleted after its last use so memory returns early."""
+        last: dict[str, int] = {}
+        for i, (_, used) in enumerate(self.lines):
+            for name in used:
+                last[name] = i
+        body = []
+        for i, (text, used) in enumerate(self.lines):
+            body.append(text)
+            dead = sorted(n for n in used if last[n] == i and n not in keep)
+            if dead:
+                body.append(f"    del {', '.join(dead)}")
+        return body
+
+    def source(self) -> str:
+        """The generated function ``_plan``'s source."""
+        args = []
+        for i, v in enumerate(self.program.invars):
+            self.names.setdefault(v.id, f"a{i}")
+            self.maybe_view[v.id] = True
+            args.append(f"a{i}")
+        for k, eqn in enumerate(self.program.eqns):
+            self.equation(k, eqn)
+        results = self.results(args)
+        keep = set(args) | {self.names[v.id] for v in self.program.outvars}
+        body_text = "\n".join(self.body_with_deletes(keep)) or "    pass"
+        return (f"def _plan({', '.join(args)}):\n{body_text}\n"
+                f"    return [{', '.join(results)}]\n")
 
 
 def _generate(program: Program):
-    from .primitives import arithmetic as A, slicing as SL
-
-    namespace: dict = {"_fresh": _fresh_output, "_copy": np.array}
-    counter = itertools.count()
-
-    def bind(value):
-        name = f"k{next(counter)}"
-        namespace[name] = value
-        return name
-
-    eqns = program.eqns
-    out_ids = {v.id for v in program.outvars}
-    uses: dict[int, int] = {}
-    producer: dict[int, object] = {}
-    for eqn in eqns:
-        producer[eqn.out.id] = eqn
-        for v in eqn.inputs:
-            uses[v.id] = uses.get(v.id, 0) + 1
-
-    def fresh(eqn) -> bool:
-        return eqn.prim.returns_fresh
-
-    def owned(v) -> bool:
-        """A fresh intermediate array used once: it may be updated in place."""
-        e = producer.get(v.id)
-        return (e is not None and fresh(e) and v.aval.ndim >= 1 and uses.get(v.id) == 1
-                and v.id not in out_ids)
-
-    def single_use(v, prim) -> bool:
-        e = producer.get(v.id)
-        return e is not None and e.prim is prim and uses.get(v.id) == 1 and v.id not in out_ids
-
-    # In-place accumulation: t + pad(p) becomes t[interior] += p (and t - pad(-p) ...).
-    absorbed: set = set()
-    accumulate: dict[int, tuple] = {}
-    for k, eqn in enumerate(eqns):
-        if eqn.prim not in (A.add_p, A.sub_p):
-            continue
-        x, y = eqn.inputs
-        if x.id == y.id:
-            continue
-        sign = 1 if eqn.prim is A.add_p else -1
-        pairs = [(x, y, sign)] + ([(y, x, sign)] if eqn.prim is A.add_p else [])
-        if len(pairs) == 2 and _pad_of_neg(pairs[0][0], producer, uses):
-            pairs.reverse()  # accumulate the negated pad into the other one: t[idx] -= p
-        for t, o, sign in pairs:
-            if not owned(t):
-                continue
-            if single_use(o, SL.pad_p) and id(producer[o.id]) not in absorbed:
-                pad_eqn = producer[o.id]
-                source = pad_eqn.inputs[0]
-                absorbed.add(id(pad_eqn))
-                if single_use(source, A.neg_p):
-                    absorbed.add(id(producer[source.id]))
-                    source, sign = producer[source.id].inputs[0], -sign
-                accumulate[k] = ("pad", t, source, sign, pad_eqn)
-            else:
-                accumulate[k] = ("inplace", t, o, sign, None)
-            break
-
-    names: dict[int, str] = {}
-    maybe_view: dict[int, bool] = {}
-    args = []
-    for i, v in enumerate(program.invars):
-        names.setdefault(v.id, f"a{i}")
-        maybe_view[v.id] = True
-        args.append(f"a{i}")
-    lines = []  # (text, names read or written)
-    for k, eqn in enumerate(eqns):
-        if id(eqn) in absorbed:
-            continue
-        plan = accumulate.get(k)
-        if plan is not None:
-            kind, t, o, sign, pad_eqn = plan
-            target, op = names[t.id], "+=" if sign > 0 else "-="
-            if kind == "pad":
-                from .primitives.slicing import _interior_index
-
-                kw = pad_eqn.params
-                idx = bind(_interior_index(o.aval.shape, kw["lo"], kw["interior"]))
-                lines.append((f"    {target}[{idx}] {op} {names[o.id]}", {target, names[o.id]}))
-            else:
-                lines.append((f"    {target} {op} {names[o.id]}", {target, names[o.id]}))
-            names[eqn.out.id] = target
-            maybe_view[eqn.out.id] = False
-            continue
-        ins = [names[v.id] for v in eqn.inputs]
-        out = names[eqn.out.id] = f"v{k}"
-        expr = eqn.prim.emit(ins, [v.aval for v in eqn.inputs], bind, **eqn.params)
-        if expr is None:
-            impl = bind(functools.partial(eqn.prim.impl, **eqn.params) if eqn.params
-                        else eqn.prim.impl)
-            expr = f"{impl}({', '.join(ins)})"
-        maybe_view[eqn.out.id] = not fresh(eqn) and (
-            not eqn.prim.returns_view or any(maybe_view[v.id] for v in eqn.inputs))
-        lines.append((f"    {out} = {expr}", set(ins) | {out}))
-    results, seen = [], set()
-    for v in program.outvars:
-        name = names[v.id]
-        if name in seen:
-            results.append(f"_copy({name})")
-        elif maybe_view[v.id] or not v.aval.shape:  # 0-d results may be NumPy scalars
-            results.append(f"_fresh({name}, ({', '.join(args)}{',' if len(args) == 1 else ''}))")
-        else:
-            results.append(name)
-        seen.add(name)
-    # Drop each intermediate after its last use so that memory is returned early.
-    keep = set(args) | {names[v.id] for v in program.outvars}
-    last: dict[str, int] = {}
-    for i, (_, used) in enumerate(lines):
-        for name in used:
-            last[name] = i
-    body = []
-    for i, (text, used) in enumerate(lines):
-        body.append(text)
-        dead = sorted(n for n in used if last[n] == i and n not in keep)
-        if dead:
-            body.append(f"    del {', '.join(dead)}")
-    body_text = "\n".join(body) if body else "    pass"
-    source = (f"def _plan({', '.join(args)}):\n{body_text}\n"
-              f"    return [{', '.join(results)}]\n")
-    return source, namespace
+    gen = _Codegen(fuse_for_execution(program))
+    return gen.source(), gen.namespace
 
 
 def compile_plan(program: Program) -> Plan:

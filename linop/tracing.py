@@ -16,20 +16,31 @@ from __future__ import annotations
 
 import contextlib
 import dis
+import sys
 import threading
 
 import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
-from .errors import (ArrayAssignmentError, ConversionError, NonLinearError, AffineError,
+from .errors import (ArrayAssignmentError, ConversionError, LinopError, NonLinearError, AffineError,
                      TracerMixError, ViewWriteError, user_location)
 from .ir import Program, ShapeDtype, Var
+from .passes import simplify
+from .foreign import ensure_hooks, is_linear_operator
 from .primitives.base import Builder, is_tracer
 from .pytree import TreeDef, leaf_paths, tree_flatten, tree_unflatten
 
-__all__ = ["Tracer", "trace", "trace_flat", "current_builder"]
+__all__ = ["Tracer", "trace", "trace_flat", "current_builder", "active_builders", "is_view",
+           "DEFERRED_TYPES"]
 
 _local = threading.local()  # each thread traces with its own stack of builders
+
+#: Array types whose NumPy protocols take precedence over a Tracer's: when one of them takes
+#: part in a call, a Tracer answers NotImplemented so that NumPy asks that type (the batched
+#: values of :mod:`linop.batched`, an interpretation one level above linear tracing). Such a
+#: type also answers ``tracer[index]`` for an index that holds one of its values, through its
+#: ``index_into(tracer, index)``.
+DEFERRED_TYPES: set = set()
 
 
 def _builder_stack() -> list:
@@ -45,6 +56,11 @@ def current_builder() -> Builder | None:
     return stack[-1] if stack else None
 
 
+def active_builders() -> tuple:
+    """The builders of every active trace of this thread, outermost first."""
+    return tuple(_builder_stack())
+
+
 @contextlib.contextmanager
 def building(builder: Builder):
     """Make ``builder`` the current trace of this thread inside the ``with`` block."""
@@ -57,12 +73,31 @@ def building(builder: Builder):
 
 
 class _ViewLink:
-    __slots__ = ("base", "forward", "writeback", "kind", "base_stamp", "what")
+    __slots__ = ("base", "forward", "writeback", "kind", "base_stamp", "what", "base_shape")
 
     def __init__(self, base, forward, writeback, kind, what):
         self.base, self.forward, self.writeback = base, forward, writeback
         self.kind, self.what = kind, what
         self.base_stamp = base._stamp()
+        self.base_shape = base.shape
+
+    def source(self):
+        """The base as this view was made from it: ``base.shape = ...`` keeps the elements."""
+        base = self.base
+        if base.shape == self.base_shape:
+            return base
+        from .primitives.shape import reshape
+
+        return reshape(base, self.base_shape)
+
+    def new_base(self, value):
+        """The base's new value after ``value`` was written through this view."""
+        new = self.writeback(self.source(), value)
+        if self.base.shape != self.base_shape:
+            from .primitives.shape import reshape
+
+            new = reshape(new, self.base.shape)
+        return new
 
 
 def _sparse_aware(name: str, product: str, sparse_on_left: bool):
@@ -70,6 +105,8 @@ def _sparse_aware(name: str, product: str, sparse_on_left: bool):
     fallback = getattr(NDArrayOperatorsMixin, name)
 
     def operator(self, other):
+        if is_linear_operator(other):
+            return NotImplemented  # the operator's own reflected method applies it (linop.foreign)
         if _is_scipy_sparse(other):
             from .scipy import sparse
 
@@ -131,7 +168,7 @@ class Tracer(NDArrayOperatorsMixin):
                 "modified afterwards. NumPy returns a view or a copy here depending on memory "
                 "layout, so its value is ambiguous; call .copy() when you create it, or create "
                 "it after the modification.")
-        fresh = link.forward(link.base)
+        fresh = link.forward(link.source())
         self._var = fresh.var
         link.base_stamp = link.base._stamp()
 
@@ -154,7 +191,7 @@ class Tracer(NDArrayOperatorsMixin):
                 raise ViewWriteError(
                     f"at {user_location()}: cannot write into the result of {link.what}: {reason}. "
                     "Write into the original array, or call .copy() first.")
-            link.base._assign(link.writeback(link.base, value))
+            link.base._assign(link.new_base(value))
             link.base_stamp = link.base._stamp()
         self._var = value.var
         self._version += 1
@@ -167,8 +204,30 @@ class Tracer(NDArrayOperatorsMixin):
 
     @property
     def shape(self) -> tuple:
-        """Shape, as for an ndarray."""
+        """Shape, as for an ndarray; ``x.shape = (2, 3)`` reshapes ``x`` in place.
+
+        Setting the shape keeps the elements in C order, as NumPy does, and views made
+        from ``x`` before keep reading and writing the same elements. NumPy refuses the
+        assignment when the array's memory layout needs a copy (``AttributeError``);
+        a traced array has no layout, so it is always allowed here.
+        """
         return self._var.aval.shape
+
+    @shape.setter
+    def shape(self, value):
+        from .numpy_api.shape import infer_shape
+        from .primitives.shape import reshape
+
+        old, new = self.shape, infer_shape(self.size, value)
+        reshaped = reshape(self, new)
+        link = self._view
+        if link is not None:  # a view of another array: its view functions see the new shape
+            forward, writeback = link.forward, link.writeback
+            link.forward = lambda b: reshape(forward(b), new)
+            if writeback is not None:
+                link.writeback = lambda b, value: writeback(b, reshape(value, old))
+        self._var = reshaped.var
+        self._version += 1  # views of this array re-read it (through ViewLink.source)
 
     @property
     def dtype(self) -> np.dtype:
@@ -212,6 +271,10 @@ class Tracer(NDArrayOperatorsMixin):
 
     # -- ndarray methods: each one calls the NumPy function, which linop traces ---------
     def __getitem__(self, index):
+        if DEFERRED_TYPES:  # an index of a deferred type (per-example indices) indexes for us
+            for item in index if isinstance(index, tuple) else (index,):
+                if type(item) in DEFERRED_TYPES:
+                    return type(item).index_into(self, index)
         from .numpy_api.indexing import getitem
 
         return getitem(self, index)
@@ -219,6 +282,7 @@ class Tracer(NDArrayOperatorsMixin):
     def __setitem__(self, index, value):
         from .numpy_api.indexing import setitem
 
+        self._builder.check_open()
         setitem(self, index, value)
 
     @property
@@ -352,11 +416,16 @@ class Tracer(NDArrayOperatorsMixin):
 
     # -- NumPy protocols ----------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if DEFERRED_TYPES and any(type(a) in DEFERRED_TYPES
+                                  for a in inputs + tuple(kwargs.get("out", None) or ())):
+            return NotImplemented
         from .numpy_api import dispatch_ufunc
 
         return dispatch_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
+        if DEFERRED_TYPES and not DEFERRED_TYPES.isdisjoint(types):
+            return NotImplemented
         from .numpy_api import dispatch_function
 
         return dispatch_function(func, args, kwargs)
@@ -372,7 +441,7 @@ class Tracer(NDArrayOperatorsMixin):
             opaque = opaque_for_sparse_dispatch(caller, self)
             if opaque is not None:
                 return opaque
-        raise _conversion_error("np.asarray / np.array")
+        raise _conversion_error("np.asarray / np.array", self, caller)
 
     # -- products with scipy.sparse constants (see linop.scipy.sparse) --------
     __matmul__ = _sparse_aware("__matmul__", "traced_matmul", sparse_on_left=False)
@@ -381,30 +450,31 @@ class Tracer(NDArrayOperatorsMixin):
     __rmul__ = _sparse_aware("__rmul__", "traced_mul", sparse_on_left=True)
 
     def __bool__(self):
+        self._builder.check_open()
         raise NonLinearError(
             f"at {user_location()}: the truth value of a traced array is not known while tracing "
             "(bool(x), `if x...`, `while x...`, `and`/`or`). Control flow that depends on the "
             "input's values is not linear; make the branch depend on constants only.")
 
     def __float__(self):
-        raise _conversion_error("float()")
+        raise _conversion_error("float()", self, sys._getframe(1))
 
     def __int__(self):
-        raise _conversion_error("int()")
+        raise _conversion_error("int()", self, sys._getframe(1))
 
     def __complex__(self):
-        raise _conversion_error("complex()")
+        raise _conversion_error("complex()", self, sys._getframe(1))
 
     def __index__(self):
-        raise _conversion_error("use as an index")
+        raise _conversion_error("use as an index", self, sys._getframe(1))
 
     def tolist(self):
         """Not available while tracing: raises :class:`~linop.errors.ConversionError`."""
-        raise _conversion_error("x.tolist()")
+        raise _conversion_error("x.tolist()", self, sys._getframe(1))
 
     def item(self, *args):
         """Not available while tracing: raises :class:`~linop.errors.ConversionError`."""
-        raise _conversion_error("x.item()")
+        raise _conversion_error("x.item()", self, sys._getframe(1))
 
     def __reduce__(self):
         raise ConversionError("a traced array cannot be pickled; pickle the Program instead")
@@ -413,6 +483,10 @@ class Tracer(NDArrayOperatorsMixin):
         # Only reached for attributes a Tracer lacks: name the ndarray feature that is missing.
         if name.startswith("__") or not hasattr(np.ndarray, name):
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        self._builder.check_open()
+        explained = _explained_by_caller(sys._getframe(1))
+        if explained is not None:
+            raise explained
         from .numpy_api._registry import NONLINEAR_FUNCTIONS
 
         if name in NONLINEAR_FUNCTIONS or name in ("cumprod", "nonzero", "argmax", "argmin"):
@@ -430,11 +504,10 @@ class Tracer(NDArrayOperatorsMixin):
 
 def _user_opname():
     """Name of the bytecode instruction the user's frame is executing."""
-    import sys
-    from .errors import _library_dirs
+    from .errors import library_dirs
 
     frame = sys._getframe(1)
-    skip = _library_dirs()
+    skip = library_dirs()
     while frame is not None and frame.f_code.co_filename.startswith(skip):
         frame = frame.f_back
     if frame is None:
@@ -445,7 +518,40 @@ def _user_opname():
     return None
 
 
-def _conversion_error(what: str) -> ConversionError:
+#: Functions ``explain(frame) -> LinopError | None`` asked, innermost caller frame first,
+#: why a traced array was converted to values or asked for an ndarray attribute it lacks:
+#: :mod:`linop.scipy` registers one that names the SciPy function called on a traced array
+#: and linop's equivalent.
+CONVERSION_EXPLAINERS: list = []
+
+
+def _explained_by_caller(frame):
+    """The error that an explainer (or NumPy's index tricks) gives for a call from ``frame``."""
+    for explain in CONVERSION_EXPLAINERS:
+        error = explain(frame)
+        if error is not None:
+            return error
+    if _in_axis_concatenator(frame):
+        return ConversionError(
+            f"at {user_location()}: np.r_[...] and np.c_[...] convert each of their items with "
+            "np.array, which needs values, so a traced array cannot be one of the items. Use "
+            "the functions they stand for, which linop traces: np.concatenate((a, b)) for "
+            "np.r_[a, b], np.column_stack((a, b)) for np.c_[a, b] (or np.hstack, np.vstack, "
+            "np.stack).")
+    return None
+
+
+def _in_axis_concatenator(frame) -> bool:
+    """Whether ``frame`` runs NumPy's ``np.r_``/``np.c_`` (``AxisConcatenator.__getitem__``)."""
+    return (frame.f_code.co_qualname == "AxisConcatenator.__getitem__"
+            and frame.f_globals.get("__name__", "").startswith("numpy."))
+
+
+def _conversion_error(what: str, tracer: Tracer, caller) -> ConversionError:
+    tracer._builder.check_open()
+    explained = _explained_by_caller(caller)
+    if explained is not None:
+        return explained
     where = user_location()
     opname = _user_opname()
     if opname in ("BINARY_SUBSCR", "BINARY_SLICE"):
@@ -468,13 +574,16 @@ def _conversion_error(what: str) -> ConversionError:
 
 def _is_scipy_sparse(obj) -> bool:
     """Whether ``obj`` is a SciPy sparse matrix/array (without importing SciPy)."""
-    import sys
-
     sparse = sys.modules.get("scipy.sparse")
     return sparse is not None and sparse.issparse(obj)
 
 
 Builder.tracer_class = Tracer
+
+
+def is_view(x) -> bool:
+    """Whether the tracer ``x`` is a view of another traced array (writes reach that array)."""
+    return is_tracer(x) and x._view is not None
 
 
 def make_view(base: Tracer, result: Tracer, forward, writeback, kind: str, what: str) -> Tracer:
@@ -488,6 +597,12 @@ def make_view(base: Tracer, result: Tracer, forward, writeback, kind: str, what:
 
 
 # -- tracing a function --------------------------------------------------------
+#: Context-manager factories entered around every traced function, for libraries with a
+#: dispatch mechanism of their own: :mod:`linop.scipy` registers the ``scipy.fft`` backend
+#: that routes SciPy's transforms of traced arrays to linop.
+TRACE_CONTEXTS: list = []
+
+
 def trace_flat(fun, in_tree: TreeDef, in_avals, out_what="output") -> Program:
     """Trace ``fun`` on inputs of structure ``in_tree`` and abstract values ``in_avals``.
 
@@ -502,16 +617,22 @@ def trace_flat(fun, in_tree: TreeDef, in_avals, out_what="output") -> Program:
     -------
     Program
     """
+    ensure_hooks()  # PyLops' operators, once PyLops is imported
     builder = Builder()
     tracers = [builder.new_input(a) for a in in_avals]
     invars = [t._var for t in tracers]
-    with building(builder):
-        out = _call_user_function(fun, tree_unflatten(in_tree, tracers))
-        leaves, out_tree = tree_flatten(out)
-        paths = leaf_paths(out_tree, out_what)
-        outvars = [_output_var(builder, leaf, path, fun) for leaf, path in zip(leaves, paths)]
+    try:
+        with building(builder), contextlib.ExitStack() as hooks:
+            for hook in TRACE_CONTEXTS:
+                hooks.enter_context(hook())
+            out = _call_user_function(fun, tree_unflatten(in_tree, tracers))
+            leaves, out_tree = tree_flatten(out)
+            paths = leaf_paths(out_tree, out_what)
+            outvars = [_output_var(builder, leaf, path, fun) for leaf, path in zip(leaves, paths)]
+    finally:
+        builder.close()  # a tracer that escaped the function must not record into this trace
     program = Program(invars, builder.eqns, outvars, in_tree, out_tree)
-    return eliminate_dead_code(program)
+    return simplify(program)
 
 
 def _call_user_function(fun, args):
@@ -549,6 +670,8 @@ def _output_var(builder: Builder, leaf, path: str, fun) -> Var:
         return leaf.var
     try:
         arr = np.asarray(leaf)
+    except LinopError:
+        raise
     except Exception as exc:  # noqa: BLE001 - anything NumPy cannot convert
         raise TypeError(f"{path} is not an array: got {type(leaf).__name__}") from exc
     if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
@@ -561,18 +684,6 @@ def _output_var(builder: Builder, leaf, path: str, fun) -> Var:
     from .primitives.arithmetic import zeros_p
 
     return builder.add_eqn(zeros_p, (), {"shape": arr.shape, "dtype": arr.dtype}).var
-
-
-def eliminate_dead_code(program: Program) -> Program:
-    """Drop equations whose outputs no program output depends on."""
-    live = {v.id for v in program.outvars}
-    kept = []
-    for eqn in reversed(program.eqns):
-        if eqn.out.id in live:
-            kept.append(eqn)
-            live.update(v.id for v in eqn.inputs)
-    program.eqns = kept[::-1]
-    return program
 
 
 def trace(fun, *primals) -> Program:

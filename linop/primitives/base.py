@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import LinopError, TracerMixError, user_location
-from ..ir import Eqn, ShapeDtype, Var
+from ..ir import Captures, Eqn, ShapeDtype, Var
 
 __all__ = ["Primitive", "Builder", "bind", "is_tracer"]
 
@@ -31,6 +31,12 @@ class Primitive:
     returns_fresh = False
     #: Whether ``impl`` returns a view of its (single) input, never a copy of other memory.
     returns_view = False
+    #: Whether the inputs may be swapped (the executor then updates whichever one it owns).
+    commutative = False
+    #: Whether parameters may hold constants inside tuples, lists and dicts (user-defined
+    #: primitives, whose parameters are the user's keyword arguments). The builder then
+    #: captures those too; otherwise it captures top-level parameter values only.
+    nested_constants = False
 
     def emit(self, args, avals, bind, **params):
         """Python source for ``impl`` on variables named ``args``, for the compiled executor.
@@ -50,6 +56,60 @@ class Primitive:
         str or None
             An expression that computes exactly what ``impl`` computes, or ``None``
             to call ``impl`` itself.
+        """
+        return None
+
+    def emit_inplace(self, args, avals, bind, **params):
+        """A statement that turns the array named ``args[0]`` into the result, in place.
+
+        The executor uses it when it owns the first input (a fresh array nobody
+        else reads). Same arguments as :meth:`emit`.
+
+        Returns
+        -------
+        str or None
+            The statement, or ``None`` when the primitive cannot work in place.
+        """
+        return None
+
+    def fold_into(self, inner, eqn):
+        """``eqn`` (of this primitive) merged with ``inner``, the producer of its first input.
+
+        Used by :func:`linop.passes.fold_chains`.
+
+        Returns
+        -------
+        Eqn or None
+            One equation computing ``eqn.out`` from ``inner``'s inputs, or ``None``.
+        """
+        return None
+
+    def fuse_into(self, eqn, consumer, producer, uses):
+        """``consumer`` rewritten to absorb ``eqn`` (of this primitive), for the executor.
+
+        Used by :func:`linop.passes.fuse_for_execution` when ``eqn``'s output is
+        read once, by ``consumer``.
+
+        Parameters
+        ----------
+        eqn, consumer : Eqn
+        producer : dict
+            The equation that computed each variable so far, by variable id.
+        uses : dict
+            How many times each variable is read, by variable id.
+
+        Returns
+        -------
+        Eqn or None
+            An equation computing ``consumer.out`` without ``eqn``, or ``None``.
+        """
+        return None
+
+    def absorb(self, eqn, producer, uses):
+        """``eqn`` (of this primitive) rewritten to absorb producers of its inputs, for the executor.
+
+        Used by :func:`linop.passes.fuse_for_execution`; the counterpart of
+        :meth:`fuse_into` for rules the consumer knows. Same arguments and result.
         """
         return None
 
@@ -96,6 +156,11 @@ class Builder:
     source : str or None
         When set, the ``file:line`` recorded on new equations (used while
         transposing, so that adjoint equations name the forward code).
+    closed : bool
+        Set by :meth:`close` when the trace has ended: recording then raises.
+    captures : Captures
+        The constants this trace has captured: every equation's parameters hold
+        immutable snapshots, taken when the equation is recorded.
     """
 
     tracer_class = None  # set by linop.tracing
@@ -103,13 +168,36 @@ class Builder:
     def __init__(self):
         self.eqns: list[Eqn] = []
         self.source: str | None = None
+        self.closed = False
+        self.captures = Captures()
+
+    def close(self):
+        """End the trace: later uses of its tracers raise :class:`~linop.errors.EscapedTracerError`."""
+        self.closed = True
+
+    def check_open(self):
+        """Raise :class:`~linop.errors.EscapedTracerError` if the trace has ended."""
+        if self.closed:
+            from ..errors import EscapedTracerError
+
+            raise EscapedTracerError(
+                f"at {user_location()}: a traced array is used after the trace that made it "
+                "ended. It escaped the traced function (stored in a global, a list, an attribute "
+                "or a closure) and has no values. Return it from the function instead, or do "
+                "this computation inside the traced function.")
 
     def new_input(self, aval: ShapeDtype):
         """A tracer for a fresh input variable of this trace."""
         return self.tracer_class(self, Var(aval))
 
     def add_eqn(self, prim: Primitive, inputs: tuple, params: dict):
-        """Append ``prim(inputs; params)`` and return a tracer of its output."""
+        """Append ``prim(inputs; params)`` and return a tracer of its output.
+
+        Constants in ``params`` are captured by value here (:class:`~linop.ir.Captures`).
+        """
+        if self.closed:
+            self.check_open()
+        params = self.captures.params(params, prim.nested_constants)
         out = Var(prim.abstract_eval(*(v.aval for v in inputs), **params))
         source = self.source if self.source is not None else user_location()
         self.eqns.append(Eqn(prim, inputs, params, out, source))
