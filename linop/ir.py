@@ -18,7 +18,7 @@ import numpy as np
 
 from .pytree import TreeDef, tree_flatten, tree_unflatten
 
-__all__ = ["ShapeDtype", "Var", "Const", "Eqn", "Program", "Captures", "snapshot", "is_immutable",
+__all__ = ["ShapeDtype", "Var", "Const", "Eqn", "Program", "Captures", "snapshot", "is_snapshot",
            "values_equal"]
 
 #: NumPy's limits: at most 64 axes, and sizes and byte counts that fit ``intp``.
@@ -142,17 +142,26 @@ class Var:
         return (Var, (self.aval,))
 
 
-def is_immutable(array: np.ndarray) -> bool:
-    """Whether nothing can change ``array``'s values: its memory belongs to a ``bytes`` object.
+class _SnapshotBuffer(bytearray):
+    """Memory that only linop's snapshots view: no user code holds it."""
 
-    Snapshots (:func:`snapshot`) and every view of one are immutable; a read-only
-    view of a writeable array is not (its base can still be written), nor is a
-    read-only array that owns its memory (its ``WRITEABLE`` flag can be set again).
+    __slots__ = ()
+
+
+def is_snapshot(array: np.ndarray) -> bool:
+    """Whether nothing outside linop can change ``array``'s values.
+
+    True for snapshots (:func:`snapshot`) and their views, whose memory is
+    linop's own, and for arrays over a ``bytes`` object, which nothing can change.
+    A read-only view of a writeable array is not (its base can still be written),
+    nor is a read-only array that owns its memory (its ``WRITEABLE`` flag can be
+    set again). Snapshots stay writeable arrays: NumPy copies read-only index
+    arrays in ``np.take`` and ``np.bincount`` on every call.
     """
     base = array.base
     while isinstance(base, np.ndarray):
         base = base.base
-    return type(base) is bytes
+    return type(base) is _SnapshotBuffer or type(base) is bytes
 
 
 def _compact(array: np.ndarray) -> np.ndarray:
@@ -160,13 +169,18 @@ def _compact(array: np.ndarray) -> np.ndarray:
     return array[tuple(slice(0, 1) if s == 0 else slice(None) for s in array.strides)]
 
 
-def _freeze(data: bytes, core: np.ndarray, shape: tuple) -> np.ndarray:
-    """``core``'s values, held in ``data`` (its bytes), broadcast back to ``shape``."""
+def _copy_into_buffer(core: np.ndarray) -> tuple:
+    """``(buffer, array)``: a copy of ``core`` in linop's own memory (one copy, C order)."""
     if core.dtype.hasobject or core.dtype.itemsize == 0:
-        frozen = _private_copy(core)
-    else:
-        frozen = np.ndarray(core.shape, core.dtype, buffer=data)
-    return frozen if core.shape == shape else np.broadcast_to(frozen, shape)
+        return None, _private_copy(core)
+    buffer = _SnapshotBuffer(core.nbytes)
+    array = np.ndarray(core.shape, core.dtype, buffer=buffer)
+    array[...] = core
+    return buffer, array
+
+
+def _broadcast_back(frozen: np.ndarray, shape: tuple) -> np.ndarray:
+    return frozen if frozen.shape == shape else np.broadcast_to(frozen, shape)
 
 
 # Arrays above this many bytes are remembered by identity, so that capturing one again
@@ -206,7 +220,7 @@ def _private_copy(array: np.ndarray) -> np.ndarray:
 
 
 def snapshot(array) -> np.ndarray:
-    """An immutable copy of ``array``'s current values (``array`` itself if already immutable).
+    """A private copy of ``array``'s current values (``array`` itself if already a snapshot).
 
     A broadcast array (``np.broadcast_to``) is copied once per distinct value
     and broadcast again, never materialised.
@@ -218,7 +232,7 @@ def snapshot(array) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        Same shape, dtype and values; see :func:`is_immutable`.
+        Same shape, dtype and values; see :func:`is_snapshot`.
     """
     return Captures().array(np.asarray(array))
 
@@ -247,7 +261,7 @@ def _is_sparse_matrix(value) -> bool:
 
 
 class Captures:
-    """The constants captured by one trace: immutable snapshots, each stored once.
+    """The constants captured by one trace: snapshots, each stored once.
 
     A constant is captured when the trace records an equation that uses it:
     whatever the caller does to its arrays afterwards, the program keeps the
@@ -273,23 +287,26 @@ class Captures:
                 return seen[1]  # the same memory again, unchanged: no new copy
         shape = value.shape
         core = _compact(value) if shape and 0 in value.strides else value
-        data = core.tobytes()
+        data, frozen = _copy_into_buffer(core)
+        if data is None:
+            return [None, _broadcast_back(frozen, shape), None]
         # Keyed by a sample of the bytes (hashing all of a large array costs more than copying
         # it); candidates are compared in full.
-        bucket = self._entries.setdefault((core.dtype, core.shape, shape, data[:64], data[-64:]), [])
+        sample = (bytes(data[:64]), bytes(data[-64:]))
+        bucket = self._entries.setdefault((core.dtype, core.shape, shape) + sample, [])
         for entry in bucket:
             if entry[0] == data:
                 break
         else:
-            entry = [data, _freeze(data, core, shape), None]
+            entry = [data, _broadcast_back(frozen, shape), None]
             bucket.append(entry)
         if where is not None:
             self._seen[where[0]] = (weakref.ref(where[1]), entry)
         return entry
 
     def array(self, value: np.ndarray) -> np.ndarray:
-        """An immutable array with the current values of ``value`` (an ndarray)."""
-        return value if is_immutable(value) else self._entry(value)[1]
+        """A snapshot of the current values of ``value`` (an ndarray)."""
+        return value if is_snapshot(value) else self._entry(value)[1]
 
     def const(self, value: np.ndarray) -> "Const":
         """The one :class:`Const` of this trace holding a snapshot of ``value``'s current values."""
@@ -358,7 +375,7 @@ class Captures:
 class Const:
     """A constant array held by an equation's parameters.
 
-    Programs hold captured constants (:meth:`captured`): immutable snapshots
+    Programs hold captured constants (:meth:`captured`): snapshots
     taken when the equation was recorded.
 
     Parameters
@@ -384,14 +401,14 @@ class Const:
         """
         value = self.value
         base = value.base
-        if base is not None and (type(base) is bytes or is_immutable(value)):
+        if base is not None and is_snapshot(value):
             return self
         return captures.const(value)
 
     @property
     def is_captured(self) -> bool:
-        """Whether the value is an immutable snapshot."""
-        return is_immutable(self.value)
+        """Whether the value is a snapshot (see :func:`is_snapshot`)."""
+        return is_snapshot(self.value)
 
     def describe(self) -> str:
         """Text after the constant's name in a printed program, e.g. ``f64[20,20]``."""

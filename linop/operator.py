@@ -290,8 +290,10 @@ class TracedLinearOperator(LinearOperator):
             traced again (it was unpickled); else the same map whose programs run
             at that precision (real stays real, complex stays complex).
         """
+        if dtype == self.dtype or self._rebuild is None:
+            return self
         real = C.real_dtype(np.result_type(dtype, np.float16))
-        if _precision(real) <= _precision(self.dtype) or self._rebuild is None:
+        if _precision(real) <= _precision(self.dtype):
             return self
         found = self._promoted.get(real)
         if found is None:

@@ -61,15 +61,27 @@ def eliminate_dead_code(program: Program) -> Program:
     return dataclasses.replace(program, eqns=kept[::-1], _plan=None)
 
 
+_ATOMS = frozenset({int, float, complex, bool, str, type(None), np.dtype, np.bool_, np.int64,
+                    np.float64} | {type(np.dtype(c)) for c in "?bhilqBHILQefdgFDG"})
+
+
 def _param_key(value):
     """A hashable stand-in for a parameter; constants compare by the array they hold."""
+    kind = type(value)
+    if kind in _ATOMS:
+        return value
+    if kind is tuple:
+        for v in value:
+            if type(v) not in _ATOMS:
+                return tuple(_param_key(v) for v in value)
+        return value
     if isinstance(value, Const):
-        return ("const", type(value), id(value.value))
-    if isinstance(value, (tuple, list)):
-        return (type(value),) + tuple(_param_key(v) for v in value)
-    if isinstance(value, dict):
+        return ("const", kind, id(value.value))
+    if kind is list:
+        return ("list",) + tuple(_param_key(v) for v in value)
+    if kind is dict:
         return ("dict",) + tuple((k, _param_key(v)) for k, v in value.items())
-    if isinstance(value, slice):
+    if kind is slice:
         return ("slice", value.start, value.stop, value.step)
     if isinstance(value, np.ndarray):
         return ("array", id(value))
@@ -77,11 +89,16 @@ def _param_key(value):
 
 
 def _eqn_key(eqn: Eqn, inputs: tuple):
-    key = (eqn.prim, tuple(v.id for v in inputs), _param_key(eqn.params))
+    ids = tuple(v.id for v in inputs)
+    key = (eqn.prim, ids, tuple(eqn.params.items()))  # Const hashes by shape, compares by value
     try:
         hash(key)
-    except TypeError:  # a parameter of a type without a hash: leave this equation alone
-        return None
+    except TypeError:  # lists, slices or arrays among the parameters
+        key = (eqn.prim, ids, tuple((k, _param_key(v)) for k, v in eqn.params.items()))
+        try:
+            hash(key)
+        except TypeError:  # a parameter of a type without a hash: leave this equation alone
+            return None
     return key
 
 

@@ -16,7 +16,7 @@ import pytest
 import scipy.sparse as sp
 
 import linop
-from linop.ir import Const, Program, is_immutable, snapshot
+from linop.ir import Const, Program, is_snapshot, snapshot
 from linop.primitives.sparse import SparseConst
 from linop.scipy import linalg as lsl
 from linop.scipy import ndimage as lnd
@@ -230,7 +230,7 @@ def _param_leaves(value):
 
 
 def assert_constants_captured(program: Program, where: str) -> int:
-    """Every constant of ``program`` is an immutable snapshot; no array escaped ``Const``."""
+    """Every constant of ``program`` is a snapshot; no array escaped ``Const``."""
     from linop.custom import CustomLinear
 
     seen = 0
@@ -242,7 +242,7 @@ def assert_constants_captured(program: Program, where: str) -> int:
                 assert leaf.is_captured, f"{where}: {eqn.prim.name} holds an uncaptured {leaf!r}"
             elif isinstance(leaf, np.ndarray):
                 # custom_linear keyword arguments inside containers stay plain arrays, frozen
-                assert custom and is_immutable(leaf), \
+                assert custom and is_snapshot(leaf), \
                     f"{where}: {eqn.prim.name} holds a raw array parameter"
             else:
                 assert not sp.issparse(leaf) or custom, \
@@ -370,7 +370,7 @@ def test_broadcast_constant_is_not_materialised():
     big = np.broadcast_to(w, (300, 300))
     p = linop.trace(lambda x: x * big, linop.ShapeDtype((300, 300), np.float64))
     (c,) = p.consts
-    assert c.shape == (300, 300) and is_immutable(c)
+    assert c.shape == (300, 300) and is_snapshot(c)
     root = c
     while isinstance(root, np.ndarray):
         root = root.base
@@ -389,19 +389,27 @@ def test_read_only_view_of_a_writeable_array_is_copied():
     np.testing.assert_allclose(p(np.ones(N)), np.arange(1.0, N + 1))
 
 
-def test_immutable_user_array_is_shared():
+def test_user_array_over_bytes_is_shared():
     w = np.frombuffer(np.arange(1.0, N + 1).tobytes(), np.float64)
     p = linop.trace(lambda x: x * w, X)
     assert np.shares_memory(p.consts[0], w)
 
 
-def test_snapshot_is_immutable():
+def test_snapshot_is_a_private_copy():
     a = np.arange(6.0).reshape(2, 3)[:, ::2]
     s = snapshot(a)
-    assert is_immutable(s) and snapshot(s) is s
+    assert is_snapshot(s) and snapshot(s) is s and is_snapshot(s[::-1])
+    assert not np.shares_memory(s, a)
     np.testing.assert_array_equal(s, a)
-    with pytest.raises(ValueError):
-        s.flags.writeable = True
+    a[...] = -1
+    np.testing.assert_array_equal(s, [[0, 2], [3, 5]])
+
+
+def test_snapshots_stay_writeable_so_numpy_does_not_copy_them_per_call():
+    # np.take and np.bincount copy read-only index arrays on every call
+    idx = snapshot(np.array([2, 0, 1]))
+    assert idx.flags.writeable and idx.flags.aligned
+    assert snapshot(np.ones(3, np.clongdouble)).flags.aligned
 
 
 def test_users_sparse_matrix_is_never_modified():

@@ -160,7 +160,7 @@ class Builder:
         Set by :meth:`close` when the trace has ended: recording then raises.
     captures : Captures
         The constants this trace has captured: every equation's parameters hold
-        immutable snapshots, taken when the equation is recorded.
+        snapshots, taken when the equation is recorded.
     """
 
     tracer_class = None  # set by linop.tracing

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from ..ir import Const, ShapeDtype, is_immutable, values_equal
+from ..ir import Const, ShapeDtype, is_snapshot, values_equal
 from .base import Primitive
 
 __all__ = ["SparseConst", "sparse_matmul", "sparse_matmul_p", "apply_sparse"]
@@ -24,7 +24,7 @@ class SparseConst(Const):
 
     Held as CSR or CSC (both give fast products and a free transpose). Once
     captured (:meth:`captured`), its ``data``, ``indices`` and ``indptr`` are
-    immutable snapshots in canonical form (sorted indices, no duplicates), so
+    snapshots in canonical form (sorted indices, no duplicates), so
     that equality is cheap and exact; the caller's matrix is only read.
     The printer always names it: ``c0:sparse f64[3,4] nnz=7``.
 
@@ -61,8 +61,8 @@ class SparseConst(Const):
 
     @property
     def is_captured(self) -> bool:
-        """Whether ``data``, ``indices`` and ``indptr`` are immutable snapshots."""
-        return all(is_immutable(a) for a in _arrays(self.value))
+        """Whether ``data``, ``indices`` and ``indptr`` are snapshots."""
+        return all(is_snapshot(a) for a in _arrays(self.value))
 
     @property
     def T(self) -> "SparseConst":
