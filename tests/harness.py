@@ -124,3 +124,16 @@ def case_id(param):
     """pytest id for a (case, dtype) pair."""
     case, dtype = param
     return f"{case.name}-{np.dtype(dtype).name}"
+
+
+def table_cases() -> list:
+    """``(module:name, case)`` for every :class:`Case` in the ``CASES`` table of a test module."""
+    import importlib
+    import pathlib
+
+    cases = []
+    for path in sorted(pathlib.Path(__file__).parent.glob("test_*.py")):
+        module = importlib.import_module(path.stem)
+        cases += [(f"{path.stem}:{c.name}", c) for c in getattr(module, "CASES", [])
+                  if isinstance(c, Case)]
+    return cases
