@@ -35,3 +35,6 @@ __all__ += ["vmap", "aslinearoperator", "TracedLinearOperator", "RealLinearError
 from .errors import ForeignOperatorError
 
 __all__ += ["ForeignOperatorError"]
+from .errors import UnboundAxisError
+
+__all__ += ["UnboundAxisError"]

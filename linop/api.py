@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import functools
 import numbers
+import weakref
 
 import numpy as np
 
 from . import batched as B
-from .batching import VmapCall, primal_named_axes, reduce_named_axes
-from .errors import LinopError
+from .batching import VmapCall, primal_named_axes, reduce_named_axes, traced_vmap_axes
+from .errors import LinopError, UnboundAxisError, user_location
 from .ir import ShapeDtype
 from .pytree import TreeDef, leaf_paths, tree_flatten, tree_unflatten
 from .tracing import trace_flat
@@ -72,6 +73,32 @@ def _check_reduce_axes(reduce_axes) -> tuple:
     return tuple(reduce_axes)
 
 
+def _check_bound_axes(reduce_axes, what: str):
+    """Refuse a name in ``reduce_axes`` that no running vmap binds (only while a vmap runs).
+
+    Checked when the transpose is called, where the sum happens (a transpose may
+    be made in an outer vmap and called in an inner one that binds the name).
+
+    At the top level nothing is batched and ``reduce_axes`` has nothing to sum,
+    as in ``jax.linear_transpose``; inside a vmap an unknown name is a typo or
+    a missing ``axis_name``, which would otherwise silently sum nothing.
+    """
+    if not reduce_axes:
+        return
+    traced, eager = traced_vmap_axes(), B.active_levels()
+    if traced is None and not eager:
+        return
+    bound = (traced or set()) | {l.axis_name for l in eager if l.axis_name is not None}
+    unbound = [name for name in reduce_axes if name not in bound]
+    if unbound:
+        names = ", ".join(repr(n) for n in sorted(bound, key=repr)) or "none"
+        raise UnboundAxisError(
+            f"{what} at {user_location()}: reduce_axes names the unbound axis "
+            f"{unbound[0]!r}: no enclosing linop.vmap has axis_name={unbound[0]!r} (the running "
+            f"vmaps bind: {names}). Pass axis_name={unbound[0]!r} to the vmap whose batch should "
+            "be summed, or correct the name.")
+
+
 class LinearTranspose:
     """The callable that :func:`linear_transpose` returns.
 
@@ -108,6 +135,7 @@ class LinearTranspose:
         self._batched = any(self.out_levels)
 
     def __call__(self, cotangent):
+        _check_bound_axes(self.reduce_axes, "the linear_transpose result")
         if self._batched or any(isinstance(l, B.BatchedArray) for l in tree_flatten(cotangent)[0]):
             return self._call_batched(cotangent)
         leaves = self._check_cotangent(cotangent)
@@ -198,7 +226,10 @@ def linear_transpose(fun, *primals, reduce_axes=()):
     reduce_axes : tuple of str, optional
         Named batch axes (from :func:`linop.vmap` with ``axis_name``) over which
         the transpose sums the cotangent of inputs that ``fun`` broadcast over
-        that axis. Outside a named ``vmap`` it changes nothing.
+        that axis. At the top level (no ``vmap`` running) it changes nothing;
+        when the transpose is called inside a ``vmap``, a name that no enclosing
+        ``vmap`` binds raises :class:`~linop.errors.UnboundAxisError` (JAX would
+        ignore it silently).
 
     Returns
     -------
@@ -211,6 +242,9 @@ def linear_transpose(fun, *primals, reduce_axes=()):
     ------
     NonLinearError, AffineError, UnsupportedFunctionError, ConversionError
         While tracing ``fun``, with the NumPy call and ``file:line``.
+    UnboundAxisError
+        From the call of the result inside a ``vmap``, for a name in ``reduce_axes``
+        that no enclosing ``vmap`` binds.
 
     Examples
     --------
@@ -286,7 +320,22 @@ def vmap(fun, in_axes=0, out_axes=0, axis_name=None):
     ------
     BatchingError
         Where ``fun`` needs Python values of per-example data (``if x.sum() > 0``,
-        ``float(x)``), or examples give results of different shapes.
+        ``float(x)``, writing one into a plain NumPy array), examples give results of
+        different shapes, or ``linop.trace`` / ``linop.aslinearoperator`` is applied
+        inside ``fun`` to a function of per-example data.
+
+    Notes
+    -----
+    Whether a floating mapped argument is a linear input or data cannot be
+    told from the arguments, so the traced path is tried first. Where ``fun``
+    is not linear in a mapped argument, that attempt stops at the first
+    non-linear use and ``fun`` runs again on batched values: on the first call
+    with a given argument signature, ``fun``'s side effects before that point
+    (counters, list appends, prints, random draws, tracers it stores) happen
+    twice, and values computed from them see the doubled state. Later calls of
+    the same function with the same signature, integer or boolean mapped data,
+    and arguments batched by an enclosing ``vmap`` run ``fun`` once. Keep side
+    effects out of ``fun`` (pass random numbers in as a mapped argument).
 
     Examples
     --------
@@ -308,14 +357,51 @@ def vmap(fun, in_axes=0, out_axes=0, axis_name=None):
     @functools.wraps(fun)
     def batched_fun(*args):
         call = VmapCall(fun, args, in_axes, axis_name)
-        if call.traceable():
+        if _traced_first(call):
             try:
                 traced = call.trace()
             except LinopError:
-                traced = None  # not linear in a mapped argument: per-example data
-            if traced is not None:
-                batched_inputs = any(isinstance(x, B.BatchedArray) for x in traced[1])
-                return call.run(*traced, out_axes, B.run_batched if batched_inputs else None)
+                _remember_untraceable(call)  # not linear in a mapped argument: per-example data
+            else:
+                return call.run(*traced, out_axes)
         return B.run_eager(call, out_axes)
 
     return batched_fun
+
+
+#: For each vmapped function, the calls (axis name and argument signature) whose traced
+#: attempt failed: they go to the batching interpretation directly, so ``fun`` runs once.
+_UNTRACEABLE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _call_key(call) -> tuple:
+    return (call.axis_name, call.signature())
+
+
+def _remember_untraceable(call):
+    try:
+        known = _UNTRACEABLE.setdefault(call.fun, set())
+    except TypeError:  # a callable that takes no weak references: nothing is remembered
+        return
+    if len(known) >= 64:
+        known.clear()
+    known.add(_call_key(call))
+
+
+def _traced_first(call) -> bool:
+    """Whether ``vmap`` tries the traced path first for ``call``.
+
+    Not where a mapped leaf is not floating or complex (it cannot be a linear
+    input), nor where an argument is a per-example value of an enclosing eager
+    vmap (a plain tracer of the traced path would lose its batch level), nor for
+    an argument signature whose traced attempt already failed for this function.
+    """
+    if not call.traceable():
+        return False
+    if any(isinstance(leaf, B.BatchedArray) for leaf in call.leaves):
+        return False
+    try:
+        known = _UNTRACEABLE.get(call.fun, ())
+    except TypeError:
+        return True
+    return _call_key(call) not in known

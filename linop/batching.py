@@ -31,7 +31,8 @@ from .primitives import shape as S
 from .primitives.base import Builder, Primitive, is_tracer
 from .pytree import tree_flatten, tree_unflatten
 
-__all__ = ["VmapCall", "axes_prefix", "batch_program", "reduce_named_axes", "primal_named_axes", "psum", "psum_p"]
+__all__ = ["VmapCall", "axes_prefix", "batch_program", "reduce_named_axes", "primal_named_axes", "psum",
+           "psum_p", "traced_vmap_axes"]
 
 
 # -- the named-axis reduction primitive -------------------------------------------------
@@ -94,11 +95,17 @@ def _active_names() -> set:
     return {f.axis_name for f in _frames() if f.axis_name is not None}
 
 
+def traced_vmap_axes():
+    """The axis names of the traced vmaps running now, or ``None`` when none is running."""
+    frames = _frames()
+    return {f.axis_name for f in frames if f.axis_name is not None} if frames else None
+
+
 def _mapped_names(x) -> frozenset:
     """Named axes a value of a vmap trace is mapped over (through its inputs)."""
     if not is_tracer(x):
         return frozenset()
-    frame = next((f for f in _frames() if f.builder is x._builder), None)
+    frame = next((f for f in _frames() if f.builder is x.builder), None)
     if frame is None:
         return frozenset()
     need = {x.var.id}
@@ -376,7 +383,7 @@ class VmapCall:
         outer_names = [_mapped_names(x) for x in inputs]
 
         def one_example(*tracers):
-            frame.builder = tracers[0]._builder if tracers else None
+            frame.builder = tracers[0].builder if tracers else None
             for t, b, outer in zip(tracers, flags, outer_names):
                 own = frozenset([axis_name]) if (b and axis_name is not None) else frozenset()
                 frame.input_names[t.var.id] = own | outer
@@ -394,17 +401,17 @@ class VmapCall:
             _frames().pop()
         return program, inputs, flags
 
-    def run(self, program, inputs, flags, out_axes, runner=None):
-        """Batch ``program`` (from :meth:`trace`) and run it; outputs placed by ``out_axes``.
+    def signature(self) -> tuple:
+        """What decides whether the traced path can work: structure, axes, shapes, dtypes, kinds."""
+        return (self.in_tree, tuple(self.axes),
+                tuple((type(leaf), *_leaf_shape_dtype(leaf)) for leaf in self.leaves))
 
-        ``runner(program, inputs)`` runs the batched program (``Program.call_flat``
-        by default; the batching interpretation's where inputs are batched values
-        of an enclosing vmap).
-        """
+    def run(self, program, inputs, flags, out_axes):
+        """Batch ``program`` (from :meth:`trace`) and run it; outputs placed by ``out_axes``."""
         size = self.size
         batched, out_flags = batch_program(program, size, flags, self.axis_name,
                                            broadcast_outputs=False)
-        outs = batched.call_flat(inputs) if runner is None else runner(batched, inputs)
+        outs = batched.call_flat(inputs)
         out_axes_leaves = axes_prefix(out_axes, tree_unflatten(program.out_tree, outs), "out_axes")
         final = []
         for k, (o, b, ax) in enumerate(zip(outs, out_flags, out_axes_leaves)):

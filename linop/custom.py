@@ -251,18 +251,33 @@ class CustomLinear:
             res = self.out_rule(*avals, **_unwrap_params(params))
             return ShapeDtype(tuple(res.shape), res.dtype)
         try:
-            key = (tuple(avals), tuple(sorted(params.items())))
+            items = tuple(sorted(params.items()))
+            # 1, 1.0, True and np.float64(1) are equal keys but may give different dtypes
+            key = (tuple(avals), items, _type_tree(items))
             hash(key)
         except TypeError:  # an unhashable parameter: infer without the cache
-            return self._infer_out_aval((tuple(avals), tuple(params.items())))
+            return self._infer_out_aval((tuple(avals), tuple(params.items()), None))
         return self._shape_cache(key)
 
     def _infer_out_aval(self, key) -> ShapeDtype:
-        """Call the function on zeros; ``key`` is ``(avals, parameter items)``."""
-        avals, params = key
+        """Call the function on zeros; ``key`` is ``(avals, parameter items, their types)``."""
+        avals, params, _ = key
         res = np.asarray(self.fun(*(np.zeros(a.shape, a.dtype) for a in avals),
                                   **_unwrap_params(dict(params))))
         return ShapeDtype(res.shape, res.dtype)
+
+
+def _type_tree(value):
+    """The types in ``value``, containers recursively, arrays with their dtype."""
+    if isinstance(value, (tuple, list)):
+        return type(value), tuple(_type_tree(v) for v in value)
+    if isinstance(value, frozenset):
+        return type(value), frozenset(_type_tree(v) for v in value)
+    if isinstance(value, Const):
+        return type(value), _type_tree(value.value)
+    if isinstance(value, np.ndarray):
+        return type(value), value.dtype
+    return type(value)
 
 
 def _lookup_custom(module: str, qualname: str):
@@ -277,7 +292,9 @@ def _lookup_custom(module: str, qualname: str):
 
 
 def _wrap_params(params: dict) -> dict:
-    return {k: Const(v) if isinstance(v, np.ndarray) else v for k, v in params.items()}
+    # Subclasses (masked arrays, matrices) stay themselves: Const would drop their type. The
+    # trace then captures a private copy of them, as it does inside containers.
+    return {k: Const(v) if type(v) is np.ndarray else v for k, v in params.items()}
 
 
 def _unwrap_params(params: dict) -> dict:
@@ -300,6 +317,13 @@ def _pairs(avals) -> tuple:
 
 def _avals(pairs) -> list:
     return [ShapeDtype(s, d) for s, d in pairs]
+
+
+def _promoted_arg_avals(params: dict, promote) -> dict:
+    """``params`` with the recorded input dtypes (``arg_avals``) at the higher precision."""
+    if "arg_avals" not in params:
+        return params
+    return dict(params, arg_avals=tuple((s, promote(d)) for s, d in params["arg_avals"]))
 
 
 def _conform(value, aval: ShapeDtype, who: str, what: str, exact_dtype: bool = False):
@@ -400,6 +424,10 @@ class _CustomForward(Primitive):
             return self.bind(*xs, **dict(params, batch_dims=params.get("batch_dims", 0) + 1))
         return _batch_by_loop(self, size, xs, params)
 
+    def promoted_params(self, params, promote):
+        """The function runs at the higher precision when its ``out`` rule follows its inputs."""
+        return _promoted_arg_avals(params, promote)
+
     def __reduce__(self):
         return (getattr, (self.owner, "forward_p"))
 
@@ -448,6 +476,10 @@ class _CustomTranspose(Primitive):
         if self.owner.vectorized:
             return self.bind(x, **dict(params, batch_dims=params.get("batch_dims", 0) + 1))
         return _batch_by_loop(self, size, (x,), params)
+
+    def promoted_params(self, params, promote):
+        """The cotangents take the higher precision of the inputs they belong to."""
+        return _promoted_arg_avals(params, promote)
 
     def __reduce__(self):
         return (getattr, (self.owner, "transpose_p"))

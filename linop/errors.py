@@ -21,6 +21,7 @@ __all__ = [
     "EscapedTracerError",
     "ForeignOperatorError",
     "BatchingError",
+    "UnboundAxisError",
 ]
 
 _LINOP_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -28,14 +29,18 @@ _LIBRARY_DIRS: tuple = ()
 
 
 def library_dirs() -> tuple:
-    """Directories whose frames are never the user's code: linop, NumPy and SciPy."""
+    """Paths whose frames are never the user's code: linop, NumPy, SciPy and ``copy.py``.
+
+    (``copy.deepcopy(tracer)`` is the user's call, not the standard library's.)
+    """
     global _LIBRARY_DIRS
     if not _LIBRARY_DIRS:
+        import copy
         import numpy
         import scipy
 
         _LIBRARY_DIRS = tuple(os.path.dirname(os.path.abspath(m.__file__)) + os.sep
-                              for m in (numpy, scipy)) + (_LINOP_DIR + os.sep,)
+                              for m in (numpy, scipy)) + (_LINOP_DIR + os.sep, copy.__file__)
     return _LIBRARY_DIRS
 
 
@@ -140,4 +145,13 @@ class BatchingError(LinopError, TypeError):
     per-example array is written, or when such a value is used after its ``vmap``
     returned. Use NumPy functions on the value itself (``np.where`` instead of ``if``),
     or loop over the examples yourself.
+    """
+
+
+class UnboundAxisError(LinopError, NameError):
+    """``reduce_axes`` names an axis that no enclosing :func:`linop.vmap` binds (``axis_name``).
+
+    Raised inside a ``vmap``, where such a name is almost always a typo or a
+    missing ``axis_name``; at the top level (no ``vmap`` running) ``reduce_axes``
+    has nothing to sum over and is ignored, as ``jax.linear_transpose`` does.
     """

@@ -16,6 +16,7 @@ import itertools
 
 import numpy as np
 
+from .errors import LinopError
 from .ir import Program, flatten_args, unflatten_out
 from .passes import fuse_for_execution, use_counts
 from .primitives.base import is_tracer
@@ -23,7 +24,7 @@ from .primitives.base import is_tracer
 #: The filename of every compiled plan's code (shown in tracebacks through a plan).
 PLAN_FILENAME = "<linop plan>"
 
-__all__ = ["call_program", "run_flat", "compile_plan", "conform", "Plan"]
+__all__ = ["call_program", "run_flat", "compile_plan", "conform", "Plan", "DEFERRED_RUNNERS"]
 
 
 class Plan:
@@ -173,13 +174,25 @@ def compile_plan(program: Program) -> Plan:
     return plan
 
 
+#: Runners for programs called on values of an interpretation above tracing: ``type ->
+#: runner(program, args)``. :mod:`linop.batched` runs a program called inside ``vmap`` on
+#: per-example values (which cannot become arrays) on the whole batch.
+DEFERRED_RUNNERS: dict = {}
+
+
 def run_flat(program: Program, args: list) -> list:
     """Run ``program`` on flat inputs: arrays give arrays, tracers record equations."""
     if any(is_tracer(a) for a in args):
         return _run_traced(program, args)
     if len(args) != len(program.invars):
         raise TypeError(f"the program takes {len(program.invars)} inputs, got {len(args)}")
-    arrays = [conform(a, v.aval, f"input {i}") for i, (a, v) in enumerate(zip(args, program.invars))]
+    try:
+        arrays = [conform(a, v.aval, f"input {i}") for i, (a, v) in enumerate(zip(args, program.invars))]
+    except LinopError:
+        runner = next((DEFERRED_RUNNERS[type(a)] for a in args if type(a) in DEFERRED_RUNNERS), None)
+        if runner is None:
+            raise
+        return runner(program, args)
     return compile_plan(program)(arrays)
 
 

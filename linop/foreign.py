@@ -5,8 +5,12 @@ with ``np.asarray``, which a tracer cannot become, and PyLops' ``matvec`` hands
 it to the operator's ``_matvec``. So linop wraps the public entry points of the
 two base classes (:func:`install_hooks`): a tracer argument is routed to
 :func:`apply_operator`, anything else goes to the original method unchanged.
-The hooks are installed when the first trace starts, PyLops' once PyLops has
-been imported (linop never imports PyLops itself).
+The hooks are installed when the first trace starts; PyLops' class as soon as
+PyLops is imported, even inside a function being traced (a finder on
+``sys.meta_path`` watches for it; linop never imports PyLops itself). As in
+SciPy, ``dot`` goes through the operator's public ``matvec``/``matmat`` (a
+subclass may override them), and the recorded step calls the base class's own
+methods when the program runs, never an override a second time.
 
 ===================  ===================================================
 SciPy entry point    reached from
@@ -27,8 +31,12 @@ SciPy entry point    reached from
   (:mod:`linop.primitives.foreign`) that calls the operator, held by
   reference, when the program runs, and its adjoint for the transpose.
 
-The result dtype is ``result_type(x.dtype, L.dtype)``, as SciPy's
-``MatrixLinearOperator`` gives.
+Dtypes: SciPy's composites, known matrices and ``IdentityOperator`` give the
+dtype SciPy's own code gives (``2.0 * L`` keeps a ``float32`` ``L``'s dtype, as
+NumPy's scalar rules do); an opaque step gives ``result_type(x.dtype, L.dtype)``
+from the operator's *declared* dtype, whatever the operator returns at run time.
+A real operator on complex values is the complex-linear extension
+``L Re(x) + i L Im(x)`` (where PyLops itself would drop ``Im(x)``).
 """
 from __future__ import annotations
 
@@ -41,7 +49,8 @@ import numpy as np
 from .errors import ForeignOperatorError, user_location
 from .primitives import complex as C
 from .primitives.base import is_tracer
-from .primitives.foreign import MODES, linear_operator, operator_dtype
+from .primitives.foreign import (MODES, lacks_adjoint, linear_operator, no_adjoint_error,
+                                 operator_dtype, overrides)
 from .primitives.sparse import sparse_matmul
 
 __all__ = ["apply_operator", "matvec", "matmat", "dot", "rdot", "is_linear_operator",
@@ -55,8 +64,8 @@ def _scipy_base():
 
 
 def _pylops_base():
-    pylops = sys.modules.get("pylops")
-    return getattr(pylops, "LinearOperator", None) if pylops is not None else None
+    module = sys.modules.get("pylops.linearoperator")
+    return getattr(module, "LinearOperator", None) if module is not None else None
 
 
 def is_linear_operator(obj) -> bool:
@@ -76,11 +85,6 @@ def vector_dtype(op) -> np.dtype:
 
 def _result_dtype(x, op) -> np.dtype:
     return np.result_type(x.dtype, vector_dtype(op))
-
-
-def _at_least(y, dtype):
-    want = np.result_type(y.dtype, dtype)
-    return y if want == y.dtype else C.convert(y, want)
 
 
 # -- taking SciPy's composites apart ------------------------------------------------------
@@ -147,8 +151,8 @@ def _known_matrix(op, x, mode):
     name = type(op).__name__
     if type(op).__module__ != "scipy.sparse.linalg._interface":
         return None
-    if name == "IdentityOperator":
-        return C.convert(x, _result_dtype(x, op))
+    if name == "IdentityOperator":  # SciPy returns the vector itself, of its own dtype
+        return C.convert(x, x.dtype)
     if name not in ("MatrixLinearOperator", "_AdjointMatrixOperator"):
         return None
     M = op.A
@@ -182,10 +186,10 @@ def apply_operator(op, x, mode: str = "A"):
         return inline(x, mode)
     rule = _composite_rule(op)
     y = rule(op, x, mode) if rule is not None else _known_matrix(op, x, mode)
-    if y is None:
-        dtype = _result_dtype(x, op)
-        y = linear_operator(C.convert(x, dtype) if x.dtype != dtype else x, op, mode, 0)
-    return _at_least(y, vector_dtype(op))
+    if y is not None:  # the dtype SciPy's own code gives for these classes
+        return y
+    dtype = _result_dtype(x, op)
+    return linear_operator(C.convert(x, dtype) if x.dtype != dtype else x, op, mode, 0)
 
 
 # -- SciPy's shape rules on tracers --------------------------------------------------------
@@ -198,30 +202,66 @@ def _columns(op, mode) -> int:
     return m if MODES[mode][1] else n
 
 
-def matvec(op, x, mode: str = "A", what: str = "matvec"):
-    """``op.matvec(x)`` (``rmatvec`` for mode ``H``) on a tracer: ``(n,)`` or ``(n, 1)``."""
+def _check_vector(op, x, mode, what):
     n = _columns(op, mode)
     if tuple(x.shape) not in ((n,), (n, 1)):
         raise ValueError(f"{what} at {user_location()}: the {_where(op)} expects a vector of "
                          f"shape ({n},) or ({n}, 1), got shape {tuple(x.shape)}")
-    return apply_operator(op, x, mode)
 
 
-def matmat(op, X, mode: str = "A", what: str = "matmat"):
-    """``op.matmat(X)`` (``rmatmat`` for mode ``H``) on a tracer of shape ``(n, k)``."""
+def _check_matrix(op, X, mode, what):
     n = _columns(op, mode)
     if X.ndim != 2 or X.shape[0] != n:
         raise ValueError(f"{what} at {user_location()}: the {_where(op)} expects a matrix of "
                          f"shape ({n}, k), got shape {tuple(X.shape)}")
+
+
+def _check_adjoint(op, mode, what):
+    """An explicit adjoint (``rmatvec``, ``x @ L``) of an operator without one fails here."""
+    if MODES[mode][1] and lacks_adjoint(op):
+        raise no_adjoint_error(op, f"{what} at {user_location()}")
+
+
+def matvec(op, x, mode: str = "A", what: str = "matvec"):
+    """``op.matvec(x)`` (``rmatvec`` for mode ``H``) on a tracer: ``(n,)`` or ``(n, 1)``."""
+    _check_vector(op, x, mode, what)
+    _check_adjoint(op, mode, what)
+    return apply_operator(op, x, mode)
+
+
+_PER_COLUMN = {"A": ("matvec", "_matmat"), "H": ("rmatvec", "_rmatmat")}
+
+
+def matmat(op, X, mode: str = "A", what: str = "matmat"):
+    """``op.matmat(X)`` (``rmatmat`` for mode ``H``) on a tracer of shape ``(n, k)``.
+
+    Like the base classes' ``_matmat``, an operator that overrides the public
+    ``matvec`` (``rmatvec``) but not ``_matmat`` (``_rmatmat``) is applied
+    column by column through its override.
+    """
+    _check_matrix(op, X, mode, what)
+    _check_adjoint(op, mode, what)
+    vector, private = _PER_COLUMN.get(mode, (None, None))
+    if vector is not None and overrides(op, vector) and not overrides(op, private):
+        apply = getattr(op, vector)
+        if X.shape[1] == 0:
+            return apply_operator(op, X, mode)
+        return np.stack([apply(X[:, j]) for j in range(X.shape[1])], axis=1)
     return apply_operator(op, X, mode)
 
 
 def dot(op, x):
-    """``op @ x`` on a tracer with SciPy's rule: 1-d or ``(n, 1)`` is a vector, 2-d a matrix."""
+    """``op @ x`` on a tracer with SciPy's rule: 1-d or ``(n, 1)`` is a vector, 2-d a matrix.
+
+    As SciPy's ``dot``, it calls the operator's public ``matvec``/``matmat``
+    (which a subclass may override).
+    """
     if x.ndim == 1 or (x.ndim == 2 and x.shape[1] == 1):
-        return matvec(op, x, "A", "L @ x")
+        _check_vector(op, x, "A", "L @ x")
+        return op.matvec(x)
     if x.ndim == 2:
-        return matmat(op, x, "A", "L @ x")
+        _check_matrix(op, x, "A", "L @ x")
+        return op.matmat(x)
     raise ValueError(f"L @ x at {user_location()}: the {_where(op)} applies to 1-d vectors and "
                      f"2-d matrices of columns, got a {x.ndim}-d array of shape {tuple(x.shape)};"
                      " ravel it first (L @ x.ravel())")
@@ -276,20 +316,70 @@ def _hook_class(cls, routes):
     _hooked_classes.add(cls)
 
 
-def install_hooks():
-    """Route tracers given to SciPy's (and, once imported, PyLops') operators to linop.
+class _HookAfterImport:
+    """A loader that runs the real one, then hooks the module's ``LinearOperator``."""
 
-    Idempotent and thread-safe; non-tracer arguments reach the original methods.
+    def __init__(self, loader):
+        self.loader = loader
+
+    def __getattr__(self, name):  # get_source, get_filename, ... of the real loader
+        return getattr(self.loader, name)
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        self.loader.exec_module(module)
+        install_hooks()
+
+
+class _PylopsImportWatcher:
+    """A meta-path finder that hooks PyLops' base class as soon as PyLops is imported.
+
+    PyLops may first be imported inside a function being traced, after the
+    trace started: its operators must see tracers routed to linop from then on.
+    """
+
+    module = "pylops.linearoperator"
+
+    def find_spec(self, name, path, target=None):
+        if name != self.module:
+            return None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            if finder is self or find is None:
+                continue
+            spec = find(name, path, target)
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _HookAfterImport(spec.loader)
+                return spec
+        return None
+
+
+_WATCHER = _PylopsImportWatcher()
+
+
+def install_hooks():
+    """Route tracers given to SciPy's (and PyLops') operators to linop.
+
+    PyLops' class is hooked now if PyLops is imported, else as soon as it is
+    (a finder on ``sys.meta_path``). Idempotent and thread-safe; non-tracer
+    arguments reach the original methods.
     """
     with _LOCK:
         _hook_class(_scipy_base(), _SCIPY_ROUTES)
         base = _pylops_base()
         if base is not None:
             _hook_class(base, _PYLOPS_ROUTES)
+            if _WATCHER in sys.meta_path:
+                sys.meta_path.remove(_WATCHER)
+        elif _WATCHER not in sys.meta_path:
+            sys.meta_path.insert(0, _WATCHER)
 
 
 def ensure_hooks():
-    """Install the hooks when a trace starts: SciPy's once, PyLops' once PyLops is imported.
+    """Install the hooks when a trace starts (SciPy's, and PyLops' when or once imported).
 
     Cheap when there is nothing new to install.
     """

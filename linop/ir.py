@@ -7,6 +7,7 @@ inlined, when they are large.
 """
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 import operator
@@ -19,7 +20,7 @@ import numpy as np
 from .pytree import TreeDef, tree_flatten, tree_unflatten
 
 __all__ = ["ShapeDtype", "Var", "Const", "Eqn", "Program", "Captures", "snapshot", "is_snapshot",
-           "values_equal"]
+           "new_snapshot", "writeable_alias", "values_equal"]
 
 #: NumPy's limits: at most 64 axes, and sizes and byte counts that fit ``intp``.
 MAX_NDIM = 64
@@ -56,7 +57,7 @@ class ShapeDtype:
         shape = self.shape
         if type(shape) is not tuple:
             shape = (shape,) if np.ndim(shape) == 0 else shape
-        shape = tuple(map(operator.index, shape))
+        shape = tuple(map(_dimension, shape))
         dtype = np.dtype(self.dtype)
         check_shape(shape, dtype)
         object.__setattr__(self, "shape", shape)
@@ -79,6 +80,13 @@ class ShapeDtype:
 
     def __repr__(self) -> str:
         return f"ShapeDtype(shape={self.shape}, dtype={self.dtype.name})"
+
+
+def _dimension(size) -> int:
+    """One dimension as NumPy reads it: an integer, but not a bool (``np.empty((True, 2))`` refuses)."""
+    if isinstance(size, (bool, np.bool_)):
+        raise TypeError(f"an integer is required: a bool ({size!r}) is not a dimension")
+    return operator.index(size)
 
 
 def check_shape(shape: tuple, dtype: np.dtype) -> None:
@@ -148,20 +156,87 @@ class _SnapshotBuffer(bytearray):
     __slots__ = ()
 
 
-def is_snapshot(array: np.ndarray) -> bool:
-    """Whether nothing outside linop can change ``array``'s values.
-
-    True for snapshots (:func:`snapshot`) and their views, whose memory is
-    linop's own, and for arrays over a ``bytes`` object, which nothing can change.
-    A read-only view of a writeable array is not (its base can still be written),
-    nor is a read-only array that owns its memory (its ``WRITEABLE`` flag can be
-    set again). Snapshots stay writeable arrays: NumPy copies read-only index
-    arrays in ``np.take`` and ``np.bincount`` on every call.
-    """
+def _memory_owner(array: np.ndarray):
+    """The object at the end of ``array``'s chain of ``base`` arrays (``None`` if it owns its data)."""
     base = array.base
     while isinstance(base, np.ndarray):
         base = base.base
-    return type(base) is _SnapshotBuffer or type(base) is bytes
+    return base
+
+
+def _snapshot_buffer(array: np.ndarray):
+    """The private buffer under a snapshot (or a view of one), else ``None``."""
+    base = _memory_owner(array)
+    if type(base) is memoryview and base.readonly and type(base.obj) is _SnapshotBuffer:
+        return base.obj
+    return None
+
+
+def is_snapshot(array: np.ndarray) -> bool:
+    """Whether nothing outside linop can change ``array``'s values.
+
+    True for snapshots (:func:`snapshot`) and their views: read-only arrays
+    over a read-only view of memory that only linop holds (their ``WRITEABLE``
+    flag cannot be set again); and for arrays over a ``bytes`` object, which
+    nothing can change. A read-only view of a writeable array is not (its base
+    can still be written), nor is a read-only array that owns its memory (its
+    ``WRITEABLE`` flag can be set again).
+    """
+    return _snapshot_buffer(array) is not None or type(_memory_owner(array)) is bytes
+
+
+def writeable_alias(array: np.ndarray) -> np.ndarray:
+    """A writeable array over the same memory as the snapshot ``array`` (no copy).
+
+    For NumPy functions that copy read-only arguments on every call
+    (``np.take``'s indices, ``np.bincount``'s positions): primitives hand them
+    this alias instead, made once when a plan is compiled. Never write through it.
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+        A snapshot or a view of one; any other array is returned as it is.
+    """
+    buffer = _snapshot_buffer(array)
+    if buffer is None or array.size == 0:
+        return array
+    start = np.frombuffer(buffer, np.uint8).__array_interface__["data"][0]
+    offset = array.__array_interface__["data"][0] - start
+    return np.ndarray(array.shape, array.dtype, buffer=buffer, offset=offset,
+                      strides=array.strides)
+
+
+def _frozen(buffer: _SnapshotBuffer, shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """The read-only snapshot array over ``buffer`` (C order)."""
+    return np.frombuffer(memoryview(buffer).toreadonly(), dtype).reshape(shape)
+
+
+def new_snapshot(shape, dtype, fill) -> np.ndarray:
+    """A snapshot computed straight into linop's memory (no copy of a temporary).
+
+    Parameters
+    ----------
+    shape : tuple of int
+    dtype : numpy.dtype
+    fill : callable
+        ``fill(out)`` writes the values into ``out``, a writeable C-ordered array
+        of ``shape`` and ``dtype`` (e.g. ``np.multiply(a, b, out=out)``); ``out``
+        must not be kept.
+
+    Returns
+    -------
+    numpy.ndarray
+        The read-only snapshot of what ``fill`` wrote (see :func:`is_snapshot`).
+    """
+    dtype = np.dtype(dtype)
+    shape = tuple(shape)
+    if dtype.hasobject or dtype.itemsize == 0:
+        out = np.empty(shape, dtype)
+        fill(out)
+        return _private_copy(out)
+    buffer = _SnapshotBuffer(math.prod(shape) * dtype.itemsize)
+    fill(np.ndarray(shape, dtype, buffer=buffer))
+    return _frozen(buffer, shape, dtype)
 
 
 def _compact(array: np.ndarray) -> np.ndarray:
@@ -170,13 +245,12 @@ def _compact(array: np.ndarray) -> np.ndarray:
 
 
 def _copy_into_buffer(core: np.ndarray) -> tuple:
-    """``(buffer, array)``: a copy of ``core`` in linop's own memory (one copy, C order)."""
+    """``(buffer, array)``: a read-only copy of ``core`` in linop's own memory (one copy, C order)."""
     if core.dtype.hasobject or core.dtype.itemsize == 0:
         return None, _private_copy(core)
     buffer = _SnapshotBuffer(core.nbytes)
-    array = np.ndarray(core.shape, core.dtype, buffer=buffer)
-    array[...] = core
-    return buffer, array
+    np.ndarray(core.shape, core.dtype, buffer=buffer)[...] = core
+    return buffer, _frozen(buffer, core.shape, core.dtype)
 
 
 def _broadcast_back(frozen: np.ndarray, shape: tuple) -> np.ndarray:
@@ -238,12 +312,22 @@ def snapshot(array) -> np.ndarray:
 
 
 def values_equal(a: np.ndarray, b: np.ndarray) -> bool:
-    """Same shape, dtype and values, NaN equal to NaN (real and imaginary parts separately)."""
+    """Same shape, dtype and bits, element by element, except that any NaN equals any NaN.
+
+    So ``-0.0`` differs from ``0.0`` (``1 / x`` tells them apart) while NaNs with
+    different payloads are equal (real and imaginary parts compared separately).
+    """
     if a.shape != b.shape or a.dtype != b.dtype:
         return False
     if np.iscomplexobj(a):
         return values_equal(a.real, b.real) and values_equal(a.imag, b.imag)
-    return bool(np.array_equal(a, b, equal_nan=bool(np.issubdtype(a.dtype, np.inexact))))
+    if not np.issubdtype(a.dtype, np.inexact):
+        return bool(np.array_equal(a, b))
+    uint = _UINTS.get(a.dtype.itemsize)
+    if uint is None:  # long double: padding bytes carry no value
+        return bool(np.all((a == b) & (np.signbit(a) == np.signbit(b)) | (np.isnan(a) & np.isnan(b))))
+    same = a.view(uint) == b.view(uint)
+    return bool(same.all() or np.all(same | (np.isnan(a) & np.isnan(b))))
 
 
 # Parameter types that never hold a constant (NumPy dtypes included).
@@ -252,6 +336,7 @@ _PLAIN = frozenset({int, float, complex, bool, str, type(None), slice, np.dtype}
 
 
 _CONTAINERS = frozenset({tuple, list, dict})
+_CONTAINER_BASES = (tuple, list, dict)
 # What a primitive without nested constants keeps as it is, unsearched.
 _KEPT_AT_TOP = _PLAIN | _CONTAINERS
 
@@ -323,8 +408,9 @@ class Captures:
         """A parameter value with the constants in it captured.
 
         :class:`Const` objects, arrays and SciPy sparse matrices are captured;
-        with ``nested``, so are those inside tuples, lists and dicts, and lists and
-        dicts are copied (the caller may mutate them). Other objects are kept.
+        with ``nested``, so are those inside tuples, lists and dicts (their
+        subclasses too: named tuples, ``OrderedDict``), and lists and dicts are
+        copied with their type (the caller may mutate them). Other objects are kept.
         """
         kind = type(value)
         if kind in _PLAIN:
@@ -333,7 +419,7 @@ class Captures:
             return value.captured(self)
         if kind is np.ndarray:
             return self.array(value)
-        if nested and kind in _CONTAINERS:
+        if nested and isinstance(value, _CONTAINER_BASES):
             return self._container(value)
         if isinstance(value, np.ndarray):  # a subclass (masked, matrix): keep its type
             return _private_copy(value)
@@ -343,12 +429,20 @@ class Captures:
 
     def _container(self, value):
         kind = type(value)
-        if kind is tuple:
+        if isinstance(value, tuple):
             items = tuple(self.value(v) for v in value)
-            return value if all(a is b for a, b in zip(items, value)) else items
-        if kind is list:
-            return [self.value(v) for v in value]
-        return {k: self.value(v) for k, v in value.items()}
+            if all(a is b for a, b in zip(items, value)):
+                return value
+            if kind is tuple:
+                return items
+            return kind._make(items) if hasattr(kind, "_make") else kind(items)
+        copied = copy.copy(value)  # the same type (and a defaultdict its factory)
+        if isinstance(value, list):
+            copied[:] = [self.value(v) for v in value]
+        else:
+            for k, v in value.items():
+                copied[k] = self.value(v)
+        return copied
 
     def params(self, params: dict, nested: bool = False) -> dict:
         """``params`` with its constants captured (the same dict when nothing changes).
@@ -430,11 +524,17 @@ class Const:
         return f"Const({self.aval.short()})"
 
     def __reduce__(self):
-        # Unpickled arrays are writeable: capture them again on loading.
-        return (_restore_const, (type(self), self.value))
+        # Only the values a broadcast array really holds are written, with the full shape;
+        # unpickled arrays are writeable: they are captured (snapshotted) again on loading.
+        value = self.value
+        if isinstance(value, np.ndarray) and value.shape and 0 in value.strides:
+            return (_restore_const, (type(self), _compact(value), value.shape))
+        return (_restore_const, (type(self), value))
 
 
-def _restore_const(cls, value) -> Const:
+def _restore_const(cls, value, shape=None) -> Const:
+    if shape is not None:
+        value = np.broadcast_to(value, shape)
     return cls(value).captured(Captures())
 
 

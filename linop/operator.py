@@ -20,9 +20,10 @@ Complex and real. Three cases, chosen from the program itself:
   separately, in one batched run). Real-linear steps inside (``rfft`` then
   ``irfft``, ``np.real``) are fine: the map between real spaces is real.
 * some leaf is complex and the program is complex-linear in its complex
-  inputs (no ``real``, ``imag``, ``conj``, ``complex`` step and no step that
-  turns a complex value into a real one on values computed from complex
-  inputs; see :func:`real_linear_steps`): a **complex** operator. Real input
+  inputs (no ``real``, ``imag``, ``complex`` step, no step that turns a
+  complex value into a real one, ``conj`` steps only in pairs, as in
+  ``conj ∘ L ∘ conj``, on values computed from complex inputs; see
+  :func:`real_linear_steps`): a **complex** operator. Real input
   leaves (``rfft`` of a real image) get the complex-linear extension
   ``A(Re x) + i A(Im x)``.
 * some complex input is used only real-linearly: no complex matrix
@@ -41,11 +42,15 @@ import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
 from . import foreign
-from .errors import ForeignOperatorError, LinopError
+from .batched import BatchedArray, apply_operator
+from .errors import ForeignOperatorError, LinopError, user_location
 from .execute import compile_plan, run_flat
-from .ir import Program, ShapeDtype
+from .ir import Program, ShapeDtype, snapshot
 from .primitives import arithmetic as A, complex as C, shape as S, slicing as SL
 from .primitives.base import is_tracer
+from .primitives.foreign import linear_operator
+from .primitives.sparse import captured_matrix
+from .precision import promote_program
 from .pytree import TreeDef, tree_flatten, tree_unflatten
 from .transpose import transpose
 
@@ -74,30 +79,47 @@ def _leaf_size(aval, real_coords):
 
 
 # -- classification -------------------------------------------------------------------------
-_REAL_LINEAR_PRIMS = {"real", "imag", "conj", "complex"}
+_REAL_LINEAR_PRIMS = {"real", "imag", "complex"}
 
 
 def real_linear_steps(program: Program) -> list:
     """Equations that make ``program`` only real-linear in its complex inputs.
 
     A (conservative) forward scan: values that depend on a complex input leaf
-    are tracked, and an equation on such a value is reported when it is a
-    ``real``, ``imag``, ``conj`` or ``complex`` primitive, when its primitive
-    sets ``real_linear_only = True``, or when it turns a complex input into a
-    real output. Steps on values computed from real inputs only are harmless:
-    a real-linear map of real inputs always has a complex-linear extension.
+    are tracked with their *parity*, whether they are complex-linear (even
+    number of ``conj`` steps since the inputs) or conjugate-linear (odd). An
+    equation on such values is reported when it is a ``real``, ``imag`` or
+    ``complex`` primitive, when its primitive sets ``real_linear_only = True``,
+    when it turns a complex input into a real output, or when it combines a
+    complex-linear and a conjugate-linear value; an output that is
+    conjugate-linear reports the step that made it so. ``conj ∘ L ∘ conj`` (the
+    adjoint and transpose of a complex-linear program) is complex-linear.
+    Steps on values computed from real inputs only are harmless: a real-linear
+    map of real inputs always has a complex-linear extension.
     """
-    tainted = {v.id for v in program.invars if _is_complex(v.aval.dtype)}
+    parity = {v.id: 0 for v in program.invars if _is_complex(v.aval.dtype)}
+    flipped_by = {}
     found = []
     for eqn in program.eqns:
-        if not any(v.id in tainted for v in eqn.inputs):
+        seen = {parity[v.id] for v in eqn.inputs if v.id in parity}
+        if not seen:
             continue
-        tainted.add(eqn.out.id)
         complex_in = any(_is_complex(v.aval.dtype) for v in eqn.inputs)
-        if (eqn.prim.name in _REAL_LINEAR_PRIMS or getattr(eqn.prim, "real_linear_only", False)
-                or _real_linear_for_params(eqn)
+        if (len(seen) > 1 or eqn.prim.name in _REAL_LINEAR_PRIMS
+                or getattr(eqn.prim, "real_linear_only", False) or _real_linear_for_params(eqn)
                 or (complex_in and not _is_complex(eqn.out.aval.dtype))):
             found.append(eqn)
+            parity[eqn.out.id] = 0
+            continue
+        parity[eqn.out.id] = seen.pop() ^ (eqn.prim.name == "conj")
+        if eqn.prim.name == "conj":
+            flipped_by[eqn.out.id] = eqn
+        else:
+            flipped_by[eqn.out.id] = next(
+                (flipped_by[v.id] for v in eqn.inputs if v.id in flipped_by), None)
+    for v in program.outvars:
+        if parity.get(v.id) == 1 and flipped_by.get(v.id) not in found:
+            found.append(flipped_by[v.id])
     return found
 
 
@@ -202,7 +224,8 @@ class TracedLinearOperator(LinearOperator):
 
     Vectors of a more precise dtype than the operator's (``float64`` for a
     ``float32`` operator) give results of that dtype, computed at that precision
-    (the operator is traced again once per precision); see ``docs/operators.md``.
+    (its programs are replayed once per precision, with the constants captured
+    when it was made); see ``docs/operators.md``.
 
     Parameters
     ----------
@@ -214,8 +237,6 @@ class TracedLinearOperator(LinearOperator):
     source : _Source, optional
         The traced user function (its program and pytree layout), when the
         operator comes straight from :func:`aslinearoperator` (or is its adjoint).
-    rebuild : callable, optional
-        ``rebuild(real_dtype)`` makes the same operator at a higher precision.
     flipped : bool
         The operator is the adjoint of the one ``source`` describes (``A.H``).
 
@@ -232,15 +253,13 @@ class TracedLinearOperator(LinearOperator):
         Whether complex leaves are split into real and imaginary coordinates.
     """
 
-    def __init__(self, flat_program, adjoint_program, dtype, source=None, rebuild=None,
-                 flipped=False):
+    def __init__(self, flat_program, adjoint_program, dtype, source=None, flipped=False):
         n = flat_program.invars[0].aval.shape[0]
         m = flat_program.outvars[0].aval.shape[0]
         super().__init__(np.dtype(dtype), (m, n))
         self.flat_program = flat_program
         self.adjoint_program = adjoint_program
         self._source = source
-        self._rebuild = rebuild
         self._flipped = flipped
         self._batched = {}
         self._promoted = {}
@@ -267,16 +286,23 @@ class TracedLinearOperator(LinearOperator):
         m, n = self.shape
         return f"<{m}x{n} TracedLinearOperator with dtype={self.dtype}>"
 
+    def structural_key(self) -> tuple:
+        """What identifies the map: its dtype and its two flat programs (equal after pickling)."""
+        key = self.__dict__.get("_key")
+        if key is None:
+            key = self._key = (str(self.dtype), self.flat_program, self.adjoint_program)
+        return key
+
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_batched"] = {}
         state["_promoted"] = {}
-        state["_rebuild"] = None  # closures over the user's function: see docs/operators.md
+        state.pop("_key", None)
         return state
 
     # -- precision -----------------------------------------------------------------------
     def at_precision(self, dtype) -> "TracedLinearOperator":
-        """This operator traced again at the precision of ``dtype`` when that is higher.
+        """This operator at the precision of ``dtype`` when that is higher.
 
         Parameters
         ----------
@@ -286,11 +312,13 @@ class TracedLinearOperator(LinearOperator):
         Returns
         -------
         TracedLinearOperator
-            ``self`` when ``dtype`` is not more precise or the operator cannot be
-            traced again (it was unpickled); else the same map whose programs run
-            at that precision (real stays real, complex stays complex).
+            ``self`` when ``dtype`` is not more precise; else the same map whose
+            programs run at that precision (real stays real, complex stays
+            complex): they are replayed with the constants this operator captured
+            (:func:`linop.precision.promote_program`), never traced again from
+            the caller's function or matrix.
         """
-        if dtype == self.dtype or self._rebuild is None:
+        if dtype == self.dtype:
             return self
         real = C.real_dtype(np.result_type(dtype, np.float16))
         if _precision(real) <= _precision(self.dtype):
@@ -300,41 +328,56 @@ class TracedLinearOperator(LinearOperator):
             with _TRACE_LOCK:
                 found = self._promoted.get(real)
                 if found is None:
-                    found = self._promoted[real] = self._rebuild(real)
+                    found = self._promoted[real] = self._replayed_at(real)
         return found
+
+    def _replayed_at(self, real):
+        """The same operator with its programs replayed at the precision of ``real``."""
+        source = self._source and self._source.at_precision(real)
+        return TracedLinearOperator(promote_program(self.flat_program, real),
+                                    promote_program(self.adjoint_program, real),
+                                    np.result_type(self.dtype, real), source, self._flipped)
 
     # -- vectors -----------------------------------------------------------------------
     def _vector(self, x, n, what):
         x = np.asarray(x)  # also turns np.matrix columns into plain arrays
         if x.dtype.kind not in "fciub":
-            raise TypeError(f"{what}: expected a numeric vector of length {n} (dtype {self.dtype}),"
-                            f" got dtype {x.dtype}")
+            raise TypeError(f"{what} at {user_location()}: expected a numeric vector of length "
+                            f"{n} (dtype {self.dtype}), got dtype {x.dtype}")
         if x.shape == (n,):
             return x, False
         if x.shape == (n, 1):
             return x[:, 0], True
-        raise ValueError(f"{what}: this {self.shape[0]}x{self.shape[1]} operator expects a vector "
-                         f"of shape ({n},) or ({n}, 1), got shape {x.shape}{self._layout_hint(x)}")
+        raise ValueError(f"{what} at {user_location()}: this {self.shape[0]}x{self.shape[1]} "
+                         f"operator expects a vector of shape ({n},) or ({n}, 1), got shape "
+                         f"{x.shape}{self._layout_hint(x)}")
 
     def _matrix(self, X, n, what):
         X = np.asarray(X)
         if X.dtype.kind not in "fciub":
-            raise TypeError(f"{what}: expected a numeric array, got dtype {X.dtype}")
+            raise TypeError(f"{what} at {user_location()}: expected a numeric array, got dtype "
+                            f"{X.dtype}")
         if X.ndim != 2 or X.shape[0] != n:
-            raise ValueError(f"{what}: this {self.shape[0]}x{self.shape[1]} operator expects a "
-                             f"matrix of shape ({n}, k), got shape {X.shape}{self._layout_hint(X)}")
+            raise ValueError(f"{what} at {user_location()}: this {self.shape[0]}x{self.shape[1]} "
+                             f"operator expects a matrix of shape ({n}, k), got shape "
+                             f"{X.shape}{self._layout_hint(X)}")
         return X
 
     def _layout_hint(self, x) -> str:
-        """Advice for an array shaped like one of the function's own arguments."""
-        if self._source is None or self._flipped:
+        """Advice for an array shaped like one of the pytree leaves this operator maps."""
+        if self._source is None:
             return ""
-        shapes = [a.shape for a in self._source.in_avals]
-        if tuple(np.shape(x)) in shapes and len(np.shape(x)) != 1:
-            return (". It has the shape of the function's input: A @ x follows SciPy (a 2-d "
-                    "array is a matrix of column vectors), so use A.apply(x) to apply the "
-                    "function to its own arguments, or A @ A.ravel_input(x) for the flat vector")
-        return ""
+        avals = self._source.out_avals if self._flipped else self._source.in_avals
+        if tuple(np.shape(x)) not in [a.shape for a in avals] or len(np.shape(x)) == 1:
+            return ""
+        if self._flipped:
+            return (". It has the shape of the function's output: A.H @ y follows SciPy (a 2-d "
+                    "array is a matrix of column vectors), so use A.H.apply(y) (that is, "
+                    "A.apply_adjoint(y)) for the adjoint of an output-shaped array, or "
+                    "A.H @ A.H.ravel_input(y) for the flat vector")
+        return (". It has the shape of the function's input: A @ x follows SciPy (a 2-d "
+                "array is a matrix of column vectors), so use A.apply(x) to apply the "
+                "function to its own arguments, or A @ A.ravel_input(x) for the flat vector")
 
     def _apply_vector(self, which, x):
         """The program ``which`` ("flat_program" or "adjoint_program") on one vector."""
@@ -344,11 +387,7 @@ class TracedLinearOperator(LinearOperator):
             if _is_complex(x.dtype) and not _is_complex(dtype):
                 cols = op._apply_batched(which, np.stack([x.real, x.imag]))
                 return (cols[0] + 1j * cols[1]).astype(np.result_type(x.dtype, dtype))
-            if np.result_type(x.dtype, dtype) == dtype:
-                x = x.astype(dtype)
-            else:  # an unpickled operator: its own precision, the caller's dtype
-                y = compile_plan(getattr(op, which))._run(x.astype(dtype))[0]
-                return y.astype(np.result_type(x.dtype, dtype))
+            x = x.astype(dtype)
         return compile_plan(getattr(op, which))._run(x)[0]
 
     def _apply_batched(self, which, X):
@@ -384,6 +423,8 @@ class TracedLinearOperator(LinearOperator):
         """``A @ x`` for a vector of shape ``(n,)`` or ``(n, 1)`` (``np.matrix`` stays a matrix)."""
         if is_tracer(x):
             return foreign.matvec(self, x, "A", "matvec")
+        if isinstance(x, BatchedArray):
+            return apply_operator(self.matmat, x, self.shape[1], "matvec")
         xv, column = self._vector(x, self.shape[1], "matvec")
         y = self._apply_vector("flat_program", xv)
         return _like(x, y[:, None] if column else y)
@@ -392,6 +433,8 @@ class TracedLinearOperator(LinearOperator):
         """``A^H @ x`` (the adjoint, from the transposed program) for ``(m,)`` or ``(m, 1)``."""
         if is_tracer(x):
             return foreign.matvec(self, x, "H", "rmatvec")
+        if isinstance(x, BatchedArray):
+            return apply_operator(self.rmatmat, x, self.shape[0], "rmatvec")
         xv, column = self._vector(x, self.shape[0], "rmatvec")
         y = self._apply_vector("adjoint_program", xv)
         return _like(x, y[:, None] if column else y)
@@ -400,6 +443,8 @@ class TracedLinearOperator(LinearOperator):
         """``A @ X`` for ``X`` of shape ``(n, k)``: one batched program over the columns."""
         if is_tracer(X):
             return foreign.matmat(self, X, "A", "matmat")
+        if isinstance(X, BatchedArray):
+            return apply_operator(self.matmat, X, self.shape[1], "matmat")
         Xa = self._matrix(X, self.shape[1], "matmat")
         return _like(X, self._apply_batched("flat_program", Xa.T).T)
 
@@ -407,6 +452,8 @@ class TracedLinearOperator(LinearOperator):
         """``A^H @ X`` for ``X`` of shape ``(m, k)``: one batched program over the columns."""
         if is_tracer(X):
             return foreign.matmat(self, X, "H", "rmatmat")
+        if isinstance(X, BatchedArray):
+            return apply_operator(self.rmatmat, X, self.shape[0], "rmatmat")
         Xa = self._matrix(X, self.shape[0], "rmatmat")
         return _like(X, self._apply_batched("adjoint_program", Xa.T).T)
 
@@ -551,8 +598,7 @@ class TracedLinearOperator(LinearOperator):
     # -- algebra -------------------------------------------------------------------------
     def _adjoint(self):
         return TracedLinearOperator(self.adjoint_program, self.flat_program, self.dtype,
-                                    source=self._source, flipped=not self._flipped,
-                                    rebuild=self._rebuild and (lambda p: self.at_precision(p).H))
+                                    source=self._source, flipped=not self._flipped)
 
     def _transpose(self):
         if not _is_complex(self.dtype):
@@ -561,29 +607,45 @@ class TracedLinearOperator(LinearOperator):
         f, a = _fn(self.flat_program), _fn(self.adjoint_program)
         fwd = _trace_vector_fn(lambda v: C.conj(a(C.conj(v))), m, self.dtype)
         adj = _trace_vector_fn(lambda w: C.conj(f(C.conj(w))), n, self.dtype)
-        return TracedLinearOperator(fwd, adj, self.dtype,
-                                    rebuild=self._rebuild and (lambda p: self.at_precision(p).T))
+        return TracedLinearOperator(fwd, adj, self.dtype)
 
     def normal(self):
         """``A^H A`` as one traced operator (self-adjoint, shape ``(n, n)``)."""
         f, a = _fn(self.flat_program), _fn(self.adjoint_program)
         prog = _trace_vector_fn(lambda v: a(f(v)), self.shape[1], self.dtype)
-        return TracedLinearOperator(
-            prog, prog, self.dtype,
-            rebuild=self._rebuild and (lambda p: self.at_precision(p).normal()))
+        return TracedLinearOperator(prog, prog, self.dtype)
 
     def dot(self, x):
-        if isinstance(x, TracedLinearOperator) or _is_operand(x):
+        """``A @ x``: composition with operators and sparse matrices, SciPy's rule for arrays.
+
+        A 1-d or ``(n, 1)`` array is a vector (``matvec``), another 2-d array a
+        matrix of columns (``matmat``); a traced, SciPy or PyLops operator or a
+        sparse matrix gives the composed traced operator; a scalar scales.
+        """
+        if isinstance(x, TracedLinearOperator) or _is_operand(x) or _is_sparse(x):
             return _compose(self, as_traced_operator(x, "A @ B"))
         if np.isscalar(x) and not isinstance(x, (str, bytes)):
             return _scale(self, x)
         if is_tracer(x):
             return foreign.dot(self, x)
+        if isinstance(x, BatchedArray):
+            return apply_operator(self.matmat, x, self.shape[1], "A @ x")
         if np.ndim(x) > 2:
-            raise ValueError(f"A @ x: this {self.shape[0]}x{self.shape[1]} operator applies to "
-                             f"1-d vectors and 2-d matrices of columns (SciPy's rule), got shape "
+            raise ValueError(f"A @ x at {user_location()}: this {self.shape[0]}x{self.shape[1]} "
+                             f"operator applies to 1-d vectors and 2-d matrices of columns "
+                             f"(SciPy's rule), got shape "
                              f"{np.shape(x)}{self._layout_hint(x) or '; ravel it first'}")
+        x = np.asarray(x) if not isinstance(x, np.ndarray) else x
+        if x.ndim == 1 or (x.ndim == 2 and x.shape[1] == 1):
+            self._vector(x, self.shape[1], "A @ x")
+        else:
+            self._matrix(x, self.shape[1], "A @ x")
         return super().dot(x)
+
+    def _rdot(self, x):
+        if _is_sparse(x):
+            return _compose(as_traced_operator(x, "S @ A"), self)
+        return super()._rdot(x)
 
     def __rmul__(self, x):
         if np.isscalar(x) and not isinstance(x, (str, bytes)):
@@ -599,6 +661,18 @@ class TracedLinearOperator(LinearOperator):
         if isinstance(x, TracedLinearOperator) or _is_operand(x) or _is_matrix(x):
             return _sum(self, as_traced_operator(x, "A + B"))
         return super().__add__(x)
+
+    def __radd__(self, x):
+        """``M + A`` for a 2-d array or sparse matrix ``M`` (SciPy's operators call ``__add__``)."""
+        if _is_matrix(x):
+            return _sum(as_traced_operator(x, "M + A"), self)
+        return NotImplemented
+
+    def __rsub__(self, x):
+        """``M - A`` for a 2-d array or sparse matrix ``M``."""
+        if _is_matrix(x):
+            return _sum(as_traced_operator(x, "M - A"), -self)
+        return NotImplemented
 
     def __neg__(self):
         return _scale(self, -1)
@@ -663,6 +737,11 @@ class _Source:
         self.real_coords = real_coords
         self.in_layout = _Layout(program.in_tree, in_avals, args=True)
         self.out_layout = _Layout(program.out_tree, out_avals, args=False)
+
+    def at_precision(self, real) -> "_Source":
+        """The same function replayed at the precision of ``real`` (see :func:`promote_program`)."""
+        program = promote_program(self.program, real)
+        return _Source(program, program.in_avals, program.out_avals, self.real_coords)
 
     def ravel(self, leaves, avals, dtype):
         parts = []
@@ -751,13 +830,19 @@ def aslinearoperator(fun, *primals, real_coords=False) -> LinearOperator:
     >>> linop.aslinearoperator(np.eye(2)).shape
     (2, 2)
     """
-    if not primals and not callable(fun) or _is_matrix(fun) or _is_operand(fun):
+    if (not primals and not callable(fun)) or _is_matrix(fun) or _is_operand(fun) or (
+            isinstance(fun, LinearOperator)):
         if primals:
             raise TypeError(f"aslinearoperator: a {type(fun).__name__} is an operator already; "
                             "call linop.aslinearoperator(M) without example arguments")
         if isinstance(fun, LinearOperator):
             return fun
         return as_traced_operator(fun, "aslinearoperator")
+    if not primals:
+        raise TypeError(f"aslinearoperator at {user_location()}: example inputs are needed to "
+                        f"trace {getattr(fun, '__name__', type(fun).__name__)}: pass arrays (or "
+                        "linop.ShapeDtype) of the shapes and dtypes it takes, e.g. "
+                        "linop.aslinearoperator(fun, np.zeros(n))")
     from .api import primal_avals
 
     in_tree, in_avals = primal_avals(primals, "aslinearoperator")
@@ -789,11 +874,7 @@ def _from_function(fun, in_tree, in_avals, real_coords):
     flat = _forward_flat(program, in_avals, out_avals, dtype, real_coords and any_complex)
     adjoint = _adjoint_of(flat, flat.outvars[0].aval.shape[0], dtype)
     source = _Source(program, list(in_avals), list(out_avals), real_coords and any_complex)
-
-    def rebuild(real):
-        promoted = [ShapeDtype(a.shape, np.result_type(a.dtype, real)) for a in in_avals]
-        return _from_function(fun, in_tree, promoted, real_coords)
-    return TracedLinearOperator(flat, adjoint, dtype, source, rebuild=rebuild)
+    return TracedLinearOperator(flat, adjoint, dtype, source)
 
 
 # -- algebra helpers ---------------------------------------------------------------------
@@ -809,15 +890,9 @@ def _lift(op: TracedLinearOperator, dtype):
     if op.dtype == dtype:
         return f, a
     if _is_complex(dtype) and not _is_complex(op.dtype):
-        rd = C.real_dtype(dtype)
-
-        def complexified(g):
-            def h(v):
-                re = C.convert(g(C.convert(C.real(v), op.dtype)), rd)
-                im = C.convert(g(C.convert(C.imag(v), op.dtype)), rd)
-                return C.make_complex(re, im)
-            return h
-        return complexified(f), complexified(a)
+        # One opaque step that maps real and imaginary parts at run time: no real/imag/complex
+        # steps in the program, which therefore stays visibly complex-linear.
+        return (lambda v: linear_operator(v, op, "A"), lambda w: linear_operator(w, op, "H"))
 
     def cast(g):
         return lambda v: C.convert(g(C.convert(v, op.dtype)), dtype)
@@ -836,8 +911,7 @@ def _compose(A_, B_):
     fb, ab = _lift(B_, dtype)
     fwd = _trace_vector_fn(lambda v: fa(fb(v)), B_.shape[1], dtype)
     adj = _trace_vector_fn(lambda w: ab(aa(w)), A_.shape[0], dtype)
-    return TracedLinearOperator(
-        fwd, adj, dtype, rebuild=lambda p: _compose(A_.at_precision(p), B_.at_precision(p)))
+    return TracedLinearOperator(fwd, adj, dtype)
 
 
 def _sum(A_, B_):
@@ -848,8 +922,7 @@ def _sum(A_, B_):
     fb, ab = _lift(B_, dtype)
     fwd = _trace_vector_fn(lambda v: A.add(fa(v), fb(v)), A_.shape[1], dtype)
     adj = _trace_vector_fn(lambda w: A.add(aa(w), ab(w)), A_.shape[0], dtype)
-    return TracedLinearOperator(
-        fwd, adj, dtype, rebuild=lambda p: _sum(A_.at_precision(p), B_.at_precision(p)))
+    return TracedLinearOperator(fwd, adj, dtype)
 
 
 def _scale(op, alpha):
@@ -866,8 +939,7 @@ def _scale(op, alpha):
     c = np.asarray(alpha, dtype)
     fwd = _trace_vector_fn(lambda v: A.mul(f(v), c), op.shape[1], dtype)
     adj = _trace_vector_fn(lambda w: A.mul(a(w), np.conj(c)), op.shape[0], dtype)
-    return TracedLinearOperator(fwd, adj, dtype,
-                                rebuild=lambda p: _scale(op.at_precision(p), alpha))
+    return TracedLinearOperator(fwd, adj, dtype)
 
 
 def _power(op, k):
@@ -883,8 +955,7 @@ def _power(op, k):
         return h
     n = op.shape[0]
     return TracedLinearOperator(_trace_vector_fn(repeat(f), n, op.dtype),
-                                _trace_vector_fn(repeat(a), n, op.dtype), op.dtype,
-                                rebuild=lambda p: _power(op.at_precision(p), k))
+                                _trace_vector_fn(repeat(a), n, op.dtype), op.dtype)
 
 
 # -- other operands: matrices and foreign operators ---------------------------------------------
@@ -909,30 +980,30 @@ def _inexact(dtype) -> np.dtype:
     return dtype if np.issubdtype(dtype, np.inexact) else np.result_type(dtype, np.float64)
 
 
-def _traced_from(apply, shape, dtype, rebuild):
+def _traced_from(apply, shape, dtype):
     """The traced operator of ``apply(v, mode)`` (forward mode "A", adjoint mode "H")."""
     m, n = shape
     fwd = _trace_vector_fn(lambda v: apply(v, "A"), n, dtype)
     adj = _trace_vector_fn(lambda w: apply(w, "H"), m, dtype)
-    return TracedLinearOperator(fwd, adj, dtype, rebuild=rebuild)
+    return TracedLinearOperator(fwd, adj, dtype)
 
 
-def _from_matrix(M, dtype=None):
-    dtype = _inexact(M.dtype) if dtype is None else dtype
-    if isinstance(M, np.ndarray):
-        M = np.array(M)  # np.matrix becomes a plain array; a copy, so later writes do not reach it
+def _from_matrix(M):
+    dtype = _inexact(M.dtype)
+    # One snapshot serves both programs (np.matrix becomes a plain array): the adjoint of a
+    # real matrix is a transposed view of it, so it holds no second copy.
+    M = snapshot(np.asarray(M)) if isinstance(M, np.ndarray) else captured_matrix(M)
+    adjoint = M.T if M.dtype.kind != "c" else M.conj().T
 
     def apply(v, mode):
-        Mm = {"A": M, "H": M.conj().T}[mode]
+        Mm = M if mode == "A" else adjoint
         return C.convert(Mm @ v, dtype) if np.result_type(Mm.dtype, dtype) != dtype else Mm @ v
-    return _traced_from(apply, M.shape, dtype,
-                        rebuild=lambda p: _from_matrix(M, np.result_type(dtype, p)))
+    return _traced_from(apply, M.shape, dtype)
 
 
-def _from_foreign(L, dtype=None):
-    dtype = foreign.vector_dtype(L) if dtype is None else dtype
-    return _traced_from(lambda v, mode: foreign.apply_operator(L, v, mode), tuple(L.shape), dtype,
-                        rebuild=lambda p: _from_foreign(L, np.result_type(dtype, p)))
+def _from_foreign(L):
+    dtype = foreign.vector_dtype(L)
+    return _traced_from(lambda v, mode: foreign.apply_operator(L, v, mode), tuple(L.shape), dtype)
 
 
 def as_traced_operator(obj, what="as_traced_operator") -> TracedLinearOperator:
@@ -1066,11 +1137,7 @@ def _block_of(rows) -> TracedLinearOperator:
     dtype = _dtype_of(ops)
     fwd = _block_program(rows, heights, widths, dtype, adjoint=False)
     adj = _block_program(rows, heights, widths, dtype, adjoint=True)
-
-    def rebuild(p):
-        return _block_of([[None if op is None else op.at_precision(p) for op in row]
-                          for row in rows])
-    return TracedLinearOperator(fwd, adj, dtype, rebuild=rebuild)
+    return TracedLinearOperator(fwd, adj, dtype)
 
 
 def vstack(ops) -> TracedLinearOperator:
@@ -1108,11 +1175,11 @@ def block_diag(ops) -> TracedLinearOperator:
 # -- checks for users ---------------------------------------------------------------------
 def _batch_size(batch_size) -> int:
     if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, numbers.Integral):
-        raise TypeError(f"todense: batch_size must be a positive integer (the number of columns "
-                        f"computed at once, e.g. 256), got {batch_size!r}")
+        raise TypeError(f"todense at {user_location()}: batch_size must be a positive integer "
+                        f"(the number of columns computed at once, e.g. 256), got {batch_size!r}")
     if batch_size < 1:
-        raise ValueError(f"todense: batch_size must be a positive integer (the number of columns "
-                         f"computed at once, e.g. 256), got {batch_size}")
+        raise ValueError(f"todense at {user_location()}: batch_size must be a positive integer "
+                         f"(the number of columns computed at once, e.g. 256), got {batch_size}")
     return _operator.index(batch_size)
 
 

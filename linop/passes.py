@@ -89,16 +89,15 @@ def _param_key(value):
 
 
 def _eqn_key(eqn: Eqn, inputs: tuple):
+    # Constants are keyed by the identity of their snapshot, never by value: a trace stores
+    # equal bytes once (so equal constants are one array), and comparing values would merge
+    # x / a with x / b where a and b differ only in the sign of a zero.
     ids = tuple(v.id for v in inputs)
-    key = (eqn.prim, ids, tuple(eqn.params.items()))  # Const hashes by shape, compares by value
+    key = (eqn.prim, ids, tuple([(k, _param_key(v)) for k, v in eqn.params.items()]))
     try:
         hash(key)
-    except TypeError:  # lists, slices or arrays among the parameters
-        key = (eqn.prim, ids, tuple((k, _param_key(v)) for k, v in eqn.params.items()))
-        try:
-            hash(key)
-        except TypeError:  # a parameter of a type without a hash: leave this equation alone
-            return None
+    except TypeError:  # a parameter of a type without a hash: leave this equation alone
+        return None
     return key
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
 from .errors import (ArrayAssignmentError, ConversionError, LinopError, NonLinearError, AffineError,
-                     TracerMixError, ViewWriteError, user_location)
+                     EscapedTracerError, TracerMixError, ViewWriteError, user_location)
 from .ir import Program, ShapeDtype, Var
 from .passes import simplify
 from .foreign import ensure_hooks, is_linear_operator
@@ -39,7 +39,8 @@ _local = threading.local()  # each thread traces with its own stack of builders
 #: part in a call, a Tracer answers NotImplemented so that NumPy asks that type (the batched
 #: values of :mod:`linop.batched`, an interpretation one level above linear tracing). Such a
 #: type also answers ``tracer[index]`` for an index that holds one of its values, through its
-#: ``index_into(tracer, index)``.
+#: ``index_into(tracer, index)``, and gives the error for a traced function that returns one
+#: of its values through its ``traced_output_error(path, location)``.
 DEFERRED_TYPES: set = set()
 
 
@@ -135,6 +136,11 @@ class Tracer(NDArrayOperatorsMixin):
         self._unknown_since = None  # set when a layout-dependent view of it was written
 
     # -- identity ---------------------------------------------------------
+    @property
+    def builder(self) -> Builder:
+        """The trace (:class:`~linop.primitives.base.Builder`) this tracer records into."""
+        return self._builder
+
     @property
     def var(self) -> Var:
         """The IR variable holding this tracer's current value."""
@@ -320,7 +326,11 @@ class Tracer(NDArrayOperatorsMixin):
     def reshape(self, *args, shape=None, order="C", copy=None):
         """As ``ndarray.reshape`` (``x.reshape(2, 3)``, ``x.reshape((2, 3))``, ``shape=``)."""
         if shape is None:
-            shape = args[0] if len(args) == 1 and not isinstance(args[0], (int, np.integer)) else args
+            if not args:
+                raise TypeError("reshape() takes exactly 1 argument (0 given)")
+            shape = args[0] if len(args) == 1 else args
+            if shape is None:  # as ndarray.reshape(None): the same shape
+                shape = self.shape
         return np.reshape(self, shape, order=order, copy=copy)
 
     def ravel(self, order="C"):
@@ -663,11 +673,19 @@ def _function_location(fun) -> str:
 
 def _output_var(builder: Builder, leaf, path: str, fun) -> Var:
     if is_tracer(leaf):
-        if leaf._builder is not builder:
+        if leaf.builder is not builder and leaf.builder.closed:
+            raise EscapedTracerError(
+                f"{path} of the function at {_function_location(fun)} is a traced array of a "
+                "trace that has ended: it escaped an earlier traced function (stored in a "
+                "global, a list, an attribute or a closure) and has no values. Return values "
+                "computed from this function's own arguments.")
+        if leaf.builder is not builder:
             raise TracerMixError(
-                f"{path} is a traced value of another trace; a function must return values "
-                "computed from its own arguments")
+                f"{path} of the function at {_function_location(fun)} is a traced value of "
+                "another trace; a function must return values computed from its own arguments")
         return leaf.var
+    if type(leaf) in DEFERRED_TYPES:
+        raise leaf.traced_output_error(path, _function_location(fun))
     try:
         arr = np.asarray(leaf)
     except LinopError:

@@ -16,7 +16,7 @@ import pytest
 import scipy.sparse as sp
 
 import linop
-from linop.ir import Const, Program, is_snapshot, snapshot
+from linop.ir import Const, Program, is_snapshot, snapshot, writeable_alias
 from linop.primitives.sparse import SparseConst
 from linop.scipy import linalg as lsl
 from linop.scipy import ndimage as lnd
@@ -405,11 +405,64 @@ def test_snapshot_is_a_private_copy():
     np.testing.assert_array_equal(s, [[0, 2], [3, 5]])
 
 
-def test_snapshots_stay_writeable_so_numpy_does_not_copy_them_per_call():
-    # np.take and np.bincount copy read-only index arrays on every call
+def test_snapshots_are_read_only_for_good():
     idx = snapshot(np.array([2, 0, 1]))
-    assert idx.flags.writeable and idx.flags.aligned
+    assert not idx.flags.writeable and idx.flags.aligned and is_snapshot(idx)
     assert snapshot(np.ones(3, np.clongdouble)).flags.aligned
+    for view in (idx, idx[::-1], np.broadcast_to(idx, (2, 3))):
+        with pytest.raises(ValueError):
+            view.setflags(write=True)
+        with pytest.raises(ValueError):
+            view[0] = 5
+    np.testing.assert_array_equal(idx, [2, 0, 1])
+
+
+def test_program_constants_cannot_be_changed_through_the_program():
+    W = np.arange(6.0).reshape(2, 3)
+    p = linop.trace(lambda x: W @ x, np.zeros(3))
+    S = p.consts[0]
+    q = linop.trace(lambda x: S @ x, np.zeros(3))  # a snapshot is shared, not copied
+    assert q.consts[0] is S or np.shares_memory(q.consts[0], S)
+    with pytest.raises(ValueError):
+        S *= 2
+    with pytest.raises(ValueError):
+        p.consts[0][0, 0] = 100.0
+    u = pickle.loads(pickle.dumps(p))
+    assert is_snapshot(u.consts[0]) and not u.consts[0].flags.writeable
+    np.testing.assert_array_equal(p(np.ones(3)), [3.0, 12.0])
+    np.testing.assert_array_equal(q(np.ones(3)), [3.0, 12.0])
+
+
+def test_writeable_alias_shares_the_snapshot_and_leaves_other_arrays_alone():
+    s = snapshot(np.arange(10))[2:8:2]
+    alias = writeable_alias(s)
+    assert alias.flags.writeable and np.shares_memory(alias, s)
+    np.testing.assert_array_equal(alias, s)
+    assert alias.strides == s.strides
+    plain = np.arange(3)
+    assert writeable_alias(plain) is plain
+
+
+@pytest.mark.parametrize("direction", ["gather", "scatter"])
+def test_gather_and_scatter_do_not_copy_their_indices_per_call(direction):
+    # np.take and np.bincount copy read-only index arrays on every call: the plans hand them
+    # writeable aliases of the snapshots, so a call allocates only its result
+    import tracemalloc
+
+    n = 1_000_000
+    idx = np.random.default_rng(0).integers(0, 1000, n)
+    p = linop.trace(lambda x: x[idx], np.zeros(1000))
+    if direction == "scatter":
+        p = linop.transpose(p)
+    x = np.ones(p.in_avals[0].shape)
+    p(x)  # compiled
+    tracemalloc.start()
+    try:
+        out = p(x)[0] if direction == "scatter" else p(x)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < out.nbytes + idx.nbytes // 2
 
 
 def test_users_sparse_matrix_is_never_modified():
@@ -478,6 +531,21 @@ def test_programs_with_different_constants_differ():
     assert p != linop.trace(lambda x: x * w, shape)
 
 
+@pytest.mark.parametrize("n", [3, 20], ids=["inline", "named"])
+def test_signed_zeros_differ_and_nan_payloads_do_not(n):
+    # bitwise equal or both NaN: 1 / x tells -0.0 from 0.0, nothing tells NaN payloads apart
+    shape = linop.ShapeDtype((n,), np.float64)
+    a = np.ones(n)
+    a[0] = 0.0
+    b = a.copy()
+    b[0] = -0.0
+    assert linop.trace(lambda x: x / a, shape) != linop.trace(lambda x: x / b, shape)
+    c, d = a.copy(), a.copy()
+    c[1] = np.nan
+    d[1:2].view(np.uint64)[0] = np.float64(np.nan).view(np.uint64) | 1  # another payload
+    assert linop.trace(lambda x: x * c, shape) == linop.trace(lambda x: x * d, shape)
+
+
 def test_equal_text_but_different_output_structure_differ():
     p, q = linop.trace(lambda x: 2 * x, X), linop.trace(lambda x: (2 * x,), X)
     assert p.pprint() == q.pprint() and p != q
@@ -494,6 +562,8 @@ def test_equal_text_but_different_output_structure_differ():
     ((0, 2**63), np.float64),
     ((1,) * 65, np.float64),
     ((-1, 3), np.float64),
+    ((True, 2), np.float64),
+    ((np.bool_(True),), np.float64),
 ], ids=str)
 def test_shapedtype_refuses_what_numpy_refuses(shape, dtype):
     with pytest.raises(Exception) as numpy_error:
@@ -544,3 +614,154 @@ def test_large_buffer_changed_between_uses_gives_two_constants(dtype):
     w2[5] = -7
     w[...] = 0
     np.testing.assert_allclose(p(np.ones((1, n), dtype))[0], 2 * w1 + w2, rtol=1e-6)
+
+
+def test_pickled_broadcast_constant_stays_compact():
+    w = np.random.default_rng(0).standard_normal(500)
+    p = linop.trace(lambda x: x * np.broadcast_to(w, (500, 500)), np.zeros((500, 500)))
+    data = pickle.dumps(p)
+    assert len(data) < 10 * w.nbytes  # not the 2 MB of the broadcast array
+    q = pickle.loads(data)
+    (c,) = q.consts
+    assert c.shape == (500, 500) and c.strides[0] == 0 and is_snapshot(c)
+    assert q == p
+
+
+def test_scalings_fold_into_one_new_constant_without_temporaries():
+    import tracemalloc
+
+    M = np.random.default_rng(0).standard_normal((500, 400))  # 1.6 MB
+    x0 = np.zeros((500, 400), np.float32)
+    tracemalloc.start()
+    try:
+        p = linop.trace(lambda x: x * M * 0.5, x0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    (c,) = p.consts
+    assert is_snapshot(c) and not c.flags.writeable
+    np.testing.assert_array_equal(c, M * 0.5)
+    assert peak < 2.6 * M.nbytes  # the first snapshot and the product; no third copy
+
+
+# -- custom_linear keyword arguments ------------------------------------------------------
+
+@linop.custom_linear(out=lambda x, **kw: linop.ShapeDtype(x.shape, x.dtype))
+def _scale_by(x, *, w):
+    return np.asarray(x * w["w"][0] if isinstance(w, dict) else x * (w.a + w.b))
+
+
+@_scale_by.def_transpose
+def _scale_by_t(y, *, w):
+    return np.asarray(y * w["w"][0] if isinstance(w, dict) else y * (w.a + w.b))
+
+
+def test_custom_linear_kwargs_in_container_subclasses_are_captured():
+    from collections import OrderedDict, namedtuple
+
+    Pair = namedtuple("Pair", "a b")
+    a, b, w = np.arange(1.0, 4.0), np.ones(3), np.ones(3)
+    p = linop.trace(lambda x: _scale_by(x, w=Pair(a, b)), np.zeros(3))
+    q = linop.trace(lambda x: _scale_by(x, w=OrderedDict(w=[w])), np.zeros(3))
+    a *= 100
+    w *= 5
+    np.testing.assert_array_equal(p(np.ones(3)), [2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(linop.transpose(p)(np.ones(3))[0], [2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(q(np.ones(3)), [1.0, 1.0, 1.0])
+
+
+@linop.custom_linear(out=lambda x, **kw: linop.ShapeDtype(x.shape, x.dtype))
+def _scale_masked(x, *, w, nested):
+    return np.asarray(x * (nested[0] if w is None else w))
+
+
+def test_custom_linear_masked_array_kwarg_keeps_its_mask():
+    m = np.ma.masked_array([1.0, 2.0, 3.0], mask=[0, 1, 0])
+    expected = np.asarray(np.ones(3) * m)
+    for kwargs in ({"w": m, "nested": None}, {"w": None, "nested": (m,)}):
+        p = linop.trace(lambda x: _scale_masked(x, **kwargs), np.zeros(3))
+        m.data[0] = 7.0  # captured: later writes do not reach the program
+        np.testing.assert_array_equal(p(np.ones(3)), expected)
+        m.data[0] = 1.0
+
+
+# -- higher precision from the captured program ------------------------------------------
+
+@pytest.mark.parametrize("case", ["function", "dense", "sparse", "adjoint_of_adjoint"])
+def test_float64_vectors_use_the_constants_captured_at_float32(case):
+    C = np.arange(6, dtype=np.float32).reshape(2, 3)
+    S = sp.csr_array(C)
+    make = {"function": lambda: linop.aslinearoperator(lambda x: C @ x, np.zeros(3, np.float32)),
+            "dense": lambda: linop.aslinearoperator(C),
+            "sparse": lambda: linop.aslinearoperator(S),
+            "adjoint_of_adjoint": lambda: linop.aslinearoperator(C).H.H}[case]
+    A = make()
+    C *= 100
+    S.data *= 100
+    for x in (np.ones(3, np.float32), np.ones(3)):
+        y = A.matvec(x)
+        assert y.dtype == x.dtype
+        np.testing.assert_array_equal(y, [3.0, 12.0])
+    z = A.rmatvec(np.ones(2))
+    assert z.dtype == np.float64
+    np.testing.assert_array_equal(z, [3.0, 5.0, 7.0])
+    np.testing.assert_array_equal(A.matmat(np.ones((3, 2))), [[3.0, 3.0], [12.0, 12.0]])
+
+
+def test_promoted_program_computes_at_the_higher_precision():
+    from linop.precision import promote_program
+
+    w = np.float32(1 / 3)
+    p = linop.trace(lambda x: x * w, np.zeros(2, np.float32))
+    q = promote_program(p, np.float64)
+    assert q.in_avals[0].dtype == np.float64 and q.out_avals[0].dtype == np.float64
+    x = np.full(2, 1 + 2.0**-30)
+    np.testing.assert_array_equal(q(x), x * np.float64(w))  # not rounded to float32
+    assert all(c.dtype == np.float32 for c in q.consts)  # the captured constant, unconverted
+
+
+def test_unpickled_operator_promotes_too():
+    C = np.arange(6, dtype=np.float32).reshape(2, 3) / 3
+    A = pickle.loads(pickle.dumps(linop.aslinearoperator(lambda x: C @ x, np.zeros(3, np.float32))))
+    x = np.full(3, 1 + 2.0**-30)
+    np.testing.assert_allclose(A.matvec(x), C.astype(np.float64) @ x, rtol=1e-15)
+
+
+@linop.custom_linear(out=lambda x: linop.ShapeDtype(x.shape, np.float32))
+def _float32_only(x):
+    return (x * np.float32(2)).astype(np.float32)
+
+
+@_float32_only.def_transpose
+def _float32_only_t(y):
+    return y * np.float32(2)
+
+
+def test_step_with_a_declared_dtype_runs_at_its_own_precision():
+    A = linop.aslinearoperator(lambda x: _float32_only(x) + np.convolve(x, np.float32([1, 2]))[:3],
+                               np.zeros(3, np.float32))
+    x = np.array([1.0, 2.0, 3.0])
+    y = A.matvec(x)
+    assert y.dtype == np.float64
+    np.testing.assert_allclose(y, 2 * x + np.convolve(x, [1.0, 2.0])[:3])
+    np.testing.assert_allclose(A.rmatvec(x), 2 * x + np.correlate(np.r_[x, 0], [1.0, 2.0]))
+
+
+def test_dense_matrix_operator_holds_one_copy():
+    import gc
+    import tracemalloc
+
+    M = np.random.default_rng(0).standard_normal((600, 500))  # 2.4 MB
+    gc.collect()
+    tracemalloc.start()
+    try:
+        A = linop.aslinearoperator(M)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert held < 1.3 * M.nbytes
+    np.testing.assert_allclose(A.rmatvec(np.ones(600)), M.T @ np.ones(600))
+    Z = M + 1j * M
+    B = linop.aslinearoperator(Z)
+    np.testing.assert_allclose(B.rmatvec(np.ones(600)), Z.conj().T @ np.ones(600))

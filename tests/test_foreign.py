@@ -359,12 +359,15 @@ def test_errors_are_clear():
     with pytest.raises(ValueError, match=r"expects a matrix of shape \(5, k\)"):
         linop.trace(lambda x: L.rmatmat(x), np.zeros((4, 2)))
     class Bad(LinearOperator):
-        def matvec(self, x):  # overrides SciPy's checks
-            return np.ones(4)
+        def _matvec(self, x):
+            return x[:5]
+
+        def _matmat(self, X):  # SciPy does not check what _matmat returns
+            return np.ones((4, X.shape[1]))
     bad = Bad(np.float64, (5, 8))
-    p = linop.trace(lambda x: bad @ x, np.zeros(8))
-    with pytest.raises(linop.ForeignOperatorError, match=r"shape \(4, 1\).*expected \(5, 1\)"):
-        p(np.ones(8))
+    p = linop.trace(lambda X: bad @ X, np.zeros((8, 2)))
+    with pytest.raises(linop.ForeignOperatorError, match=r"shape \(4, 2\).*expected \(5, 2\)"):
+        p(np.ones((8, 2)))
     liar = Subclassed(np.eye(2))
     liar._matvec = lambda x: 1j * x
     with pytest.raises(linop.ForeignOperatorError, match="real dtype float64 but returned complex"):
@@ -389,3 +392,205 @@ def test_pickling_programs_with_picklable_foreign_operators():
     q = pickle.loads(pickle.dumps(p))
     x = RNG.standard_normal(8)
     np.testing.assert_allclose(q(x), Dp @ x)
+
+
+# -- review fixes -----------------------------------------------------------------------------
+IDENTITIES = [
+    ("scipy_lambda", lambda: LinearOperator((4, 4), matvec=lambda v: v, rmatvec=lambda v: v,
+                                            dtype=np.float64)),
+    ("pylops_identity", lambda: pytest.importorskip("pylops").Identity(4)),
+]
+
+
+@pytest.mark.parametrize("name,make", IDENTITIES, ids=[i[0] for i in IDENTITIES])
+@pytest.mark.parametrize("adjoint", [False, True], ids=["forward", "adjoint"])
+def test_an_operator_returning_its_input_is_not_updated_in_place(name, make, adjoint):
+    L = make()
+    Lm = L.H if adjoint else L
+
+    def f(x):
+        z = x * 3.0
+        return (Lm @ z) + 1.0 * x + z
+    x = np.arange(4.0)
+    np.testing.assert_array_equal(linop.trace(f, np.zeros(4))(x), 7 * x)
+    np.testing.assert_array_equal(linop.aslinearoperator(f, np.zeros(4)).matvec(x), 7 * x)
+    np.testing.assert_array_equal(x, np.arange(4.0))
+
+
+class Doubling(LinearOperator):
+    """Overrides the public methods and calls SciPy's through super()."""
+
+    def __init__(self):
+        super().__init__(np.float64, (3, 3))
+
+    def _matvec(self, x):
+        return x.ravel() * np.array([1.0, 2.0, 3.0])
+
+    def _rmatvec(self, x):
+        return x.ravel() * np.array([1.0, 2.0, 3.0])
+
+    def matvec(self, x):
+        return 2 * super().matvec(x)
+
+    def rmatvec(self, x):
+        return 3 * super().rmatvec(x)
+
+
+@pytest.mark.parametrize("fun", [
+    lambda L, v: L.matvec(v), lambda L, v: L @ v, lambda L, v: L.rmatvec(v), lambda L, v: L.H @ v,
+    lambda L, v: v @ L, lambda L, v: L.matmat(np.stack([v, 2 * v], axis=1)),
+    lambda L, v: L.rmatmat(np.stack([v, 2 * v], axis=1)),
+    lambda L, v: L @ np.stack([v, 2 * v], axis=1),
+], ids=["matvec", "matmul", "rmatvec", "H", "rdot", "matmat", "rmatmat", "matmul2d"])
+def test_subclass_overriding_public_methods_is_applied_as_scipy_applies_it(fun):
+    L = Doubling()
+    x = np.array([1.0, -2.0, 0.5])
+    np.testing.assert_allclose(linop.trace(lambda v: fun(L, v), x)(x), fun(L, x))
+    np.testing.assert_allclose(linop.vmap(lambda v: fun(L, v))(np.stack([x, x])),
+                               np.stack([fun(L, x), fun(L, x)]))
+
+
+def _sa_complex():
+    return linop.aslinearoperator(lambda z: MC @ z, np.zeros(8, complex))
+
+
+# name, function of the complex (5,) or (8,) vector, its input length, its dense matrix
+COMPLEX_INLINED = [
+    ("H", lambda A, R: (lambda v: A.H @ v), 5, MC.conj().T),
+    ("T", lambda A, R: (lambda v: A.T @ v), 5, MC.T),
+    ("rdot", lambda A, R: (lambda v: v @ A), 5, MC.T),
+    ("rmatmat", lambda A, R: (lambda v: A.rmatmat(v[:, None])[:, 0]), 5, MC.conj().T),
+    ("scipy_T", lambda A, R: (lambda v: (2j * (scipy_aslinop(np.eye(5)) @ A)).T @ v), 5, 2j * MC.T),
+    ("real_traced", lambda A, R: (lambda v: R @ v), 8, M),
+    ("real_traced_H", lambda A, R: (lambda v: R.H @ v), 5, M.T),
+    ("normal", lambda A, R: (lambda v: A.H @ (A @ v)), 8, MC.conj().T @ MC),
+    ("mixed_sum", lambda A, R: (lambda v: (R + A) @ v), 8, M + MC),
+]
+
+
+@pytest.mark.parametrize("name,make,n,Mat", COMPLEX_INLINED, ids=[c[0] for c in COMPLEX_INLINED])
+def test_complex_linop_operators_inside_models_are_complex_linear(name, make, n, Mat):
+    A = _sa_complex()
+    R = linop.aslinearoperator(lambda x: M @ x, np.zeros(8))
+    fun = make(A, R)
+    op = linop.aslinearoperator(fun, np.zeros(n, complex))  # no RealLinearError
+    assert op.dtype == np.complex128
+    np.testing.assert_allclose(op.todense(), Mat, atol=1e-12)
+    np.testing.assert_allclose(op.H.todense(), Mat.conj().T, atol=1e-12)
+    assert linop.dottest(op) < 1e-12
+
+
+def test_conjugate_linear_functions_are_still_refused():
+    A = _sa_complex()
+    for fun, step in ((lambda v: np.conj(A.H @ v), "conj"),
+                      (lambda v: A.H @ v + np.conj(A.H @ v), "add")):
+        with pytest.raises(linop.RealLinearError, match=f"only linear over the reals .{step} at"):
+            linop.aslinearoperator(fun, np.zeros(5, complex))
+
+
+def test_real_pylops_operator_on_complex_values_is_the_complex_linear_extension():
+    pylops = pytest.importorskip("pylops")
+    Dp = pylops.FirstDerivative(8, dtype="float64")
+    x = RNG.standard_normal(8) + 1j * RNG.standard_normal(8)
+    want = Dp @ x.real + 1j * (Dp @ x.imag)  # PyLops itself drops x.imag (ComplexWarning)
+    y = linop.trace(lambda v: Dp @ v, x)(x)
+    assert y.dtype == np.complex128
+    np.testing.assert_allclose(y, want, atol=1e-12)
+    A = linop.aslinearoperator(lambda v: Dp @ v, np.zeros(8, complex))
+    np.testing.assert_allclose(A.todense(), Dp.todense(), atol=1e-12)
+    assert linop.dottest(A) < 1e-12
+
+
+def test_pylops_imported_inside_a_traced_function_is_hooked():
+    import subprocess
+    import sys
+    pytest.importorskip("pylops")
+    script = ("import numpy as np, linop\n"
+              "linop.trace(lambda v: 2 * v, np.ones(3))\n"
+              "def f(v):\n"
+              "    import pylops\n"
+              "    return pylops.FirstDerivative(3) @ v\n"
+              "p = linop.trace(f, np.ones(3))\n"
+              "import pylops\n"
+              "assert np.allclose(p(np.arange(3.0)), pylops.FirstDerivative(3) @ np.arange(3.0))\n"
+              "print('ok')\n")
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", script], capture_output=True,
+                         text=True, timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_an_operator_without_adjoint_gives_a_clear_error():
+    L = LinearOperator((4, 4), matvec=lambda v: 2 * v, dtype=np.float64)
+    np.testing.assert_allclose(linop.trace(lambda v: L @ v, np.zeros(4))(np.ones(4)), 2.0)
+    for fun, x in ((lambda v: L.rmatvec(v), np.zeros(4)), (lambda v: L.rmatvec(v), np.zeros(4, complex)),
+                   (lambda v: v @ L, np.zeros(4))):
+        with pytest.raises(linop.ForeignOperatorError, match=r"test_foreign.py:\d+.*"
+                                                             r"_CustomLinearOperator.*no adjoint"):
+            linop.trace(fun, x)
+    A = linop.aslinearoperator(lambda v: L @ v, np.zeros(4))
+    for call in (lambda: A.rmatvec(np.ones(4)), lambda: A.rmatvec(np.ones(4) + 1j),
+                 lambda: linop.linear_transpose(lambda v: L @ v, np.zeros(4))(np.ones(4))):
+        with pytest.raises(linop.ForeignOperatorError, match="no adjoint.*rmatvec"):
+            call()
+
+
+def test_sparse_and_reflected_operands_of_traced_operators():
+    S = sp.csr_array(MC)
+    Dm = linop.aslinearoperator(lambda x: x[1:] - x[:-1], np.zeros(6))  # 5x6
+    Md = Dm.todense()
+    cases = [(D.H.dot(sp.csr_array(MC[:, :7].T)), MD.T @ MC[:, :7].T),
+             (Dm.H @ S[:, :5], Md.T @ MC[:, :5]),
+             (S[:, :5] @ Dm, MC[:, :5] @ Md),
+             (MC[:, :6] + Dm, MC[:, :6] + Md), (S[:, :6] + Dm, MC[:, :6] + Md),
+             (MC[:, :6] - Dm, MC[:, :6] - Md), (S[:, :6] - Dm, MC[:, :6] - Md)]
+    for op, want in cases:
+        assert isinstance(op, linop.TracedLinearOperator)
+        np.testing.assert_allclose(op.todense(), want, atol=1e-12)
+        assert linop.dottest(op) < 1e-12
+    # a dense 2-d array on the left keeps SciPy's meaning: the array product
+    np.testing.assert_allclose(MC[:, :5] @ Dm, MC[:, :5] @ Md, atol=1e-12)
+
+
+def test_spsolve_with_an_nd_right_hand_side_says_so():
+    with pytest.raises(ValueError, match=r"test_foreign.py:\d+: the right-hand side must be 1-d"
+                                         r".*got a 3-d array of shape \(6, 2, 2\)"):
+        linop.trace(lambda v: spsolve(SQ, v), np.zeros((6, 2, 2)))
+    with pytest.raises(ValueError, match=r"splu at .*test_foreign.py:\d+: the matrix must be square"):
+        splu(sp.csc_array(np.ones((2, 3))))
+
+
+@pytest.mark.parametrize("make,x_dtype", [
+    (lambda: 2.0 * custom(M[:, :5].astype(np.float32)), np.float32),
+    (lambda: custom(M[:, :5].astype(np.float32)) ** 2, np.float32),
+    (lambda: custom(M[:, :5].astype(np.float32)) ** 0, np.float32),
+    (lambda: sp.linalg._interface.IdentityOperator((5, 5), dtype=np.float64), np.float32),
+    (lambda: 2.0 * custom(M[:, :5].astype(np.float32)) + scipy_aslinop(np.eye(5, dtype=np.float32)),
+     np.float32),
+    (lambda: (1 + 2j) * custom(MC[:, :5].astype(np.complex64)), np.complex64),
+], ids=["scaled", "power", "power0", "identity", "sum", "scaled_complex"])
+def test_traced_dtypes_of_scipy_composites_match_plain_calls(make, x_dtype):
+    L = make()
+    x = linop.testing.random_like(linop.ShapeDtype((5,), x_dtype), RNG)
+    for fun in (lambda v: L @ v, lambda v: L.rmatvec(v)):
+        plain = fun(x)
+        y = linop.trace(fun, x)(x)
+        assert y.dtype == plain.dtype
+        np.testing.assert_allclose(y, plain, rtol=1e-5, atol=1e-5)
+
+
+def test_opaque_operators_give_their_declared_dtype():
+    pylops = pytest.importorskip("pylops")
+    Dg = pylops.Diagonal(np.arange(4, dtype=np.float32))  # PyLops' default dtype: float64
+    x = np.ones(4, np.float32)
+    y = linop.trace(lambda v: Dg @ v, x)(x)
+    assert Dg.dtype == np.float64 and y.dtype == np.float64
+    np.testing.assert_allclose(y, np.arange(4.0))
+
+
+def test_empty_batches_do_not_call_the_operator():
+    L = LinearOperator((3, 4), matvec=lambda v: v[:3] * 2, rmatvec=lambda w: np.r_[2 * w, 0],
+                       dtype=float)
+    y = linop.trace(lambda V: L @ V, np.zeros((4, 0)))(np.zeros((4, 0)))
+    assert y.shape == (3, 0) and y.dtype == np.float64
+    assert linop.vmap(lambda v: L @ v)(np.zeros((0, 4))).shape == (0, 3)
+    assert linop.trace(lambda W: L.rmatmat(W), np.zeros((3, 0)))(np.zeros((3, 0))).shape == (4, 0)

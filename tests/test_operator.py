@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 import threading
 
 import numpy as np
@@ -393,7 +394,7 @@ def test_product_with_an_input_shaped_array_points_to_apply():
     ("8", TypeError, "positive integer"),
 ])
 def test_todense_validates_batch_size(batch_size, error, match):
-    with pytest.raises(error, match=match):
+    with pytest.raises(error, match=r"todense at .*test_operator.py:\d+: batch_size"):
         linop.todense(D4, batch_size=batch_size)
     with pytest.raises(error, match=match):
         D4.todense(batch_size)
@@ -401,3 +402,27 @@ def test_todense_validates_batch_size(batch_size, error, match):
 
 def test_todense_batch_size_numpy_integer():
     np.testing.assert_allclose(linop.todense(D4, np.int64(3)), MD4)
+
+
+def test_shape_errors_name_the_users_line_and_what_was_written():
+    A = linop.aslinearoperator(lambda img: img[1:] - img[:-1], np.zeros((4, 5)))
+    for call, what in ((lambda: A @ np.zeros((4, 5)), "A @ x"), (lambda: A.dot(np.zeros(7)), "A @ x"),
+                       (lambda: A.matvec(np.zeros((4, 5))), "matvec"),
+                       (lambda: A.matmat(np.zeros((4, 5))), "matmat")):
+        with pytest.raises(ValueError, match=rf"^{re.escape(what)} at .*test_operator.py:\d+: "):
+            call()
+
+
+def test_adjoint_product_with_an_output_shaped_array_points_to_apply():
+    A = linop.aslinearoperator(lambda img: img[:, 1:] - img[:, :-1], np.zeros((4, 5)))
+    y = RNG.standard_normal((4, 4))
+    with pytest.raises(ValueError, match=r"shape of the function's output.*A\.H\.apply\(y\)"):
+        A.H @ y
+    np.testing.assert_allclose(A.H.apply(y), A.apply_adjoint(y))
+
+
+def test_aslinearoperator_of_a_function_needs_example_inputs():
+    with pytest.raises(TypeError, match=r"aslinearoperator at .*test_operator.py:\d+: example "
+                                        r"inputs are needed.*np\.zeros\(n\)"):
+        linop.aslinearoperator(lambda x: x)
+    assert linop.aslinearoperator(D4) is D4

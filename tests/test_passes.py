@@ -86,6 +86,27 @@ def test_equal_constants_held_by_different_arrays_are_not_merged_by_identity_alo
     assert len(passes.eliminate_common_subexpressions(p).eqns) == 2
 
 
+def test_constants_differing_only_in_the_sign_of_zero_are_not_merged():
+    a = np.ones(1000)
+    a[0] = 0.0
+    b = a.copy()
+    b[0] = -0.0
+    p = linop.trace(lambda x: np.stack([x / a, x / b]), np.zeros(1000))
+    with np.errstate(divide="ignore"):
+        np.testing.assert_array_equal(p(np.ones(1000))[:, 0], [np.inf, -np.inf])
+
+
+def test_many_distinct_constants_trace_in_linear_time():
+    # CSE keys constants by their snapshot's identity: no value comparison between them
+    import time
+
+    W = np.random.default_rng(0).standard_normal((2000, 50))
+    start = time.perf_counter()
+    p = linop.trace(lambda x: [x * W[i] for i in range(len(W))], np.zeros(50))
+    assert time.perf_counter() - start < 3.0  # about 0.05 s; comparing values took 19 s
+    assert len(p.consts) == 2000 and len(p.eqns) == 2000
+
+
 def test_scalings_are_folded_in_the_data_precision():
     p = raw_program(lambda x: A.mul(A.mul(x, np.float32(3.0)), np.float32(2.0)), ((3,), np.float32))
     q = passes.simplify(p)

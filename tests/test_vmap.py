@@ -168,7 +168,8 @@ def transpose_in_vmap(reduce_axes, out_axes=0):
 def test_named_axis_default_is_per_example():
     loop = np.stack([linop.linear_transpose(matvec, X4)(ct)[0] for ct in CT])
     np.testing.assert_allclose(transpose_in_vmap(()), loop)
-    np.testing.assert_allclose(transpose_in_vmap(("other",)), loop)
+    with pytest.raises(linop.UnboundAxisError, match="'other'"):
+        transpose_in_vmap(("other",))  # no vmap binds it: refused, not silently per example
 
 
 def test_reduce_axes_sums_over_the_named_axis():

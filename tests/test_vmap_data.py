@@ -118,14 +118,27 @@ def test_the_issue_example():
     np.testing.assert_allclose(got, sum(x * ct for x, ct in zip(X, CT)))
 
 
-def test_other_axis_names_keep_per_example_transposes():
+@pytest.mark.parametrize("data", ["eager", "traced"])
+def test_reduce_axes_naming_an_unbound_axis_is_refused_inside_vmap(data):
     X, CT, w0 = rand((B, 4)), rand((B, 4)), np.zeros(4)
+    x1 = X[0]
 
     def per_example(x, ct):
-        return linop.linear_transpose(lambda w: x * w, w0, reduce_axes=("other",))(ct)[0]
-    np.testing.assert_allclose(linop.vmap(per_example, axis_name="batch")(X, CT), X * CT)
-    with pytest.raises(ValueError, match="depends on the batch"):
-        linop.vmap(per_example, axis_name="batch", out_axes=None)(X, CT)
+        return linop.linear_transpose(lambda w: (x if data == "eager" else x1) * w, w0,
+                                      reduce_axes=("other",))(ct)[0]
+    with pytest.raises(linop.UnboundAxisError, match="unbound axis 'other'.*bind: 'batch'"):
+        linop.vmap(per_example, axis_name="batch")(X, CT)
+    with pytest.raises(NameError, match="unbound axis 'other'.*bind: none"):
+        linop.vmap(per_example)(X, CT)
+
+
+def test_reduce_axes_at_top_level_is_ignored_but_checked_when_called_in_vmap():
+    X, CT, w0 = rand((B, 4)), rand((B, 4)), np.zeros(4)
+    T = linop.linear_transpose(lambda w: X[0] * w, w0, reduce_axes=("batch",))
+    close(T(CT[0])[0], X[0] * CT[0])                      # nothing is batched: no sum
+    close(linop.vmap(lambda c: T(c)[0], axis_name="batch", out_axes=None)(CT), (X[0] * CT).sum(0))
+    with pytest.raises(linop.UnboundAxisError, match="'batch'"):
+        linop.vmap(lambda c: T(c)[0], axis_name="b")(CT)
 
 
 def test_mixed_mapped_and_unmapped_primals():
@@ -462,11 +475,22 @@ def test_escaped_batched_value_is_refused():
         kept[-1] + 1  # kept[0] is the tracer of vmap's first, linear attempt
 
 
-def test_tracing_a_function_of_per_example_data_outside_linear_transpose_is_refused():
-    def per_example(x):
-        return linop.trace(lambda w: x * w, np.zeros(3))
-    with pytest.raises(linop.BatchingError, match="np.asarray"):
-        linop.vmap(per_example)(rand((B, 3)))
+ONE_PROGRAM_OF_PER_EXAMPLE_DATA = [
+    ("trace", lambda x, v: linop.trace(lambda w: x * w, np.zeros(3))(v)),
+    ("aslinearoperator @", lambda x, v: linop.aslinearoperator(lambda w: x * w, np.zeros(3)) @ v),
+    ("aslinearoperator rmatvec",
+     lambda x, v: linop.aslinearoperator(lambda w: x * w, np.zeros(3)).rmatvec(v)),
+    ("aslinearoperator H @", lambda x, v: linop.aslinearoperator(lambda w: x * w, np.zeros(3)).H @ v),
+]
+
+
+@pytest.mark.parametrize("name, fun", ONE_PROGRAM_OF_PER_EXAMPLE_DATA,
+                         ids=[c[0] for c in ONE_PROGRAM_OF_PER_EXAMPLE_DATA])
+def test_one_program_of_per_example_data_is_refused_naming_the_api(name, fun):
+    with pytest.raises(linop.BatchingError,
+                       match=r"(?s)test_vmap_data.py:\d+ depends on per-example data.*"
+                             r"linop.trace and linop.aslinearoperator.*linop.linear_transpose"):
+        linop.vmap(fun)(rand((B, 3)), rand((B, 3)))
 
 
 def test_transposed_program_with_unbatch_outside_its_vmap_is_refused():
@@ -479,3 +503,183 @@ def test_transposed_program_with_unbatch_outside_its_vmap_is_refused():
     linop.vmap(per_example)(rand((B, 3)), rand((B, 3)))
     with pytest.raises(linop.LinopError, match="outside|after that vmap returned"):
         kept[0](np.ones(3))
+
+
+# -- a traced inner vmap meeting per-example data of an outer vmap --------------------------------
+A_OUT, B_IN, N = 3, 4, 5
+
+
+def _inner_transpose(names, primal="w0"):
+    """outer(x, cts) = vmap_i(c -> transpose of (w -> x * w) at c), reduce_axes=names."""
+    def outer(x, cts):
+        def inner(c):
+            p = np.zeros(N) if primal == "w0" else c
+            return linop.linear_transpose(lambda w: x * w, p, reduce_axes=names)(c)[0]
+        return linop.vmap(inner, axis_name="i")(cts)
+    return outer
+
+
+def _transpose_built_outside_inner(names):
+    def outer(x, cts):
+        T = linop.linear_transpose(lambda w: x * w, np.zeros(N), reduce_axes=names)
+        return linop.vmap(lambda c: T(c)[0], axis_name="i")(cts)
+    return outer
+
+
+def _explicit(X, CT, names, primal_mapped=False):
+    """out[o, i] by loops: x[o] * ct[o, i], summed over the named axes the primal is not mapped on."""
+    out = np.zeros_like(CT)
+    for o in range(A_OUT):
+        for i in range(B_IN):
+            terms = [(p, q) for p in range(A_OUT) for q in range(B_IN)
+                     if (p == o or ("o" in names and not primal_mapped))
+                     and (q == i or ("i" in names and not primal_mapped))]
+            out[o, i] = sum(X[p] * CT[p, q] for p, q in terms)
+    return out
+
+
+NESTED = [
+    ("reduce o", _inner_transpose(("o",)), ("o",), False),
+    ("reduce o i", _inner_transpose(("o", "i")), ("o", "i"), False),
+    ("reduce i", _inner_transpose(("i",)), ("i",), False),
+    ("no reduce", _inner_transpose(()), (), False),
+    ("T built in outer, reduce i o", _transpose_built_outside_inner(("i", "o")), ("i", "o"), False),
+    ("T built in outer", _transpose_built_outside_inner(()), (), False),
+    ("primal is the mapped c, reduce o", _inner_transpose(("o",), primal="c"), ("o",), True),
+]
+
+
+@pytest.mark.parametrize("name, outer, names, primal_mapped", NESTED, ids=[c[0] for c in NESTED])
+def test_traced_inner_vmap_meeting_outer_data_equals_loops(name, outer, names, primal_mapped):
+    X, CT = rand((A_OUT, N)), rand((A_OUT, B_IN, N))
+    got = linop.vmap(outer, axis_name="o")(X, CT)
+    close(got, _explicit(X, CT, names, primal_mapped))
+
+
+def test_inner_vmap_over_outer_data_runs_its_function_once():
+    X, CT, runs = rand((A_OUT, N)), rand((A_OUT, B_IN, N)), []
+
+    def inner(c, x):
+        runs.append(1)
+        return x * c
+    outer = linop.vmap(lambda x, cts: linop.vmap(inner, in_axes=(0, None))(cts, x))
+    outer(X, CT)   # the outer vmap's first call makes its traced attempt (documented)
+    runs.clear()
+    close(outer(X, CT), X[:, None] * CT)
+    assert len(runs) == 1
+
+
+# -- how often the function runs ----------------------------------------------------------------
+def test_per_example_data_runs_once_after_the_first_call_and_counters_stay_right():
+    X, CT, count = rand((B, 4)), rand((B, 4)), [0]
+
+    def per_example(x, ct):
+        count[0] += 1
+        return linop.linear_transpose(lambda w: x * w * count[0], np.zeros(4))(ct)[0]
+    batched = linop.vmap(per_example)
+    batched(X, CT)                         # first call: the traced attempt, then the batched run
+    before = count[0]
+    close(batched(X, CT), X * CT * (before + 1))
+    assert count[0] == before + 1          # the same signature goes straight to batched values
+    close(linop.vmap(per_example)(X, CT), X * CT * (before + 2))  # remembered per function
+
+
+@pytest.mark.parametrize("data", [np.arange(B * 4).reshape(B, 4) % 3, rand((B, 4)) > 0])
+def test_integer_and_boolean_data_run_the_function_once(data):
+    CT, runs = rand((B, 4)), []
+
+    def per_example(x, ct):
+        runs.append(1)
+        return linop.linear_transpose(lambda w: x * w, np.zeros(4))(ct)[0]
+    close(linop.vmap(per_example)(data, CT), data * CT)
+    assert len(runs) == 1
+
+
+# -- programs and operators built outside, applied to per-example values -----------------------
+M45 = rand((4, 5))
+P_CUMSUM = linop.trace(lambda w: np.cumsum(w)[::-1], np.zeros(5))
+OP = linop.aslinearoperator(lambda w: M45 @ w, np.zeros(5))
+
+OUTSIDE = [
+    ("P(x * v)", lambda x, v, d: P_CUMSUM(x * v)),
+    ("x * P(v)", lambda x, v, d: x * P_CUMSUM(v)),
+    ("transpose(P)(x * v)", lambda x, v, d: linop.transpose(P_CUMSUM)(x * v)[0]),
+    ("A @ (x * v)", lambda x, v, d: OP @ (x * v)),
+    ("d * A.matvec(v)", lambda x, v, d: d * OP.matvec(v)),
+    ("A.matvec(x * v)[:, None]", lambda x, v, d: OP.matvec((x * v)[:, None])),
+    ("A.rmatvec(d * d)", lambda x, v, d: OP.rmatvec(d * d)),
+    ("A.H @ (d * d)", lambda x, v, d: OP.H @ (d * d)),
+    ("A.matmat(outer)", lambda x, v, d: OP.matmat(np.outer(x, v[:2]))),
+    ("A.rmatmat(outer)", lambda x, v, d: OP.rmatmat(np.outer(d, v[:3]))),
+]
+
+
+@pytest.mark.parametrize("name, fun", OUTSIDE, ids=[c[0] for c in OUTSIDE])
+def test_program_or_operator_built_outside_runs_on_the_batch(name, fun):
+    X, V, D = rand((B, 5)), rand((B, 5)), rand((B, 4))
+    got = linop.vmap(fun)(X, V, D)
+    close(got, np.stack([fun(x, v, d) for x, v, d in zip(X, V, D)]))
+
+
+def test_per_example_transpose_through_an_operator_built_outside():
+    X, CT = rand((B, 4)), rand((B, 4))
+
+    def per_example(x, ct):
+        return linop.linear_transpose(lambda w: x * (OP @ w), np.zeros(5))(ct)[0]
+    close(linop.vmap(per_example)(X, CT), np.stack([M45.T @ (x * ct) for x, ct in zip(X, CT)]))
+
+
+def test_operator_on_per_example_value_of_the_wrong_shape_names_the_method():
+    with pytest.raises(ValueError, match=r"matvec at .*test_vmap_data.py:\d+.*\(5,\).*got \(4,\)"):
+        linop.vmap(lambda x: OP.matvec(x * x))(rand((B, 4)))
+
+
+# -- messages -----------------------------------------------------------------------------------
+def test_writing_per_example_value_into_a_plain_array_says_what_to_do():
+    def per_example(x, ct):
+        def f(w):
+            out = np.zeros(4)
+            out[1:] = x[1:] * w[:-1]
+            return out
+        return linop.linear_transpose(f, np.zeros(4))(ct)[0]
+    with pytest.raises(linop.BatchingError, match=r"(?s)writing it into a NumPy array.*np.zeros_like"):
+        linop.vmap(per_example)(rand((B, 4)), rand((B, 4)))
+
+
+def test_different_shapes_per_example_name_the_numpy_operation():
+    X = np.array([[1.0, -1, -1], [1, 1, -1], [1, 1, 1]])
+    with pytest.raises(linop.BatchingError, match=r"indexing \(x\[index\]\) gave results of "
+                                                  r"different shapes \[\(1,\), \(2,\), \(3,\)\]"):
+        linop.vmap(lambda x: x[x > 0] * 1)(X.astype(int))
+
+
+def test_broadcasting_error_shows_per_example_shapes():
+    with pytest.raises(ValueError, match=r"np.add at .*test_vmap_data.py:\d+: operands could not "
+                                         r"be broadcast together with shapes \(4,\) \(5,\)"):
+        linop.vmap(lambda x, k: x[1:] + k)(rand((B, 5)), np.ones((B, 5), int))
+
+
+EMPTY = [
+    ("sort", lambda x: np.sort(x), lambda n: (n,), np.float64),
+    ("fft", lambda x: np.fft.fft(x), lambda n: (n,), np.complex128),
+    ("outer of int", lambda x: np.outer(x, x), lambda n: (n, n), np.int64),
+    ("sum", lambda x: np.cumsum(x) * x.sum(), lambda n: (n,), np.int64),
+]
+
+
+@pytest.mark.parametrize("name, fun, shape, dtype", EMPTY, ids=[c[0] for c in EMPTY])
+def test_empty_batch_of_looped_functions_has_the_result_shape(name, fun, shape, dtype):
+    x = np.zeros((0, 4), dtype if dtype is np.int64 else np.float64)
+    got = linop.vmap(fun)(x)
+    assert got.shape == (0,) + shape(4) and got.dtype == dtype
+
+
+def test_empty_batch_where_zeros_are_refused_keeps_the_clear_error():
+    with pytest.raises(linop.BatchingError, match="np.inv.*empty vmap batch"):
+        linop.vmap(lambda m: np.linalg.inv(m))(np.zeros((0, 3, 3)))
+
+
+def test_empty_batch_of_per_example_transposes():
+    got = linop.vmap(lambda x, ct: linop.linear_transpose(
+        lambda w: np.fft.fft(x).real * w, np.zeros(4))(ct)[0])(np.zeros((0, 4)), np.zeros((0, 4)))
+    assert got.shape == (0, 4) and got.dtype == np.float64

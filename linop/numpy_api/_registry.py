@@ -101,8 +101,8 @@ def supported_functions() -> list[str]:
 def _check_traces_open(args):
     """Refuse a tracer whose trace has ended before any other error can be misleading."""
     for a in args:
-        if is_tracer(a) and a._builder.closed:
-            a._builder.check_open()
+        if is_tracer(a) and a.builder.closed:
+            a.builder.check_open()
 
 
 def dispatch_function(func, args, kwargs):
@@ -129,8 +129,8 @@ def dispatch_function(func, args, kwargs):
 
 def dispatch_ufunc(ufunc, method, inputs, kwargs):
     """``__array_ufunc__`` entry point: run linop's version of ``ufunc.method``."""
-    _check_traces_open(inputs)
     out = kwargs.pop("out", None)
+    _check_traces_open(inputs + (out or ()))
     if method == "__call__":
         impl = HANDLED_UFUNCS.get(ufunc)
         if impl is None:

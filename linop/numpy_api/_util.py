@@ -17,7 +17,7 @@ __all__ = ["is_tracer", "fresh", "distinct", "any_tracer", "promote_dtype", "sha
 
 def fresh(x):
     """A new tracer on ``x``'s current value: writes to it do not reach ``x`` (a NumPy copy)."""
-    return type(x)(x._builder, x.var)
+    return type(x)(x.builder, x.var)
 
 
 def distinct(out, x):

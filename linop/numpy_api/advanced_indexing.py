@@ -283,7 +283,7 @@ def add_at(a, indices, b=None, **kwargs):
     try:
         if len(vshape) > positions.ndim:
             raise ValueError
-        np.broadcast_shapes(vshape, positions.shape)
+        S.broadcast_shapes(vshape, positions.shape)
     except ValueError:
         raise ValueError("array is not broadcastable to correct shape") from None
     values = to_linear(b, a.dtype, positions.shape, "np.add.at")

@@ -25,7 +25,7 @@ def real_part(x):
 def imag_part(x):
     """``x.imag``: a writable view for complex ``x``; read-only zeros for real ``x``."""
     if not _is_complex(x):
-        out = x._builder.add_eqn(A.zeros_p, (), {"shape": tuple(x.shape), "dtype": x.dtype})
+        out = x.builder.add_eqn(A.zeros_p, (), {"shape": tuple(x.shape), "dtype": x.dtype})
         return make_view(x, out, lambda b: A.zeros(b.shape, b.dtype), None, "readonly", "x.imag")
     return make_view(x, C.imag(x), C.imag, lambda b, new: C.make_complex(C.real(b), new),
                      "view", "x.imag")

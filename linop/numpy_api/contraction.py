@@ -9,8 +9,9 @@ import string
 
 import numpy as np
 
+from ..errors import user_location
 from ..primitives import complex as C, shape as S
-from ..primitives.contraction import dot, labels
+from ..primitives.contraction import dot, label, labels
 from ._registry import implements, implements_ufunc
 from ._util import constant, distinct, is_tracer, nonlinear, promote_dtype, to_dtype, unsupported
 
@@ -32,11 +33,12 @@ def _one_tracer(operands, what):
 
 
 def _fresh_letter(used):
-    for l in _LETTERS:
-        if l not in used:
-            used.add(l)
-            return l
-    raise ValueError("too many indices in a contraction")
+    """An unused label: past einsum's 52 letters for arrays of up to 64 axes (see ``label``)."""
+    i = 0
+    while label(i) in used:
+        i += 1
+    used.add(label(i))
+    return label(i)
 
 
 def contract_with_constants(x, x_sub: str, consts, out_sub: str, dtype=None):
@@ -89,9 +91,23 @@ def _combined_constant(consts, c_sub, dtype):
             value = value.sum(axis=summed)
             sub = "".join(l for l in sub if l in c_sub)
         return np.asarray(np.transpose(value, [sub.index(l) for l in c_sub]), dtype=dtype)
-    spec = ",".join(s for _, s in consts) + "->" + c_sub
+    spec = _einsum_letters(",".join(s for _, s in consts) + "->" + c_sub)
     c = np.einsum(spec, *(np.asarray(v) for v, _ in consts), optimize=len(consts) > 2)
     return np.asarray(c, dtype=dtype)
+
+
+def _einsum_letters(spec: str) -> str:
+    """``spec`` with its labels renamed to the 52 letters that ``np.einsum`` accepts."""
+    names = dict.fromkeys(l for l in spec if l not in ",->")
+    if all(l in _LETTERS for l in names):
+        return spec
+    if len(names) > len(_LETTERS):
+        raise ValueError(f"np.einsum at {user_location()}: the constant operands use {len(names)} "
+                         f"distinct subscripts together, more than the {len(_LETTERS)} that "
+                         "np.einsum can combine. Combine the constants with np.einsum outside "
+                         "the traced function, or contract them one at a time.")
+    rename = dict(zip(names, _LETTERS))
+    return "".join(rename.get(l, l) for l in spec)
 
 
 def _take_diagonals(x, x_sub):
@@ -249,7 +265,7 @@ def matmul(a, b):
         raise ValueError(f"matmul: Input operand 1 has a mismatch in its core dimension 0, with "
                          f"gufunc signature (n?,k),(k,m?)->(n?,m?) (size {b2[-2]} is different "
                          f"from {a2[-1]})")
-    batch = np.broadcast_shapes(a2[:-2], b2[:-2])
+    batch = S.broadcast_shapes(a2[:-2], b2[:-2])
     nb = len(batch)
     bl = labels(0, nb)
     i, j, k = labels(nb, nb + 3)

@@ -18,7 +18,7 @@ def _like_shape(a, shape):
 def zeros_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
     """``np.zeros_like``: a traced array of zeros, ready to be written into."""
     dtype = np.dtype(dtype) if dtype is not None else a.dtype
-    builder = a._builder
+    builder = a.builder
     return builder.add_eqn(A.zeros_p, (), {"shape": _like_shape(a, shape), "dtype": dtype})
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..primitives import arithmetic as A, complex as C
+from ..primitives import arithmetic as A, complex as C, shape as S
 from ._registry import implements_ufunc
 from ._util import (constant, fresh, is_tracer, nonlinear, promote_dtype, shape_of, to_linear,
                     unsupported, check_linear_dtype)
@@ -11,7 +11,7 @@ from ._util import (constant, fresh, is_tracer, nonlinear, promote_dtype, shape_
 
 def _result(x, y, dtype):
     res = np.dtype(dtype) if dtype is not None else promote_dtype(x, y)
-    return res, np.broadcast_shapes(shape_of(x), shape_of(y))
+    return res, S.broadcast_shapes(shape_of(x), shape_of(y))
 
 
 @implements_ufunc(np.add)

@@ -222,8 +222,10 @@ def _c2r_nd(a, s, axes, norm, what):
         for n, ax in zip(s[:-1], axes[:-1]):
             a = _c2c(a, n, ax, norm, 1, what)
         return _c2r(a, s[-1], axes[-1], norm, 1, what)
-    out_dtype = _real_output_dtype(a)
     x = _complex(a, what)
+    # NumPy runs the complex transforms of the leading axes first: their complex result
+    # (complex64 for float16 data) sets the output dtype; one axis is a plain irfft.
+    out_dtype = _real_output_dtype(a) if len(axes) == 1 else C.real_dtype(x.dtype)
     for n, ax in zip(s[:-1], axes[:-1]):
         x = _fit(x, ax, _check_n(n))
     n = _check_n(s[-1])

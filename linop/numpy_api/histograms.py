@@ -26,11 +26,19 @@ def _refuse_traced_samples(what, *samples):
 
 @implements(np.bincount)
 def bincount(x, weights=None, minlength=0):
-    """``np.bincount(x, weights=w)`` with constant ``x``: linear in ``w`` (result float64)."""
+    """``np.bincount(x, weights=w)`` with constant ``x``: linear in ``w`` (result float64).
+
+    An empty ``x`` gives NumPy's integer zeros of length ``minlength``, whatever the weights.
+    """
     _refuse_traced_samples("np.bincount(x, ...) with traced x", x)
     idx = np.asarray(x)
     counts = np.bincount(idx, minlength=minlength)  # NumPy's checks of x and minlength
-    if weights.ndim != 1 or weights.shape[0] != idx.shape[0]:
+    if idx.size == 0:  # NumPy ignores the weights of an empty list: integer zeros
+        return counts
+    if weights.ndim != 1:
+        raise ValueError("object too deep for desired array" if weights.ndim > 1 else
+                         "object of too small depth for desired array")
+    if weights.shape[0] != idx.shape[0]:
         raise ValueError("The weights and list don't have the same length.")
     if np.issubdtype(weights.dtype, np.complexfloating):
         raise TypeError(f"Cannot cast array data from {weights.dtype!r} to dtype('float64') "

@@ -214,7 +214,7 @@ def _is_single_element(index, ndim) -> bool:
 def _value_for(x, shape, value):
     vshape = shape_of(value)
     try:
-        np.broadcast_shapes(vshape, shape)
+        S.broadcast_shapes(vshape, shape)
         if len(vshape) > len(shape) and any(d != 1 for d in vshape[:len(vshape) - len(shape)]):
             raise ValueError
     except ValueError:
@@ -269,7 +269,7 @@ def where(condition, x=None, y=None):
                         "condition must be a constant.")
     cond = np.asarray(condition, bool)
     res = promote_dtype(x, y)
-    shape = np.broadcast_shapes(cond.shape, shape_of(x), shape_of(y))
+    shape = S.broadcast_shapes(cond.shape, shape_of(x), shape_of(y))
     cond = np.broadcast_to(cond, shape)
     parts = []
     for branch, m in ((x, cond), (y, ~cond)):

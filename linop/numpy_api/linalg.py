@@ -16,7 +16,7 @@ import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
 from ..errors import NonLinearError, user_location
-from ..primitives import arithmetic as A, shape as S
+from ..primitives import arithmetic as A, complex as C, shape as S
 from ..primitives.gather import gather
 from ..primitives.linalg import lu_factors, lu_solve
 from ._registry import implements
@@ -241,13 +241,24 @@ def interp(x, xp, fp, left=None, right=None, period=None):
              _fill_value(right, n - 1, rrows, idx, w, "np.interp(..., right=c)")]
     f = to_dtype(fp, res, "np.interp")
     idx = order[idx]
-    # Two 1-D gathers (one per tap) run faster than one (n, 2) gather and a sum over taps.
-    out = A.add(_weighted_tap(f, idx[:, 0], w[:, 0]), _weighted_tap(f, idx[:, 1], w[:, 1]))
+    if res.kind == "c":
+        # NumPy interpolates the real and imaginary parts separately: a complex product
+        # (inf + 1j) * 0.5 would give inf + nanj, spreading a non-finite part into the other.
+        out = C.make_complex(_two_taps(C.real(f), idx, w), _two_taps(C.imag(f), idx, w))
+    else:
+        out = _two_taps(f, idx, w)
     for value, rows in zip(extra, (lrows, rrows)):
         if value is not None:
             v = to_linear(value, res, (), "np.interp(left=/right=)")
-            out = A.add(out, A.mul(S.broadcast_to(v, out.shape), rows.astype(res)))
+            # masked, not multiplied by the 0/1 rows: inf * 0 would put NaN in every other row
+            out = A.add(out, A.mask(S.broadcast_to(v, out.shape), rows))
     return S.reshape(out, probe.shape)
+
+
+def _two_taps(f, idx, w):
+    """``f[idx[:, 0]] * w[:, 0] + f[idx[:, 1]] * w[:, 1]`` for a real ``f``."""
+    # Two 1-D gathers (one per tap) run faster than one (n, 2) gather and a sum over taps.
+    return A.add(_weighted_tap(f, idx[:, 0], w[:, 0]), _weighted_tap(f, idx[:, 1], w[:, 1]))
 
 
 # -- np.cross ---------------------------------------------------------------------------
@@ -287,7 +298,7 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     both_2 = p == 2 and c.shape[-1] == 2
     if both_2:
         kernel = kernel[..., 2:]
-    out_batch = np.broadcast_shapes(t.shape[:-1], c.shape[:-1])
+    out_batch = S.broadcast_shapes(t.shape[:-1], c.shape[:-1])
     nb = len(out_batch)
     letters = "abcdefghijklmnopqrstuvw"[:nb]
     t = S.broadcast_to(t, out_batch + (p,))

@@ -5,6 +5,8 @@ Functions that return views in NumPy return view tracers here (see
 """
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from ..primitives import shape as S
@@ -13,20 +15,42 @@ from ._registry import implements
 from ._util import fresh, is_tracer, normalize_axes, normalize_axis, unsupported
 
 
+def shape_tuple(shape) -> tuple:
+    """A shape argument as a tuple of ints, with NumPy's ``TypeError`` for anything else."""
+    if shape is None:
+        raise TypeError("Use () not None as shape arguments")
+    if not isinstance(shape, (bool, np.bool_)):
+        try:
+            return (operator.index(shape),)
+        except TypeError:
+            pass
+    try:
+        dims = list(shape)
+    except TypeError:
+        raise TypeError("expected a sequence of integers or a single integer, "
+                        f"got '{shape!r}'") from None
+    if any(isinstance(d, (bool, np.bool_)) for d in dims):
+        raise TypeError("an integer is required")
+    dims = tuple(operator.index(d) for d in dims)
+    if len(dims) > 64:
+        raise ValueError(f"maximum supported dimension for an ndarray is currently 64, found "
+                         f"{len(dims)}")
+    return dims
+
+
 def infer_shape(size: int, shape) -> tuple:
-    """Resolve one ``-1`` in ``shape`` as NumPy does."""
-    if isinstance(shape, (int, np.integer)):
-        shape = (shape,)
-    shape = tuple(int(d) for d in shape)
-    if shape.count(-1) > 1:
+    """Check ``shape`` and resolve its unknown (negative) dimension as NumPy does."""
+    shape = shape_tuple(shape)
+    unknown = [i for i, d in enumerate(shape) if d < 0]
+    if len(unknown) > 1:
         raise ValueError("can only specify one unknown dimension")
-    if -1 in shape:
-        known = int(np.prod([d for d in shape if d != -1], dtype=np.int64))
-        if known == 0 or size % known:
-            raise ValueError(f"cannot reshape array of size {size} into shape {shape}")
-        shape = tuple(size // known if d == -1 else d for d in shape)
-    if int(np.prod(shape, dtype=np.int64)) != size:
-        raise ValueError(f"cannot reshape array of size {size} into shape {shape}")
+    known = int(np.prod([d for d in shape if d >= 0], dtype=np.int64))
+    if unknown and known != 0 and size % known == 0:
+        shape = tuple(size // known if d < 0 else d for d in shape)
+    elif unknown or known != size:
+        text = ",".join("newaxis" if d < 0 else str(d) for d in shape)
+        raise ValueError(f"cannot reshape array of size {size} into shape ({text}"
+                         f"{',' if len(shape) == 1 else ''})")
     return shape
 
 
@@ -213,7 +237,7 @@ def broadcast_arrays(*args, subok=False):
     """``np.broadcast_arrays``: tracers become read-only views, constants stay arrays."""
     from ._util import shape_of
 
-    shape = np.broadcast_shapes(*(shape_of(a) for a in args))
+    shape = S.broadcast_shapes(*(shape_of(a) for a in args))
     return tuple(broadcast_to(a, shape) if is_tracer(a) else np.broadcast_to(a, shape) for a in args)
 
 

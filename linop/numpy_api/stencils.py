@@ -466,7 +466,7 @@ def repeat(a, repeats, axis=None):
 # -- triangles and diagonals ----------------------------------------------------------------
 
 def _triangle(m, mask):
-    shape = np.broadcast_shapes(mask.shape, m.shape)
+    shape = S.broadcast_shapes(mask.shape, m.shape)
     return A.mask(S.broadcast_to(m, shape), mask)
 
 

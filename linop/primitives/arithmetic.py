@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Const, Eqn, ShapeDtype, snapshot
+from ..ir import Const, Eqn, ShapeDtype, new_snapshot
 from .base import Primitive
 
 __all__ = ["add", "sub", "neg", "mul", "div", "mask", "zeros",
@@ -117,11 +117,14 @@ class Mul(Primitive):
         a, c = inner.params["c"].value, eqn.params["c"].value
         if np.broadcast_shapes(a.shape, c.shape) not in (a.shape, c.shape):
             return None
-        product = a * c
         # keep the constant in the precision of the data, so the folded mul does not upcast
         data = inner.inputs[0].aval.dtype
-        product = product.astype(data if np.iscomplexobj(product) else np.finfo(data).dtype)
-        return Eqn(self, inner.inputs, {"c": Const(snapshot(product))}, eqn.out, eqn.source)
+        kind = np.result_type(a, c)
+        dtype = data if np.issubdtype(kind, np.complexfloating) else np.finfo(data).dtype
+        # computed straight into the snapshot: no temporary the size of the constant
+        product = new_snapshot(np.broadcast_shapes(a.shape, c.shape), dtype,
+                               lambda out: np.multiply(a, c, out=out, casting="unsafe"))
+        return Eqn(self, inner.inputs, {"c": Const(product)}, eqn.out, eqn.source)
 
 
 class Div(Primitive):

@@ -113,6 +113,24 @@ class Primitive:
         """
         return None
 
+    def promoted_params(self, params: dict, promote) -> dict | None:
+        """``params`` for inputs of a higher precision, or ``None`` to keep the recorded one.
+
+        Used by :func:`linop.precision.promote_program`, which checks the result
+        with :meth:`abstract_eval`. The default promotes dtype-valued parameters
+        (``zeros``, ``convert``) and keeps constants as they are: a ``float32``
+        constant applied to a ``float64`` value computes in ``float64``, as NumPy does.
+
+        Parameters
+        ----------
+        params : dict
+        promote : callable
+            ``promote(dtype)``: the dtype at the higher precision (integers unchanged).
+        """
+        if not any(isinstance(v, np.dtype) for v in params.values()):
+            return params
+        return {k: promote(v) if isinstance(v, np.dtype) else v for k, v in params.items()}
+
     def bind(self, *args, **params):
         """Apply the primitive: record an equation on tracers, compute on arrays."""
         return bind(self, args, params)
@@ -215,8 +233,8 @@ def bind(prim: Primitive, args, params):
     for a in args:
         if is_tracer(a):
             if builder is None:
-                builder = a._builder
-            elif a._builder is not builder:
+                builder = a.builder
+            elif a.builder is not builder:
                 raise TracerMixError(
                     f"{prim.name}: values from two different traces met at {user_location()}. "
                     "This happens when a function being traced uses a traced value of an "

@@ -22,7 +22,17 @@ so the transpose of a step is a table look-up and transposing twice gives the
 step back. The input already has the result dtype ``result_type(x, op.dtype)``
 (the caller converts it), so the step maps one dtype onto itself. A real
 operator applied to complex values gets the complex-linear extension
-``L Re(x) + i L Im(x)`` (one ``matmat`` call on the real and imaginary parts).
+``L Re(x) + i L Im(x)`` (one ``matmat`` call on the real and imaginary parts),
+the only choice that keeps the step linear over the complex numbers and its
+transpose exact; a real PyLops operator called directly on a complex array
+drops the imaginary part instead (with a ``ComplexWarning``).
+
+At run time the step calls the base class's own ``matvec``/``matmat`` (or
+``rmatvec``/``rmatmat``) of SciPy's or PyLops' ``LinearOperator``, never a
+subclass's override of those public methods (the override was traced already),
+skips the call for zero columns, copies a result that shares memory with its
+input (an identity), and raises :class:`ForeignOperatorError` for the adjoint
+of an operator that has none.
 """
 from __future__ import annotations
 
@@ -35,7 +45,8 @@ from ..errors import ForeignOperatorError
 from ..ir import Const, ShapeDtype
 from .base import Primitive
 
-__all__ = ["OperatorConst", "linear_operator", "linear_operator_p", "MODES", "operator_dtype"]
+__all__ = ["OperatorConst", "linear_operator", "linear_operator_p", "MODES", "operator_dtype",
+           "base_classes", "base_method", "overrides", "lacks_adjoint", "no_adjoint_error"]
 
 #: mode -> (the transpose's mode, whether the adjoint methods run, whether values are conjugated)
 MODES = {"A": ("T", False, False), "H": ("C", True, False),
@@ -54,7 +65,8 @@ def _is_complex(dtype) -> bool:
 class OperatorConst(Const):
     """A foreign linear operator held by reference in an equation's parameters.
 
-    Two of them are equal when they hold the same object. Pickling pickles the
+    Two of them are equal when they hold the same object, or operators with
+    equal ``structural_key()`` (traced operators: equal programs). Pickling pickles the
     operator; one that does not pickle raises :class:`ForeignOperatorError`.
 
     Parameters
@@ -86,11 +98,23 @@ class OperatorConst(Const):
         """Text form used by the printer, e.g. ``operator MatrixMult f64[3,4]``."""
         return f"operator {type(self.value).__name__} {self.aval.short()}"
 
+    def _key(self):
+        """The operator's ``structural_key()`` where it has one (a traced operator is its
+        programs, so an unpickled copy is the same operator); else the object itself."""
+        key = getattr(self.value, "structural_key", None)
+        return key() if key is not None else None
+
     def __eq__(self, other) -> bool:
-        return isinstance(other, OperatorConst) and other.value is self.value
+        if not isinstance(other, OperatorConst):
+            return False
+        if other.value is self.value:
+            return True
+        key = self._key()
+        return key is not None and key == other._key()
 
     def __hash__(self):
-        return id(self.value)
+        key = self._key()
+        return id(self.value) if key is None else hash(key)
 
     def __repr__(self) -> str:
         return f"OperatorConst({self.describe()})"
@@ -107,16 +131,97 @@ class OperatorConst(Const):
         return (OperatorConst, (self.value,))
 
 
+def base_classes() -> tuple:
+    """SciPy's ``LinearOperator`` and, once imported, PyLops' (linop never imports PyLops)."""
+    import sys
+
+    from scipy.sparse.linalg import LinearOperator
+
+    pylops = sys.modules.get("pylops.linearoperator")
+    base = getattr(pylops, "LinearOperator", None) if pylops is not None else None
+    return (LinearOperator,) if base is None else (LinearOperator, base)
+
+
+def _defining_class(cls, name):
+    return next((c for c in cls.__mro__ if name in c.__dict__), None)
+
+
+def overrides(op, name) -> bool:
+    """Whether ``type(op)`` defines ``name`` itself, below SciPy's or PyLops' base class."""
+    return _defining_class(type(op), name) not in base_classes()
+
+
+def base_method(op, name):
+    """The base class's own (unhooked) method ``name`` bound to ``op``; ``op.name`` otherwise.
+
+    A subclass may override the public ``matvec`` and call ``super().matvec``:
+    the recorded step stands for that base-class call, so it must not call the
+    override again when the program runs.
+    """
+    cls = _defining_class(type(op), name)
+    if cls is None or cls not in base_classes():
+        for base in base_classes():
+            if isinstance(op, base):
+                cls = base
+                break
+        else:
+            return getattr(op, name)
+    method = cls.__dict__[name]
+    return getattr(method, "linop_original", method).__get__(op, type(op))
+
+
+def lacks_adjoint(op) -> bool:
+    """Whether ``op`` was given no adjoint (SciPy's ``LinearOperator(shape, matvec=...)``)."""
+    from scipy.sparse.linalg import LinearOperator
+
+    if not isinstance(op, LinearOperator):
+        return False
+    if getattr(op, "_CustomLinearOperator__rmatvec_impl", True) is None:
+        return True
+    return not overrides(op, "_rmatvec") and not overrides(op, "_adjoint") and \
+        not overrides(op, "rmatvec")
+
+
+def no_adjoint_error(op, what) -> ForeignOperatorError:
+    """The error for an adjoint (or transpose) of an operator that has none."""
+    return ForeignOperatorError(
+        f"{what}: the foreign operator {type(op).__name__} of shape {tuple(op.shape)} has no "
+        "adjoint (it defines no rmatvec), but its adjoint or transpose is needed (rmatvec, "
+        "L.H, L.T, x @ L, linear_transpose, or the rmatvec of an operator built from it). "
+        "Give it one: LinearOperator(shape, matvec=..., rmatvec=..., dtype=...), or define "
+        "_rmatvec in the subclass")
+
+
+def _columns_one_by_one(vector, X):
+    return np.stack([np.asarray(vector(X[:, j])).reshape(-1) for j in range(X.shape[1])], axis=1)
+
+
 def _call(op, X, adjoint: bool):
-    """``op`` (or its adjoint) on the columns of ``X`` (n, k); ``matvec`` for one column."""
-    if X.shape[1] == 1:
-        y = (op.rmatvec if adjoint else op.matvec)(X[:, 0])
-        return np.asarray(y).reshape(-1, 1)
-    return np.asarray((op.rmatmat if adjoint else op.matmat)(X))
+    """``op`` (or its adjoint) on the columns of ``X`` (n, k), as the base class computes it.
+
+    One column goes to the base class's ``matvec``; several to its ``matmat``,
+    unless the operator overrides the public vector method while keeping the
+    base class's ``_matmat`` (which would call the override once per column).
+    """
+    vector, matrix = ("rmatvec", "rmatmat") if adjoint else ("matvec", "matmat")
+    if adjoint and lacks_adjoint(op):
+        raise no_adjoint_error(op, "running the program")
+    try:
+        if X.shape[1] == 1:
+            return np.asarray(base_method(op, vector)(X[:, 0])).reshape(-1, 1)
+        if overrides(op, vector) and not overrides(op, "_" + matrix):
+            return _columns_one_by_one(base_method(op, vector), X)
+        return np.asarray(base_method(op, matrix)(X))
+    except NotImplementedError as exc:
+        if adjoint:
+            raise no_adjoint_error(op, "running the program") from exc
+        raise
 
 
 def _apply_columns(op, X, mode, out_rows, dtype):
     _, adjoint, conjugate = MODES[mode]
+    if X.shape[1] == 0:  # SciPy's default _matmat cannot stack zero columns
+        return np.zeros((out_rows, 0), dtype)
     if _is_complex(X.dtype) and not _is_complex(operator_dtype(op)):
         k = X.shape[1]
         Y = _apply_columns(op, np.concatenate([X.real, X.imag], axis=1), mode, out_rows,
@@ -158,7 +263,9 @@ class LinearOperatorStep(Primitive):
         rest = moved.shape[1:]
         cols = moved.reshape(moved.shape[0], math.prod(rest))  # -1 fails for empty arrays
         Y = _apply_columns(L, cols, mode, out_rows, x.dtype)
-        return np.ascontiguousarray(np.moveaxis(Y.reshape((out_rows,) + rest), 0, axis))
+        out = np.ascontiguousarray(np.moveaxis(Y.reshape((out_rows,) + rest), 0, axis))
+        # an operator may hand back its input (an identity): the result must be fresh
+        return out.copy() if np.may_share_memory(out, x) else out
 
     def abstract_eval(self, x, *, op, mode, axis):
         out_rows, in_rows = _sizes(op.value, mode)

@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from ..ir import Const, ShapeDtype
+from ..ir import Const, ShapeDtype, writeable_alias
 from .base import Primitive
 
 __all__ = ["gather", "scatter_add", "gather_p", "scatter_add_p"]
@@ -29,8 +29,12 @@ class Gather(Primitive):
 
     name = "gather"
 
+    # np.take copies read-only indices on every call: the plan binds a writeable alias once.
+    def emit(self, args, avals, bind, *, idx, axis):
+        return f"{bind(np.take)}({args[0]}, {bind(writeable_alias(idx.value))}, axis={axis})"
+
     def impl(self, x, *, idx, axis):
-        return np.take(x, idx.value, axis=axis)
+        return np.take(x, writeable_alias(idx.value), axis=axis)
 
     def abstract_eval(self, x, *, idx, axis):
         return ShapeDtype(x.shape[:axis] + idx.value.shape + x.shape[axis + 1:], x.dtype)
@@ -52,17 +56,15 @@ class ScatterAdd(Primitive):
 
     name = "scatter_add"
 
+    # np.bincount copies read-only positions on every call: the plan binds a writeable alias once.
+    def emit(self, args, avals, bind, *, idx, axis, size, flat, unique):
+        shape = _scatter_shape(avals[0].shape, idx.value.ndim, axis, size)
+        positions = bind(_positions(idx, flat))
+        return f"{bind(_scatter)}({args[0]}, {positions}, {shape!r}, {unique})"
+
     def impl(self, u, *, idx, axis, size, flat, unique):
         shape = _scatter_shape(u.shape, idx.value.ndim, axis, size)
-        positions = (idx if flat is None else flat).value.reshape(-1)
-        values = u.reshape(-1)
-        n = math.prod(shape)
-        if unique:
-            out = np.zeros(n, u.dtype)
-            out[positions] = values
-        else:
-            out = _accumulate(positions, values, n)
-        return out.reshape(shape)
+        return _scatter(u, _positions(idx, flat), shape, unique)
 
     def abstract_eval(self, u, *, idx, axis, size, flat, unique):
         return ShapeDtype(_scatter_shape(u.shape, idx.value.ndim, axis, size), u.dtype)
@@ -76,6 +78,23 @@ class ScatterAdd(Primitive):
 
 def _scatter_shape(ushape, index_ndim, axis, size):
     return tuple(ushape[:axis]) + (size,) + tuple(ushape[axis + index_ndim:])
+
+
+def _positions(idx: Const, flat) -> np.ndarray:
+    """The flat output position of every element of ``u``, as a writeable alias of the snapshot."""
+    return writeable_alias((idx if flat is None else flat).value).reshape(-1)
+
+
+def _scatter(u, positions, shape, unique):
+    """Zeros of ``shape`` with ``u``'s elements added at the flat ``positions``."""
+    values = u.reshape(-1)
+    n = math.prod(shape)
+    if unique:
+        out = np.zeros(n, u.dtype)
+        out[positions] = values
+    else:
+        out = _accumulate(positions, values, n)
+    return out.reshape(shape)
 
 
 def _accumulate(positions, values, n):

@@ -6,8 +6,27 @@ import numpy as np
 from ..ir import ShapeDtype
 from .base import Primitive
 
-__all__ = ["reshape", "transpose", "broadcast_to", "reduce_sum", "rev",
+__all__ = ["broadcast_shapes", "reshape", "transpose", "broadcast_to", "reduce_sum", "rev",
            "reshape_p", "transpose_p", "broadcast_to_p", "reduce_sum_p", "rev_p"]
+
+
+def broadcast_shapes(*shapes) -> tuple:
+    """``np.broadcast_shapes`` without its limit of 32 dimensions (arrays may have 64)."""
+    if all(len(s) <= 32 for s in shapes):
+        return np.broadcast_shapes(*shapes)
+    shapes = [tuple(s) for s in shapes]
+    ndim = max(len(s) for s in shapes)
+    out, source = [1] * ndim, [0] * ndim
+    for i, shape in enumerate(shapes):
+        for j, d in enumerate(shape, ndim - len(shape)):
+            if d == 1 or d == out[j]:
+                continue
+            if out[j] != 1:
+                raise ValueError("shape mismatch: objects cannot be broadcast to a single shape.  "
+                                 f"Mismatch is between arg {source[j]} with shape "
+                                 f"{shapes[source[j]]} and arg {i} with shape {shape}.")
+            out[j], source[j] = d, i
+    return tuple(out)
 
 
 class Reshape(Primitive):
@@ -65,7 +84,7 @@ class BroadcastTo(Primitive):
         return np.broadcast_to(x, shape)
 
     def abstract_eval(self, x, *, shape):
-        np.broadcast_shapes(x.shape, shape)
+        broadcast_shapes(x.shape, shape)
         return ShapeDtype(shape, x.dtype)
 
     def transpose(self, ct, x, *, shape):

@@ -13,10 +13,10 @@ import math
 
 import numpy as np
 
-from ..ir import Const, ShapeDtype, is_snapshot, values_equal
+from ..ir import Captures, Const, ShapeDtype, is_snapshot, values_equal
 from .base import Primitive
 
-__all__ = ["SparseConst", "sparse_matmul", "sparse_matmul_p", "apply_sparse"]
+__all__ = ["SparseConst", "sparse_matmul", "sparse_matmul_p", "apply_sparse", "captured_matrix"]
 
 
 class SparseConst(Const):
@@ -94,6 +94,15 @@ class SparseConst(Const):
 
     def __repr__(self) -> str:
         return f"SparseConst({self.describe()})"
+
+
+def captured_matrix(matrix):
+    """A CSR or CSC copy of the sparse ``matrix`` made of snapshots, in canonical form.
+
+    Its transpose (and, for a real matrix, its conjugate) shares those snapshots,
+    so programs that capture both hold one copy.
+    """
+    return SparseConst(matrix).captured(Captures()).value
 
 
 def _arrays(m) -> tuple:

@@ -19,6 +19,7 @@ without a NumPy counterpart (``dct``, ``dst``, ``hfftn``, ``fht`` ...) raise
 from __future__ import annotations
 
 import operator
+import os
 
 import numpy as np
 import scipy.fft as _sfft
@@ -30,13 +31,27 @@ __all__ = ["fft", "ifft", "rfft", "irfft", "hfft", "ihfft", "fft2", "ifft2", "rf
            "fftn", "ifftn", "rfftn", "irfftn", "tracer_backend"]
 
 
-def _check_common(workers, plan):
-    """SciPy's checks of ``workers`` and ``plan`` (neither changes a traced result)."""
+def _check_common(x, norm, workers, plan, kind):
+    """SciPy's checks of ``plan``, ``norm``, ``workers`` and a real input (for ``kind`` r2c).
+
+    None of them changes a traced result; they are made so that a call that SciPy refuses
+    is refused here too, with SciPy's exception.
+    """
     if plan is not None:
         raise NotImplementedError("Passing a precomputed plan is not yet supported by scipy.fft "
                                   "functions")
-    if workers is not None and operator.index(workers) == 0:
-        raise ValueError("workers must not be zero")
+    if norm not in (None, "backward", "ortho", "forward"):
+        raise ValueError(f'Invalid norm value {norm!r}, should be "backward", "ortho" or '
+                         '"forward"')
+    if workers is not None:
+        workers, cpus = operator.index(workers), os.cpu_count() or 1
+        if workers < -cpus:
+            raise ValueError(f"workers value out of range; got {workers}, must not be less than "
+                             f"{-cpus}")
+        if workers == 0:
+            raise ValueError("workers must not be zero")
+    if kind == "r2c" and np.issubdtype(x.dtype, np.complexfloating):
+        raise TypeError("x must be a real sequence")
 
 
 def _half_precision_real(x, lowering):
@@ -46,12 +61,26 @@ def _half_precision_real(x, lowering):
     return x
 
 
-def _one_d(name, lowering, x, n, axis, norm, overwrite_x, workers, plan, real_output=False):
-    """A 1-d transform: SciPy on arrays, ``lowering`` (from linop's numpy.fft) on tracers."""
+def _check_n(n, kind):
+    """SciPy's check of a 1-d length ``n`` (c2r transforms check the ``n // 2 + 1`` inputs)."""
+    if n is None:
+        return
+    n = operator.index(n)
+    kept = n // 2 + 1 if kind == "c2r" else n
+    if kept < 1:
+        raise ValueError(f"invalid number of data points ({kept}) specified")
+
+
+def _one_d(name, lowering, kind, x, n, axis, norm, overwrite_x, workers, plan):
+    """A 1-d transform: SciPy on arrays, ``lowering`` (from linop's numpy.fft) on tracers.
+
+    ``kind`` is ``"c2c"``, ``"r2c"`` (real input) or ``"c2r"`` (real output).
+    """
     if not is_tracer(x):
         return getattr(_sfft, name)(x, n, axis, norm, overwrite_x, workers, plan=plan)
-    _check_common(workers, plan)
-    if real_output:
+    _check_common(x, norm, workers, plan, kind)
+    _check_n(n, kind)
+    if kind == "c2r":
         x = _half_precision_real(x, lowering)
     return lowering(x, n=n, axis=axis, norm=norm)
 
@@ -88,83 +117,87 @@ def _shape_and_axes(x, s, axes):
     return s, axes
 
 
-def _n_d(name, lowering, x, s, axes, norm, overwrite_x, workers, plan):
+def _n_d(name, lowering, kind, x, s, axes, norm, overwrite_x, workers, plan):
     """An n-d transform: SciPy on arrays, ``lowering`` with SciPy's ``s``/``axes`` rules on tracers."""
     if not is_tracer(x):
         return getattr(_sfft, name)(x, s, axes, norm, overwrite_x, workers, plan=plan)
-    _check_common(workers, plan)
+    _check_common(x, norm, workers, plan, kind)
     s, axes = _shape_and_axes(x, s, axes)
+    if kind != "c2c" and not axes:
+        raise ValueError("at least 1 axis must be transformed")
+    if kind == "c2r":
+        x = _half_precision_real(x, lowering)
     return lowering(x, s=s, axes=axes, norm=norm)
 
 
 def fft(x, n=None, axis=-1, norm=None, overwrite_x=False, workers=None, *, plan=None):
     """``scipy.fft.fft``, the 1-d discrete Fourier transform; traced ``x`` records linop's FFT primitives."""
-    return _one_d("fft", _npfft.fft, x, n, axis, norm, overwrite_x, workers, plan)
+    return _one_d("fft", _npfft.fft, "c2c", x, n, axis, norm, overwrite_x, workers, plan)
 
 
 def ifft(x, n=None, axis=-1, norm=None, overwrite_x=False, workers=None, *, plan=None):
     """``scipy.fft.ifft``, the inverse of :func:`fft`; traced ``x`` records linop's FFT primitives."""
-    return _one_d("ifft", _npfft.ifft, x, n, axis, norm, overwrite_x, workers, plan)
+    return _one_d("ifft", _npfft.ifft, "c2c", x, n, axis, norm, overwrite_x, workers, plan)
 
 
 def rfft(x, n=None, axis=-1, norm=None, overwrite_x=False, workers=None, *, plan=None):
     """``scipy.fft.rfft``, the 1-d transform of real input (half spectrum); traced ``x`` records linop's FFT primitives."""
-    return _one_d("rfft", _npfft.rfft, x, n, axis, norm, overwrite_x, workers, plan)
+    return _one_d("rfft", _npfft.rfft, "r2c", x, n, axis, norm, overwrite_x, workers, plan)
 
 
 def irfft(x, n=None, axis=-1, norm=None, overwrite_x=False, workers=None, *, plan=None):
     """``scipy.fft.irfft``, the inverse of :func:`rfft` (real output); traced ``x`` records linop's FFT primitives."""
-    return _one_d("irfft", _npfft.irfft, x, n, axis, norm, overwrite_x, workers, plan, real_output=True)
+    return _one_d("irfft", _npfft.irfft, "c2r", x, n, axis, norm, overwrite_x, workers, plan)
 
 
 def hfft(x, n=None, axis=-1, norm=None, overwrite_x=False, workers=None, *, plan=None):
     """``scipy.fft.hfft``, the transform of a Hermitian-symmetric signal (real output); traced ``x`` records linop's FFT primitives."""
-    return _one_d("hfft", _npfft.hfft, x, n, axis, norm, overwrite_x, workers, plan, real_output=True)
+    return _one_d("hfft", _npfft.hfft, "c2r", x, n, axis, norm, overwrite_x, workers, plan)
 
 
 def ihfft(x, n=None, axis=-1, norm=None, overwrite_x=False, workers=None, *, plan=None):
     """``scipy.fft.ihfft``, the inverse of :func:`hfft`; traced ``x`` records linop's FFT primitives."""
-    return _one_d("ihfft", _npfft.ihfft, x, n, axis, norm, overwrite_x, workers, plan)
+    return _one_d("ihfft", _npfft.ihfft, "r2c", x, n, axis, norm, overwrite_x, workers, plan)
 
 
 def fft2(x, s=None, axes=(-2, -1), norm=None, overwrite_x=False, workers=None, *, plan=None):
     """``scipy.fft.fft2``, the 2-d transform; traced ``x`` records linop's FFT primitives."""
-    return _n_d("fft2", _npfft.fftn, x, s, axes, norm, overwrite_x, workers, plan)
+    return _n_d("fft2", _npfft.fftn, "c2c", x, s, axes, norm, overwrite_x, workers, plan)
 
 
 def ifft2(x, s=None, axes=(-2, -1), norm=None, overwrite_x=False, workers=None, *, plan=None):
     """``scipy.fft.ifft2``, the inverse of :func:`fft2`; traced ``x`` records linop's FFT primitives."""
-    return _n_d("ifft2", _npfft.ifftn, x, s, axes, norm, overwrite_x, workers, plan)
+    return _n_d("ifft2", _npfft.ifftn, "c2c", x, s, axes, norm, overwrite_x, workers, plan)
 
 
 def rfft2(x, s=None, axes=(-2, -1), norm=None, overwrite_x=False, workers=None, *, plan=None):
     """``scipy.fft.rfft2``, the 2-d transform of real input; traced ``x`` records linop's FFT primitives."""
-    return _n_d("rfft2", _npfft.rfftn, x, s, axes, norm, overwrite_x, workers, plan)
+    return _n_d("rfft2", _npfft.rfftn, "r2c", x, s, axes, norm, overwrite_x, workers, plan)
 
 
 def irfft2(x, s=None, axes=(-2, -1), norm=None, overwrite_x=False, workers=None, *, plan=None):
     """``scipy.fft.irfft2``, the inverse of :func:`rfft2`; traced ``x`` records linop's FFT primitives."""
-    return _n_d("irfft2", _npfft.irfftn, x, s, axes, norm, overwrite_x, workers, plan)
+    return _n_d("irfft2", _npfft.irfftn, "c2r", x, s, axes, norm, overwrite_x, workers, plan)
 
 
 def fftn(x, s=None, axes=None, norm=None, overwrite_x=False, workers=None, *, plan=None):
     """``scipy.fft.fftn``, the n-d transform; traced ``x`` records linop's FFT primitives."""
-    return _n_d("fftn", _npfft.fftn, x, s, axes, norm, overwrite_x, workers, plan)
+    return _n_d("fftn", _npfft.fftn, "c2c", x, s, axes, norm, overwrite_x, workers, plan)
 
 
 def ifftn(x, s=None, axes=None, norm=None, overwrite_x=False, workers=None, *, plan=None):
     """``scipy.fft.ifftn``, the inverse of :func:`fftn`; traced ``x`` records linop's FFT primitives."""
-    return _n_d("ifftn", _npfft.ifftn, x, s, axes, norm, overwrite_x, workers, plan)
+    return _n_d("ifftn", _npfft.ifftn, "c2c", x, s, axes, norm, overwrite_x, workers, plan)
 
 
 def rfftn(x, s=None, axes=None, norm=None, overwrite_x=False, workers=None, *, plan=None):
     """``scipy.fft.rfftn``, the n-d transform of real input; traced ``x`` records linop's FFT primitives."""
-    return _n_d("rfftn", _npfft.rfftn, x, s, axes, norm, overwrite_x, workers, plan)
+    return _n_d("rfftn", _npfft.rfftn, "r2c", x, s, axes, norm, overwrite_x, workers, plan)
 
 
 def irfftn(x, s=None, axes=None, norm=None, overwrite_x=False, workers=None, *, plan=None):
     """``scipy.fft.irfftn``, the inverse of :func:`rfftn`; traced ``x`` records linop's FFT primitives."""
-    return _n_d("irfftn", _npfft.irfftn, x, s, axes, norm, overwrite_x, workers, plan)
+    return _n_d("irfftn", _npfft.irfftn, "c2r", x, s, axes, norm, overwrite_x, workers, plan)
 
 
 _TRACED = {f.__name__: f for f in (fft, ifft, rfft, irfft, hfft, ihfft, fft2, ifft2, rfft2,

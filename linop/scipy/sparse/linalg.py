@@ -129,7 +129,8 @@ def _square_csc(A, what):
                              "linear in the right-hand side only; the matrix must be a constant")
     A = _sp.csc_array(A) if not _sp.issparse(A) or A.format != "csc" else A.copy()
     if A.ndim != 2 or A.shape[0] != A.shape[1]:
-        raise ValueError(f"{what}: the matrix must be square, got shape {A.shape}")
+        raise ValueError(f"{what} at {user_location()}: the matrix must be square, got shape "
+                         f"{A.shape}")
     return A
 
 
@@ -175,7 +176,11 @@ def spsolve(A, b, permc_spec=None, use_umfpack=True):
         return _spla.spsolve(A, b, permc_spec=permc_spec, use_umfpack=use_umfpack)
     A = _square_csc(A, "spsolve")
     n = A.shape[0]
-    if b.ndim not in (1, 2) or b.shape[0] != n:
+    if b.ndim not in (1, 2):
+        raise ValueError(f"spsolve at {user_location()}: the right-hand side must be 1-d, shape "
+                         f"({n},), or 2-d, shape ({n}, k), got a {b.ndim}-d array of shape "
+                         f"{tuple(b.shape)}; reshape it to ({n}, -1) and back")
+    if b.shape[0] != n:
         raise ValueError(f"spsolve at {user_location()}: matrix - rhs dimension mismatch "
                          f"({A.shape} - {b.shape[0] if b.ndim else b.shape})")
     dtype = np.result_type(A.dtype, b.dtype)
