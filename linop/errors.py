@@ -22,6 +22,7 @@ __all__ = [
     "ForeignOperatorError",
     "BatchingError",
     "UnboundAxisError",
+    "RealLinearError",
 ]
 
 _LINOP_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -154,4 +155,13 @@ class UnboundAxisError(LinopError, NameError):
     Raised inside a ``vmap``, where such a name is almost always a typo or a
     missing ``axis_name``; at the top level (no ``vmap`` running) ``reduce_axes``
     has nothing to sum over and is ignored, as ``jax.linear_transpose`` does.
+    """
+
+
+class RealLinearError(LinopError, TypeError):
+    """A function with complex inputs or outputs is linear over the reals only.
+
+    It uses ``np.real``, ``np.imag``, ``np.conj``, builds complex numbers from
+    real parts, or turns complex values into real ones, so no complex matrix
+    represents it. Use ``aslinearoperator(..., real_coords=True)``.
     """

@@ -529,9 +529,9 @@ def _user_opname():
 
 
 #: Functions ``explain(frame) -> LinopError | None`` asked, innermost caller frame first,
-#: why a traced array was converted to values or asked for an ndarray attribute it lacks:
-#: :mod:`linop.scipy` registers one that names the SciPy function called on a traced array
-#: and linop's equivalent.
+#: why a traced array was converted to values, asked for an ndarray attribute it lacks, or
+#: given to a non-linear NumPy function by library code: :mod:`linop.scipy` registers one
+#: that names the SciPy function called with a traced argument and what to use instead.
 CONVERSION_EXPLAINERS: list = []
 
 

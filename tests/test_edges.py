@@ -12,6 +12,7 @@ import linop
 import linop.scipy.ndimage as lndi
 from linop.custom import SHAPE_CACHE_SIZE
 from linop.execute import PLAN_FILENAME, compile_plan
+from linop.testing import check_transpose
 
 from harness import ALL, REAL, Case, case_id, check_all
 
@@ -202,3 +203,173 @@ def test_pickling_docs_warn_about_untrusted_data():
     for path in ("docs/ir.md", "docs/operators.md", "README.md"):
         assert "arbitrary code" in (root / path).read_text(), path
     assert "arbitrary code" in linop.Program.__doc__
+
+
+# -- np.interp: non-finite samples stay where NumPy puts them ---------------------------
+INF, NAN = np.inf, np.nan
+INTERP_NONFINITE = [  # (id, fp, function of fp)
+    ("traced-left-inf", np.array([INF, 1.0, 2.0]),
+     lambda f: np.interp([1.5, -1.0, 0.5], np.arange(3.0), f, left=f[0])),
+    ("traced-right-nan", np.array([0.0, 1.0, NAN]),
+     lambda f: np.interp([0.5, 5.0, 2.0], np.arange(3.0), f, right=f[2])),
+    ("traced-left-and-right", np.array([INF, 1.0, -INF]),
+     lambda f: np.interp([-1.0, 1.0, 3.0], np.arange(3.0), f, left=f[0], right=f[2])),
+    ("complex-inf-real-part", np.array([1 + 1j, INF + 1j, 2.0]),
+     lambda f: np.interp([0.5, 1.0, 1.5, -1.0, 3.0], np.arange(3.0), f)),
+    ("complex-nan-imag-part", np.array([1 + 1j, complex(1.0, NAN), 2.0 - 1j]),
+     lambda f: np.interp([0.5, 1.0, 1.5, 2.0], np.arange(3.0), f)),
+    ("complex-traced-left", np.array([complex(INF, 0.0), 1j, 2.0]),
+     lambda f: np.interp([-1.0, 0.5], np.arange(3.0), f, left=f[1].real)),
+]
+
+
+@pytest.mark.parametrize("name,fp,fun", INTERP_NONFINITE, ids=[c[0] for c in INTERP_NONFINITE])
+def test_interp_non_finite_values_are_numpys(name, fp, fun):
+    with np.errstate(invalid="ignore"):
+        want = fun(fp)
+        got = linop.trace(fun, fp)(fp)
+    np.testing.assert_array_equal(got, want)
+    assert got.dtype == want.dtype
+    finite = np.where(np.isfinite(fp), fp, 0.5)
+    check_transpose(fun, finite)
+
+
+# -- custom_linear: parameters that compare equal but differ in type ---------------------
+def test_custom_linear_shape_cache_keeps_equal_parameters_of_other_types_apart():
+    @linop.custom_linear
+    def scale(x, s=1):
+        return x * s
+
+    @scale.def_transpose
+    def scale_t(y, s=1):
+        return y * s
+
+    x = np.ones(3, np.float32)
+    for s in [1, np.float64(1.0), True, 1.0, (1,), (np.float64(1),), np.int64(1)]:
+        value = s[0] if isinstance(s, tuple) else s
+        prog = linop.trace(lambda t: scale(t, s=s[0] if isinstance(s, tuple) else s), x)
+        want = (x * value).dtype
+        assert prog.out_avals[0].dtype == want, s
+        assert prog(x).dtype == want
+
+
+# -- arrays with more than 32 axes (NumPy allows 64) -------------------------------------
+RNG64 = np.random.default_rng(3)
+X64 = RNG64.normal(size=(1,) * 62 + (2, 3))
+C64 = RNG64.normal(size=X64.shape)
+M32 = RNG64.normal(size=(3, 2))
+MANY_AXES = [
+    ("scale", lambda x: x * 2),
+    ("transpose", lambda x: x.T * 2),
+    ("times-constant", lambda x: x * C64),
+    ("plus-broadcast", lambda x: x + x[..., :1]),
+    ("matmul", lambda x: x @ M32),
+    ("sum", lambda x: x.sum(axis=(0, 63))),
+    ("where", lambda x: np.where(C64 > 0, x, 0)),
+    ("einsum-ellipsis", lambda x: np.einsum("...ij,...ij->...", x, C64)),
+    ("einsum-implicit", lambda x: np.einsum("...ij,...ij", x, C64)),
+    ("einsum-diagonal", lambda x: np.einsum("...ii->...i", x[..., :2])),
+]
+
+
+@pytest.mark.parametrize("name,fun", MANY_AXES, ids=[c[0] for c in MANY_AXES])
+def test_more_than_32_axes_work_as_in_numpy(name, fun):
+    np.testing.assert_allclose(linop.trace(fun, X64)(X64), fun(X64), rtol=1e-12, atol=1e-12)
+    check_transpose(fun, X64)
+
+
+def test_einsum_past_52_labels_with_several_constants_is_a_located_value_error():
+    with pytest.raises(ValueError, match=r"test_edges\.py:\d+.*52"):
+        linop.trace(lambda x: np.einsum("...ij,...ij,j->...i", x, C64, np.ones(3)), X64)
+
+
+def test_broadcast_shapes_past_32_axes_is_numpys_error():
+    from linop.primitives.shape import broadcast_shapes
+
+    assert broadcast_shapes((1,) * 40 + (3,), (2, 1)) == (1,) * 39 + (2, 3)
+    with pytest.raises(ValueError, match="shape mismatch: objects cannot be broadcast"):
+        broadcast_shapes((1,) * 40 + (2,), (3,))
+
+
+# -- shape arguments (reshape and y.shape = ...) -----------------------------------------
+SHAPE_ARGUMENTS = [(2.5, 3), 2.5, "ab", None, (None,), [2, 3], (np.int8(2), 3), (True, 6), True,
+                   np.True_, (-2, -3), (2, -3), (-3,), (2, -1, 1), (1,) * 65, ((2, 3),),
+                   np.array([2, 3]), np.array(6), np.array(6.0), (np.array([2]), 3),
+                   (np.array(2), 3), (4,), (2, 5), (0, -1), (), 6, (2, -1, 4), (2, np.float64(3))]
+
+
+def _outcome(fun, x):
+    try:
+        return "ok", fun(x).shape
+    except Exception as exc:  # noqa: BLE001 - the exception is what is compared
+        return type(exc), str(exc)
+
+
+@pytest.mark.parametrize("how", ["reshape", "reshape(*shape)", "shape="])
+@pytest.mark.parametrize("shape", SHAPE_ARGUMENTS, ids=[str(s)[:20] for s in SHAPE_ARGUMENTS])
+def test_shape_arguments_are_numpys(shape, how):
+    if how == "reshape(*shape)" and not isinstance(shape, tuple):
+        pytest.skip("needs a tuple")
+
+    def fun(x):
+        y = x.copy()
+        if how == "reshape":
+            return y.reshape(shape)
+        if how == "reshape(*shape)":
+            return y.reshape(*shape)
+        y.shape = shape
+        return y
+
+    x = np.arange(6.0)
+    assert _outcome(lambda t: linop.trace(fun, x)(t), x) == _outcome(fun, x)
+
+
+# -- np.bincount: NumPy's results and errors --------------------------------------------
+BINCOUNT = [  # (id, indices, weights, keywords)
+    ("empty", np.zeros(0, int), np.zeros(0), {}),
+    ("empty-minlength", np.zeros(0, int), np.zeros(0), {"minlength": 3}),
+    ("empty-float32", np.zeros(0, int), np.zeros(0, np.float32), {"minlength": 2}),
+    ("empty-2d-weights", np.zeros(0, int), np.zeros((0, 2)), {}),
+    ("2d-weights", np.array([0, 1, 1]), np.ones((3, 2)), {}),
+    ("row-weights", np.array([0, 1, 1]), np.ones((1, 3)), {}),
+    ("0d-weights", np.array([0]), np.ones(()), {}),
+    ("short-weights", np.array([0, 1, 1]), np.ones(2), {}),
+    ("float32", np.array([0, 2, 2]), np.ones(3, np.float32), {"minlength": 5}),
+]
+
+
+@pytest.mark.parametrize("name,idx,w,kw", BINCOUNT, ids=[c[0] for c in BINCOUNT])
+def test_bincount_edges_are_numpys(name, idx, w, kw):
+    fun = lambda t: np.bincount(idx, t, **kw)  # noqa: E731
+    got, want = _outcome(lambda t: linop.trace(fun, w)(t), w), _outcome(fun, w)
+    assert got == want
+    if want[0] == "ok":
+        out, ref = linop.trace(fun, w)(w), fun(w)
+        assert out.dtype == ref.dtype
+        np.testing.assert_array_equal(out, ref)
+
+
+# -- linop.scipy.ndimage keeps inf/NaN local (docs/semantics.md) -------------------------
+NDIMAGE_NONFINITE = [  # (id, function of (image, module), image, linop's result)
+    ("shift-exact-order1", lambda x, m: m.shift(x, 1.0, order=1), np.array([0, 1, 2, NAN]),
+     np.array([0, 0, 1, 2.0])),
+    ("map_coordinates-exact", lambda x, m: m.map_coordinates(x, [[1.0, 2.0]], order=1),
+     np.array([0, 1, 2, NAN]), np.array([1, 2.0])),
+    ("uniform_filter1d", lambda x, m: m.uniform_filter1d(x, 3), np.array([0, 1, INF, 3, 4, 5, 6.0]),
+     np.array([1 / 3, INF, INF, INF, 4, 5, 17 / 3])),
+    ("uniform_filter", lambda x, m: m.uniform_filter(x, 3), np.array([0, 1, NAN, 3, 4, 5, 6.0]),
+     np.array([1 / 3, NAN, NAN, NAN, 4, 5, 17 / 3])),
+]
+
+
+@pytest.mark.parametrize("name,fun,image,want", NDIMAGE_NONFINITE,
+                         ids=[c[0] for c in NDIMAGE_NONFINITE])
+def test_ndimage_non_finite_values_stay_local(name, fun, image, want):
+    with np.errstate(invalid="ignore"):
+        scipy_result = fun(image, scipy.ndimage)
+        got = linop.trace(lambda x: fun(x, lndi), image)(image)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert not np.array_equal(scipy_result, want, equal_nan=True)  # SciPy spreads them further
+    finite = np.nan_to_num(image, nan=2.0, posinf=2.0)
+    np.testing.assert_allclose(linop.trace(lambda x: fun(x, lndi), image)(finite),
+                               fun(finite, scipy.ndimage), rtol=1e-12)

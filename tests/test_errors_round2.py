@@ -1,6 +1,7 @@
 """Clear errors instead of misleading ones: SciPy on tracers, np.r_, escaped tracers, linear-but-unsupported."""
 from __future__ import annotations
 
+import copy
 import os
 import pickle
 
@@ -8,8 +9,11 @@ import numpy as np
 import pytest
 import scipy.fftpack
 import scipy.interpolate
+import scipy.linalg
 import scipy.ndimage
 import scipy.signal
+import scipy.sparse
+import scipy.sparse.linalg
 import scipy.special
 
 import linop
@@ -159,6 +163,9 @@ ESCAPED_USES = [
     ("float", lambda t: float(t[0])),
     ("setitem", lambda t: t.__setitem__(0, 1.0)),
     ("in_another_trace", lambda t: linop.trace(lambda y: y + t, X)),
+    ("ufunc_out", lambda t: np.multiply(np.ones(8), 2.0, out=t)),
+    ("deepcopy", lambda t: copy.deepcopy(t)),
+    ("copy", lambda t: copy.copy(t)),
 ]
 
 
@@ -278,3 +285,73 @@ def test_traced_arrays_still_refuse_pickling_with_a_clear_error():
 
     with pytest.raises(linop.ConversionError, match="pickle the Program"):
         linop.trace(f, X)
+
+
+def test_returning_an_escaped_tracer_is_an_escaped_tracer_error_at_the_function():
+    escaped = []
+    linop.trace(lambda x: escaped.append(x) or x, X)
+    for make in (linop.trace, linop.linear_transpose):
+        with pytest.raises(linop.EscapedTracerError) as info:
+            make(lambda x: escaped[0], X)
+        msg = str(info.value)
+        assert f"{THIS_FILE}:" in msg and "ended" in msg and "escaped" in msg, msg
+
+
+# -- SciPy functions with traced arguments: which argument, and what to call -------------
+TRIANGULAR = np.triu(np.ones((8, 8))) + np.eye(8)
+SCIPY_WITH_EQUIVALENT = [  # (id, function, SciPy's name, the advice)
+    ("solve_triangular", lambda x: scipy.linalg.solve_triangular(TRIANGULAR, x),
+     "scipy.linalg.solve_triangular", "Use linop.scipy.linalg.solve_triangular"),
+    ("linalg.solve", lambda x: scipy.linalg.solve(TRIANGULAR, x), "scipy.linalg.solve",
+     "np.linalg.solve computes the same map"),
+    ("linalg.lstsq", lambda x: scipy.linalg.lstsq(TRIANGULAR, x)[0], "scipy.linalg.lstsq",
+     "np.linalg.lstsq computes the same map"),
+    ("sparse.spsolve",
+     lambda x: scipy.sparse.linalg.spsolve(scipy.sparse.csc_matrix(TRIANGULAR), x),
+     "scipy.sparse.linalg.spsolve", "Use linop.scipy.sparse.linalg.spsolve"),
+]
+
+
+@pytest.mark.parametrize("name,fun,scipy_name,advice", SCIPY_WITH_EQUIVALENT,
+                         ids=[c[0] for c in SCIPY_WITH_EQUIVALENT])
+def test_scipy_call_points_to_what_linop_traces(name, fun, scipy_name, advice):
+    msg = _error(linop.UnsupportedFunctionError, fun)
+    assert f"{scipy_name} at " in msg and advice in msg, msg
+    assert "no equivalent" not in msg and "wrapper" not in msg, msg
+
+
+PARAMETER_TRACED = [  # (id, function, the function named, the traced parameter)
+    ("linop.shift", lambda x: linop.scipy.ndimage.shift(IMG, x[0, 0]),
+     "linop.scipy.ndimage.shift", "shift"),
+    ("scipy.shift", lambda x: scipy.ndimage.shift(IMG, x[0, 0]), "scipy.ndimage.shift", "shift"),
+    ("scipy.shift-both", lambda x: scipy.ndimage.shift(x, x[0, 0], order=1),
+     "scipy.ndimage.shift", "shift"),
+    ("scipy.gaussian-sigma", lambda x: scipy.ndimage.gaussian_filter(IMG, sigma=x[0, 0]),
+     "scipy.ndimage.gaussian_filter", "sigma"),
+    ("linop.gaussian-sigma", lambda x: linop.scipy.ndimage.gaussian_filter(IMG, sigma=x[0, 0]),
+     "linop.scipy.ndimage.gaussian_filter", "sigma"),
+    ("linop.zoom", lambda x: linop.scipy.ndimage.zoom(x, x[0, 0]), "linop.scipy.ndimage.zoom",
+     "zoom"),
+    ("linop.map_coordinates", lambda x: linop.scipy.ndimage.map_coordinates(x, [x[0], x[1]]),
+     "linop.scipy.ndimage.map_coordinates", "coordinates"),
+    ("linop.solve_triangular-a", lambda x: linop.scipy.linalg.solve_triangular(x, x[0]),
+     "linop.scipy.linalg.solve_triangular", "a"),
+]
+
+
+@pytest.mark.parametrize("name,fun,function,parameter", PARAMETER_TRACED,
+                         ids=[c[0] for c in PARAMETER_TRACED])
+def test_traced_non_linear_parameter_is_named(name, fun, function, parameter):
+    msg = _error(linop.NonLinearError, fun, IMG)
+    assert f"{function} at " in msg and f"argument {parameter!r} is a traced array" in msg, msg
+    assert "must be constant" in msg and "Use linop" not in msg and "np.greater" not in msg, msg
+
+
+def test_list_assignment_with_a_non_zero_constant_names_the_assignment():
+    def f(x):
+        y = np.zeros_like(x, shape=(3, 8))
+        y[0:2] = [x, np.ones(8)]
+        return y
+
+    msg = _error(linop.AffineError, f)
+    assert "assignment" in msg and "np.concatenate" not in msg and "np.stack" not in msg, msg

@@ -426,3 +426,29 @@ def test_aslinearoperator_of_a_function_needs_example_inputs():
                                         r"inputs are needed.*np\.zeros\(n\)"):
         linop.aslinearoperator(lambda x: x)
     assert linop.aslinearoperator(D4) is D4
+
+
+def test_transposed_program_and_adjoint_are_made_once_and_pickle():
+    from unittest import mock
+
+    A = linop.aslinearoperator(lambda x, y: x[1:] * 2.0 + y, np.zeros(4), np.zeros(3))
+    with mock.patch("linop.operator.traced.transpose", wraps=linop.transpose) as spy:
+        results = []
+        threads = [threading.Thread(target=lambda: results.append(A.transposed_program))
+                   for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert A.transposed_program is results[0]
+        assert spy.call_count == 1
+    assert all(r is results[0] for r in results)
+    assert results[0] == linop.transpose(A.program)
+    assert A.H is A.H and A.H.H is A
+    assert A.H.transposed_program is A.H.transposed_program
+    B = pickle.loads(pickle.dumps(A))
+    assert B.transposed_program == A.transposed_program
+    assert B.H.H is B and B.structural_key() == A.structural_key()
+    x = np.arange(7.0)
+    np.testing.assert_array_equal(B.H.matvec(np.ones(3)), A.rmatvec(np.ones(3)))
+    np.testing.assert_array_equal(B.matvec(x), A.matvec(x))

@@ -119,3 +119,73 @@ def test_linop_scipy_fft_on_arrays_is_scipy():
     x = np.random.default_rng(1).normal(size=(4, 6))
     np.testing.assert_array_equal(lfft.rfft2(x, s=(3, 3)), scipy.fft.rfft2(x, s=(3, 3)))
     np.testing.assert_array_equal(lfft.irfft(x, 5, axis=0), scipy.fft.irfft(x, 5, axis=0))
+
+
+# -- float16 data: every transform's result dtype is the reference's ----------------------
+_FFT_NAMES = ["fft", "ifft", "rfft", "irfft", "hfft", "ihfft", "fft2", "ifft2", "rfft2",
+              "irfft2", "fftn", "ifftn", "rfftn", "irfftn"]
+_AXES = [{}, {"axes": (0,)}, {"axes": (1, 0)}]
+HALF_PRECISION = (
+    [("np.fft", np.fft, name, kw) for name in _FFT_NAMES for kw in
+     ([{}, {"axis": 0}] if name[-1] not in "2n" else _AXES + ([{"axes": (0, 0)}]
+                                                             if name.endswith("n") else []))]
+    + [(mod, namespace, name, kw) for mod, namespace in (("scipy.fft", scipy.fft),
+                                                         ("linop.scipy.fft", lfft))
+       for name in _FFT_NAMES for kw in ([{}, {"axis": 0}] if name[-1] not in "2n" else _AXES)])
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.complex64])
+@pytest.mark.parametrize("module,namespace,name,kw", HALF_PRECISION,
+                         ids=[f"{m}.{n}{sorted(k.values())}" for m, _, n, k in HALF_PRECISION])
+def test_half_precision_result_dtypes_are_the_references(module, namespace, name, kw, dtype):
+    x = np.ones((4, 4), dtype)
+    reference = np.fft if module == "np.fft" else scipy.fft
+    try:
+        want = getattr(reference, name)(x, **kw)
+    except TypeError:  # a real-input transform of complex data
+        with pytest.raises(TypeError):
+            linop.trace(lambda t: getattr(namespace, name)(t, **kw), x)
+        return
+    prog = linop.trace(lambda t: getattr(namespace, name)(t, **kw), x)
+    assert prog.out_avals[0].dtype == want.dtype
+    np.testing.assert_allclose(prog(x), want, rtol=1e-2, atol=1e-2)
+
+
+# -- SciPy's argument checks, with SciPy's exceptions ------------------------------------
+C44 = np.ones((4, 4)) + 1j
+ARGUMENT_CHECKS = [  # (transform, data, keywords)
+    ("rfftn", np.ones((4, 4)), {"axes": ()}),
+    ("irfftn", C44, {"axes": ()}),
+    ("rfft2", np.ones((4, 4)), {"axes": ()}),
+    ("irfft2", C44, {"axes": ()}),
+    ("fft", np.ones(4), {"workers": -100}),
+    ("fftn", np.ones(4), {"workers": -(os.cpu_count() + 1)}),
+    ("fft", np.ones(4), {"workers": 0}),
+    ("rfft", C44, {}),
+    ("ihfft", C44, {}),
+    ("rfftn", C44, {}),
+    ("rfft2", C44, {}),
+    ("fft", np.ones(4), {"norm": "bad"}),
+    ("rfftn", np.ones(4), {"norm": "bad"}),
+    ("fft", np.ones(4), {"n": 0}),
+    ("irfft", C44, {"n": -1}),
+]
+
+
+@pytest.mark.parametrize("via", ["scipy.fft", "linop.scipy.fft"])
+@pytest.mark.parametrize("name,data,kw", ARGUMENT_CHECKS,
+                         ids=[f"{n}-{sorted(k.items())}" for n, _, k in ARGUMENT_CHECKS])
+def test_argument_checks_are_scipys(name, data, kw, via):
+    namespace = scipy.fft if via == "scipy.fft" else lfft
+    with pytest.raises(Exception) as want:
+        getattr(scipy.fft, name)(data, **kw)
+    with pytest.raises(want.type) as got:
+        linop.trace(lambda t: getattr(namespace, name)(t, **kw), data)
+    assert str(got.value) == str(want.value)
+
+
+@pytest.mark.parametrize("workers", [-1, -os.cpu_count(), 1, 64])
+def test_workers_scipy_accepts_are_accepted(workers):
+    x = np.arange(8.0)
+    prog = linop.trace(lambda t: scipy.fft.fft(t, workers=workers), x)
+    np.testing.assert_allclose(prog(x), scipy.fft.fft(x, workers=workers))

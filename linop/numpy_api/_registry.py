@@ -117,14 +117,29 @@ def dispatch_function(func, args, kwargs):
         raise linear
     short = name[3:]
     if short in NONLINEAR_FUNCTIONS or getattr(func, "__name__", "") in NONLINEAR_FUNCTIONS:
-        raise NonLinearError(
+        raise _explained(NonLinearError(
             f"{name} at {user_location()} is not linear in its traced argument. linop traces "
             "linear maps only: move this computation out of the traced function or apply it "
-            "to constants.")
-    raise UnsupportedFunctionError(
+            "to constants."))
+    raise _explained(UnsupportedFunctionError(
         f"{name} at {user_location()} is not supported by linop on traced arrays. If the map is "
         "linear, write it with supported NumPy functions (see the support table in the docs), "
-        "or register it with @linop.custom_linear together with its transpose.")
+        "or register it with @linop.custom_linear together with its transpose."))
+
+
+def _explained(error):
+    """The error that names the library function the user called (a SciPy function running
+    NumPy code on a traced argument), else ``error``."""
+    import sys
+
+    from ..tracing import CONVERSION_EXPLAINERS
+
+    frame = sys._getframe(1)
+    for explain in CONVERSION_EXPLAINERS:
+        explained = explain(frame)
+        if explained is not None:
+            return explained
+    return error
 
 
 def dispatch_ufunc(ufunc, method, inputs, kwargs):
@@ -134,7 +149,7 @@ def dispatch_ufunc(ufunc, method, inputs, kwargs):
     if method == "__call__":
         impl = HANDLED_UFUNCS.get(ufunc)
         if impl is None:
-            raise _nonlinear_ufunc(ufunc)
+            raise _explained(_nonlinear_ufunc(ufunc))
         result = impl(*inputs, **_ufunc_kwargs(ufunc, kwargs))
     else:
         from .elementwise import ufunc_method

@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from ..errors import ArrayAssignmentError, user_location
+from ..errors import AffineError, ArrayAssignmentError, user_location
 from ..primitives import arithmetic as A, shape as S, slicing as SL
 from ..tracing import make_view
 from ._registry import implements
@@ -197,6 +197,13 @@ def _stack_sequence(value):
     if not isinstance(value, (list, tuple)) or not _holds_tracer(value):
         return value
     items = [_stack_sequence(v) for v in value]
+    for v in items:
+        if not is_tracer(v) and np.any(np.asarray(v) != 0):
+            raise AffineError(
+                f"the assignment at {user_location()} writes a list that holds traced arrays and "
+                f"the non-zero constant {np.asarray(v)!r}, which makes the map affine, not "
+                "linear. Assign the traced items alone (y[i] = x[1]) and add the constant to "
+                "the result outside the traced function.")
     shapes = {shape_of(v) for v in items}
     if len(shapes) > 1:
         raise ValueError("setting an array element with a sequence. The requested array has an "

@@ -37,6 +37,21 @@ class Primitive:
     #: primitives, whose parameters are the user's keyword arguments). The builder then
     #: captures those too; otherwise it captures top-level parameter values only.
     nested_constants = False
+    #: Whether the primitive is linear over the reals but not over the complex numbers
+    #: (``real``, ``imag``, ``conj``, ``complex``): no complex matrix represents it on
+    #: complex values (see :func:`linop.operator.real_linear_steps`).
+    real_linear = False
+    #: Whether it is conjugate-linear, ``f(a x) = conj(a) f(x)`` (``conj``): two such
+    #: steps in a row make a complex-linear map.
+    conjugate_linear = False
+
+    def real_linear_for(self, params) -> bool:
+        """Whether an equation of this primitive with ``params`` is only real-linear.
+
+        The default is :attr:`real_linear`; a primitive whose linearity depends on
+        its parameters (a foreign operator's ``clinear`` flag) overrides this.
+        """
+        return self.real_linear
 
     def emit(self, args, avals, bind, **params):
         """Python source for ``impl`` on variables named ``args``, for the compiled executor.

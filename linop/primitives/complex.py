@@ -45,6 +45,7 @@ class Real(Primitive):
 
     name = "real"
     returns_fresh = True
+    real_linear = True
 
     def impl(self, x):
         return x.real.copy()
@@ -64,6 +65,7 @@ class Imag(Primitive):
 
     name = "imag"
     returns_fresh = True
+    real_linear = True
 
     def impl(self, x):
         return x.imag.copy()
@@ -86,6 +88,8 @@ class Conj(Primitive):
 
     name = "conj"
     returns_fresh = True
+    real_linear = True
+    conjugate_linear = True
 
     def emit(self, args, avals, bind):
         return f"{bind(np.conj)}({args[0]})"
@@ -108,6 +112,7 @@ class Complex(Primitive):
 
     name = "complex"
     returns_fresh = True
+    real_linear = True
 
     def impl(self, a, b):
         out = np.empty(a.shape, np.result_type(a.dtype, np.complex64))

@@ -283,7 +283,7 @@ class LinearOperatorStep(Primitive):
     def batch(self, size, x, *, op, mode, axis):
         return linear_operator_p.bind(x, op=op, mode=mode, axis=axis + 1)
 
-    def real_linear_only_for(self, params) -> bool:
+    def real_linear_for(self, params) -> bool:
         """Whether the step is linear over the reals only (PyLops' ``clinear=False``)."""
         return getattr(params["op"].value, "clinear", True) is False
 

@@ -15,6 +15,7 @@ import scipy.sparse as _sp
 from ..numpy_api._util import is_tracer, nonlinear, to_dtype, unsupported
 from ..primitives.sparse import sparse_matmul
 from ..primitives.triangular import triangular_solve
+from ._calls import linear_in
 
 __all__ = ["solve_triangular", "cho_solve", "lu_solve"]
 
@@ -46,6 +47,7 @@ def _solve(b, a, lower, trans, unit_diagonal, dtype):
     return triangular_solve(b, a, lower, trans, unit_diagonal, 0)
 
 
+@linear_in("b")
 def solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, overwrite_b=False,
                      check_finite=True):
     """``scipy.linalg.solve_triangular`` with a constant ``a`` and a traced ``b``.
@@ -72,6 +74,7 @@ def solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, overwrite_
     return _solve(x, a, lower, _TRANS[trans], unit_diagonal, ref.dtype)
 
 
+@linear_in("b")
 def cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
     """``scipy.linalg.cho_solve`` with a constant Cholesky factor and a traced ``b``.
 
@@ -106,6 +109,7 @@ def _row_swaps(piv, n):
     return _sp.csr_array((np.ones(n), (np.arange(n), perm)), shape=(n, n))
 
 
+@linear_in("b")
 def lu_solve(lu_and_piv, b, trans=0, overwrite_b=False, check_finite=True):
     """``scipy.linalg.lu_solve`` with constant LU factors and a traced ``b``.
 

@@ -13,6 +13,17 @@ makes the map affine), ``nearest``, ``mirror``, ``wrap``, ``grid-mirror``,
 ``grid-constant``, ``grid-wrap``. Geometric transforms support ``order`` 0 and
 1 (``prefilter`` is irrelevant there); higher orders raise
 :class:`~linop.UnsupportedFunctionError`.
+
+Only the input may be traced: a traced ``sigma``, ``shift``, ``zoom`` or other
+parameter raises :class:`~linop.NonLinearError` naming it (the maps are not
+linear in them).
+
+Non-finite values stay more local than in SciPy: linop applies the linear map
+exactly, and a zero weight contributes nothing, while SciPy's order-1
+interpolation multiplies the other neighbour of an exact sample by 0 (``NaN *
+0``) and its ``uniform_filter`` keeps a running sum that carries a ``NaN`` or
+``inf`` along the rest of the axis. On finite data the results agree (see
+"Non-finite values in linop.scipy.ndimage" in ``docs/semantics.md``).
 """
 from __future__ import annotations
 
@@ -23,12 +34,13 @@ import scipy.ndimage as _ndi
 import scipy.special as _special
 
 from ..errors import AffineError, user_location
-from ..numpy_api._util import distinct, is_tracer, nonlinear, to_dtype, unsupported
+from ..numpy_api._util import distinct, is_tracer, to_dtype, unsupported
 from ..primitives import arithmetic as A, shape as S
 from ..primitives.complex import real_dtype
 from ..primitives.filtering import convolve_nd
 from ..primitives.sparse import sparse_matmul
 from ._boundary import extend_index, extension_matrix, weights_matrix
+from ._calls import linear_in
 from ._interp import point_taps_matrix, taps_matrix
 
 __all__ = ["correlate1d", "convolve1d", "correlate", "convolve", "uniform_filter1d",
@@ -110,6 +122,7 @@ def _correlate1d_traced(x, weights, axis, mode, origin, ref_dtype):
     return sparse_matmul(x, M, axis)
 
 
+@linear_in("input", "weights")
 def correlate1d(input, weights, axis=-1, output=None, mode="reflect", cval=0.0, origin=0):
     """``scipy.ndimage.correlate1d`` on a traced input (complex weights conjugated, as in SciPy).
 
@@ -145,6 +158,7 @@ def _convolve_as_correlate(weights, origin):
     return weights, origin
 
 
+@linear_in("input", "weights")
 def convolve1d(input, weights, axis=-1, output=None, mode="reflect", cval=0.0, origin=0):
     """``scipy.ndimage.convolve1d`` on a traced input.
 
@@ -208,6 +222,7 @@ def _nd_filter(name, input, weights, output, mode, cval, origin, axes, convoluti
     return distinct(to_dtype(out, ref.dtype, what), input)
 
 
+@linear_in("input", "weights")
 def correlate(input, weights, output=None, mode="reflect", cval=0.0, origin=0, *, axes=None):
     """``scipy.ndimage.correlate`` on a traced input (complex weights conjugated, as in SciPy).
 
@@ -221,6 +236,7 @@ def correlate(input, weights, output=None, mode="reflect", cval=0.0, origin=0, *
     return _nd_filter("correlate", input, weights, output, mode, cval, origin, axes, False)
 
 
+@linear_in("input", "weights")
 def convolve(input, weights, output=None, mode="reflect", cval=0.0, origin=0, *, axes=None):
     """``scipy.ndimage.convolve`` on a traced input.
 
@@ -235,6 +251,7 @@ def convolve(input, weights, output=None, mode="reflect", cval=0.0, origin=0, *,
 
 
 # -- smoothing and derivative filters ---------------------------------------------------
+@linear_in("input")
 def uniform_filter1d(input, size, axis=-1, output=None, mode="reflect", cval=0.0, origin=0):
     """``scipy.ndimage.uniform_filter1d`` on a traced input.
 
@@ -244,6 +261,11 @@ def uniform_filter1d(input, size, axis=-1, output=None, mode="reflect", cval=0.0
     size : int
     axis, output, mode, cval, origin
         As in SciPy (``cval`` 0 with the constant modes).
+
+    Notes
+    -----
+    An ``inf``/``NaN`` input reaches only the outputs whose window holds it; SciPy's
+    running sum carries it to the rest of the axis.
     """
     what = "scipy.ndimage.uniform_filter1d"
     if not is_tracer(input):
@@ -256,6 +278,7 @@ def uniform_filter1d(input, size, axis=-1, output=None, mode="reflect", cval=0.0
     return distinct(_correlate1d_traced(x, weights, axis % x.ndim, mode, origin, ref.dtype), input)
 
 
+@linear_in("input")
 def uniform_filter(input, size=3, output=None, mode="reflect", cval=0.0, origin=0, *, axes=None):
     """``scipy.ndimage.uniform_filter`` on a traced input (a 1-d uniform filter per axis).
 
@@ -265,6 +288,11 @@ def uniform_filter(input, size=3, output=None, mode="reflect", cval=0.0, origin=
     size : int or sequence of int
     output, mode, cval, origin, axes
         As in SciPy; ``mode`` and ``origin`` may be per-axis sequences.
+
+    Notes
+    -----
+    An ``inf``/``NaN`` input reaches only the outputs whose window holds it; SciPy's
+    running sum carries it to the rest of the axis.
     """
     what = "scipy.ndimage.uniform_filter"
     if not is_tracer(input):
@@ -306,6 +334,7 @@ def _gaussian_radius(sigma, truncate, radius):
     return int(truncate * float(sigma) + 0.5) if radius is None else radius
 
 
+@linear_in("input")
 def gaussian_filter1d(input, sigma, axis=-1, order=0, output=None, mode="reflect", cval=0.0,
                       truncate=4.0, *, radius=None):
     """``scipy.ndimage.gaussian_filter1d`` on a traced input (any derivative ``order``).
@@ -330,6 +359,7 @@ def gaussian_filter1d(input, sigma, axis=-1, order=0, output=None, mode="reflect
     return distinct(_correlate1d_traced(x, weights, axis % x.ndim, mode, 0, ref.dtype), input)
 
 
+@linear_in("input")
 def gaussian_filter(input, sigma, order=0, output=None, mode="reflect", cval=0.0, truncate=4.0,
                     *, radius=None, axes=None):
     """``scipy.ndimage.gaussian_filter`` on a traced input (a 1-d Gaussian per axis).
@@ -377,6 +407,7 @@ def _separable_derivative(name, input, axis, output, mode, cval, smooth):
     return distinct(x, input)
 
 
+@linear_in("input")
 def sobel(input, axis=-1, output=None, mode="reflect", cval=0.0):
     """``scipy.ndimage.sobel`` on a traced input.
 
@@ -389,6 +420,7 @@ def sobel(input, axis=-1, output=None, mode="reflect", cval=0.0):
     return _separable_derivative("sobel", input, axis, output, mode, cval, [1, 2, 1])
 
 
+@linear_in("input")
 def prewitt(input, axis=-1, output=None, mode="reflect", cval=0.0):
     """``scipy.ndimage.prewitt`` on a traced input.
 
@@ -401,6 +433,7 @@ def prewitt(input, axis=-1, output=None, mode="reflect", cval=0.0):
     return _separable_derivative("prewitt", input, axis, output, mode, cval, [1, 1, 1])
 
 
+@linear_in("input")
 def laplace(input, output=None, mode="reflect", cval=0.0, *, axes=None):
     """``scipy.ndimage.laplace`` on a traced input: the sum of second differences over ``axes``.
 
@@ -458,6 +491,7 @@ def _apply_points(x, coords, out_shape, mode, order, dtype):
     return S.reshape(sparse_matmul(flat, M, 0), out_shape)
 
 
+@linear_in("input")
 def shift(input, shift, output=None, order=3, mode="constant", cval=0.0, prefilter=True):
     """``scipy.ndimage.shift`` on a traced input (``order`` 0 or 1).
 
@@ -467,6 +501,11 @@ def shift(input, shift, output=None, order=3, mode="constant", cval=0.0, prefilt
     shift : float or sequence
     output, order, mode, cval, prefilter
         As in SciPy (``cval`` 0 with the constant modes).
+
+    Notes
+    -----
+    An ``inf``/``NaN`` input reaches only the outputs it has a non-zero weight in; SciPy
+    also spreads it to outputs that fall exactly on a neighbouring element.
     """
     what = "scipy.ndimage.shift"
     if not is_tracer(input):
@@ -478,6 +517,7 @@ def shift(input, shift, output=None, order=3, mode="constant", cval=0.0, prefilt
     return distinct(_apply_per_axis(x, coords, mode, order, real_dtype(ref.dtype)), input)
 
 
+@linear_in("input")
 def zoom(input, zoom, output=None, order=3, mode="constant", cval=0.0, prefilter=True, *,
          grid_mode=False):
     """``scipy.ndimage.zoom`` on a traced input (``order`` 0 or 1).
@@ -488,6 +528,11 @@ def zoom(input, zoom, output=None, order=3, mode="constant", cval=0.0, prefilter
     zoom : float or sequence
     output, order, mode, cval, prefilter, grid_mode
         As in SciPy (``cval`` 0 with the constant modes).
+
+    Notes
+    -----
+    An ``inf``/``NaN`` input reaches only the outputs it has a non-zero weight in; SciPy
+    also spreads it to outputs that fall exactly on a neighbouring element.
     """
     what = "scipy.ndimage.zoom"
     if not is_tracer(input):
@@ -547,6 +592,7 @@ def _affine_traced(x, matrix, offset, out_shape, mode, order, dtype):
     return _apply_points(x, coords, tuple(out_shape), mode, order, dtype)
 
 
+@linear_in("input")
 def affine_transform(input, matrix, offset=0.0, output_shape=None, output=None, order=3,
                      mode="constant", cval=0.0, prefilter=True):
     """``scipy.ndimage.affine_transform`` on a traced input (``order`` 0 or 1).
@@ -558,12 +604,16 @@ def affine_transform(input, matrix, offset=0.0, output_shape=None, output=None, 
         ``(ndim,)``, ``(ndim, ndim)``, ``(ndim, ndim + 1)`` or ``(ndim + 1, ndim + 1)``.
     offset, output_shape, output, order, mode, cval, prefilter
         As in SciPy (``cval`` 0 with the constant modes).
+
+    Notes
+    -----
+    An ``inf``/``NaN`` input reaches only the outputs it has a non-zero weight in; SciPy
+    also spreads it to outputs that fall exactly on a neighbouring element.
     """
     what = "scipy.ndimage.affine_transform"
     if not is_tracer(input):
         return _ndi.affine_transform(input, matrix, offset, output_shape, output, order, mode,
                                      cval, prefilter)
-    _check_constants(what, matrix=matrix, offset=offset)
     ref, x = _geometric_prelude(what, _ndi.affine_transform, input, order, mode, cval, output,
                                 matrix, offset, output_shape, prefilter=prefilter)
     out = _affine_traced(x, matrix, offset, ref.shape, mode, order, real_dtype(ref.dtype))
@@ -583,6 +633,7 @@ def _rotation(angle, in_plane, reshape):
     return rot, offset, tuple(int(v) for v in out_plane)
 
 
+@linear_in("input")
 def rotate(input, angle, axes=(1, 0), reshape=True, output=None, order=3, mode="constant",
            cval=0.0, prefilter=True):
     """``scipy.ndimage.rotate`` on a traced input (``order`` 0 or 1).
@@ -594,6 +645,11 @@ def rotate(input, angle, axes=(1, 0), reshape=True, output=None, order=3, mode="
         Degrees.
     axes, reshape, output, order, mode, cval, prefilter
         As in SciPy (``cval`` 0 with the constant modes).
+
+    Notes
+    -----
+    An ``inf``/``NaN`` input reaches only the outputs it has a non-zero weight in; SciPy
+    also spreads it to outputs that fall exactly on a neighbouring element.
     """
     what = "scipy.ndimage.rotate"
     if not is_tracer(input):
@@ -614,6 +670,7 @@ def rotate(input, angle, axes=(1, 0), reshape=True, output=None, order=3, mode="
     return distinct(S.transpose(out, tuple(int(b) for b in back)), input)
 
 
+@linear_in("input")
 def map_coordinates(input, coordinates, output=None, order=3, mode="constant", cval=0.0,
                     prefilter=True):
     """``scipy.ndimage.map_coordinates`` on a traced input (``order`` 0 or 1, constant coordinates).
@@ -624,11 +681,13 @@ def map_coordinates(input, coordinates, output=None, order=3, mode="constant", c
     coordinates : array_like, shape ``(input.ndim, ...)``
     output, order, mode, cval, prefilter
         As in SciPy (``cval`` 0 with the constant modes).
+
+    Notes
+    -----
+    An ``inf``/``NaN`` input reaches only the outputs it has a non-zero weight in; SciPy
+    also spreads it to outputs that fall exactly on a neighbouring element.
     """
     what = "scipy.ndimage.map_coordinates"
-    if is_tracer(coordinates):
-        raise nonlinear(what, "the coordinates are traced, and interpolation is not linear in "
-                              "the coordinates. Only the input may be traced.")
     if not is_tracer(input):
         return _ndi.map_coordinates(input, coordinates, output, order, mode, cval, prefilter)
     ref, x = _geometric_prelude(what, _ndi.map_coordinates, input, order, mode, cval, output,

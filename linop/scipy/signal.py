@@ -18,6 +18,7 @@ from ..primitives import complex as C, shape as S, slicing as SL
 from ..primitives.filtering import convolve_nd, lfilter as _lfilter
 from ..primitives.sparse import sparse_matmul
 from ._boundary import extension_matrix, weights_matrix
+from ._calls import linear_in
 
 __all__ = ["convolve", "correlate", "fftconvolve", "oaconvolve", "convolve2d", "correlate2d",
            "lfilter", "sosfilt"]
@@ -73,6 +74,7 @@ def _zero_d_product(in1, in2):
 
 
 # -- convolve / correlate -------------------------------------------------------------
+@linear_in("in1", "in2")
 def convolve(in1, in2, mode="full", method="auto"):
     """``scipy.signal.convolve`` with one traced operand.
 
@@ -97,6 +99,7 @@ def convolve(in1, in2, mode="full", method="auto"):
     return _centered(full, ref.shape)
 
 
+@linear_in("in1", "in2")
 def correlate(in1, in2, mode="full", method="auto"):
     """``scipy.signal.correlate`` with one traced operand (``in2`` is conjugated, as in SciPy).
 
@@ -127,6 +130,7 @@ def _check_axes_broadcast(in1, in2, axes, what):
                               "That is a different kernel per slice; loop over the slices instead.")
 
 
+@linear_in("in1", "in2")
 def fftconvolve(in1, in2, mode="full", axes=None):
     """``scipy.signal.fftconvolve`` with one traced operand.
 
@@ -140,6 +144,7 @@ def fftconvolve(in1, in2, mode="full", axes=None):
     return _fft_family(_sig.fftconvolve, "fft", in1, in2, mode, axes)
 
 
+@linear_in("in1", "in2")
 def oaconvolve(in1, in2, mode="full", axes=None):
     """``scipy.signal.oaconvolve`` (overlap-add) with one traced operand.
 
@@ -217,6 +222,7 @@ def _boundary_name(boundary):
     return {"symmetric": "symm", "circular": "wrap"}.get(boundary, boundary)
 
 
+@linear_in("in1", "in2")
 def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0):
     """``scipy.signal.convolve2d`` with one traced operand.
 
@@ -237,6 +243,7 @@ def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0):
                             "scipy.signal.convolve2d")
 
 
+@linear_in("in1", "in2")
 def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0):
     """``scipy.signal.correlate2d`` with one traced operand (``in2`` conjugated, as in SciPy).
 

@@ -1,0 +1,517 @@
+"""The operator: :class:`TracedLinearOperator`, a SciPy ``LinearOperator`` running traced programs."""
+from __future__ import annotations
+
+import numbers
+import threading
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator
+
+from .. import foreign
+from ..batched import BatchedArray, apply_operator
+from ..batching import batch_program
+from ..errors import user_location
+from ..execute import compile_plan
+from ..ir import Program
+from ..precision import promote_program
+from ..primitives.base import is_tracer
+from ..primitives.complex import real_dtype
+from ..transpose import transpose
+from . import algebra
+from .checks import todense
+from .flat import apply_on_tracer
+from .layout import flat_vector, is_complex
+from .operands import is_matrix, is_operator, is_sparse, operand_programs
+
+__all__ = ["TracedLinearOperator", "as_traced_operator"]
+
+_TRACE_LOCK = threading.RLock()
+
+
+def _precision(dtype) -> int:
+    return np.finfo(np.dtype(dtype)).bits
+
+
+def _like(template, result):
+    """SciPy's convention: an ``np.matrix`` argument gives an ``np.matrix`` result."""
+    return np.asmatrix(result) if isinstance(template, np.matrix) else result
+
+
+def _once(op, attr, make):
+    """``op.<attr>``, made by ``make()`` the first time (once, even with many threads)."""
+    found = op.__dict__.get(attr)
+    if found is None:
+        with _TRACE_LOCK:
+            found = op.__dict__.get(attr)
+            if found is None:
+                found = make()
+                setattr(op, attr, found)
+    return found
+
+
+class TracedLinearOperator(LinearOperator):
+    """A SciPy ``LinearOperator`` whose ``matvec`` and ``rmatvec`` run traced programs.
+
+    Build it with :func:`linop.aslinearoperator`. ``rmatvec`` applies the adjoint
+    (conjugate transpose) computed from the transposed program; ``matmat`` and
+    ``rmatmat`` run one batched program over all columns. Applied to a traced
+    array (inside a function being traced) it inlines its programs.
+
+    Vectors of a more precise dtype than the operator's (``float64`` for a
+    ``float32`` operator) give results of that dtype, computed at that precision
+    (its programs are replayed once per precision, with the constants captured
+    when it was made); see ``docs/operators.md``.
+
+    Parameters
+    ----------
+    flat_program : Program
+        ``dtype[n] -> dtype[m]``.
+    adjoint_program : Program
+        ``dtype[m] -> dtype[n]``, the adjoint of ``flat_program``.
+    dtype : numpy.dtype
+    source : linop.operator.layout.Source, optional
+        The traced user function (its program and pytree layout), when the
+        operator comes straight from :func:`linop.aslinearoperator` (or is its adjoint).
+    flipped : bool
+        The operator is the adjoint of the one ``source`` describes (``A.H``).
+
+    Attributes
+    ----------
+    program : Program
+        The traced forward program of the user's function (for composed
+        operators and adjoints, the flat forward program).
+    transposed_program : Program
+        ``linop.transpose(program)`` (JAX's convention, no conjugation), computed once.
+    flat_program, adjoint_program : Program
+        What ``matvec`` and ``rmatvec`` run on flat vectors.
+    real_coords : bool
+        Whether complex leaves are split into real and imaginary coordinates.
+    """
+
+    def __init__(self, flat_program, adjoint_program, dtype, source=None, flipped=False):
+        n = flat_program.invars[0].aval.shape[0]
+        m = flat_program.outvars[0].aval.shape[0]
+        super().__init__(np.dtype(dtype), (m, n))
+        self.flat_program = flat_program
+        self.adjoint_program = adjoint_program
+        self._source = source
+        self._flipped = flipped
+        self._batched = {}
+        self._promoted = {}
+
+    # -- inspection --------------------------------------------------------------------
+    @property
+    def program(self) -> Program:
+        """The traced forward program (the user's function when known)."""
+        if self._source is not None and not self._flipped:
+            return self._source.program
+        return self.flat_program
+
+    @property
+    def transposed_program(self) -> Program:
+        """The transpose of :attr:`program` (no conjugation), computed on first access."""
+        return _once(self, "_transposed", lambda: transpose(self.program))
+
+    @property
+    def real_coords(self) -> bool:
+        """Whether the vectors are real coordinates of complex leaves."""
+        return self._source is not None and self._source.real_coords
+
+    def __repr__(self) -> str:
+        m, n = self.shape
+        return f"<{m}x{n} TracedLinearOperator with dtype={self.dtype}>"
+
+    def structural_key(self) -> tuple:
+        """What identifies the map: its dtype and its two flat programs (equal after pickling)."""
+        return _once(self, "_key", lambda: (str(self.dtype), self.flat_program,
+                                            self.adjoint_program))
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_batched"] = {}
+        state["_promoted"] = {}
+        for cached in ("_key", "_transposed", "_adjoint_op"):
+            state.pop(cached, None)
+        return state
+
+    # -- precision -----------------------------------------------------------------------
+    def at_precision(self, dtype) -> "TracedLinearOperator":
+        """This operator at the precision of ``dtype`` when that is higher.
+
+        Parameters
+        ----------
+        dtype : numpy.dtype
+            Any floating or complex dtype; only its precision counts.
+
+        Returns
+        -------
+        TracedLinearOperator
+            ``self`` when ``dtype`` is not more precise; else the same map whose
+            programs run at that precision (real stays real, complex stays
+            complex): they are replayed with the constants this operator captured
+            (:func:`linop.precision.promote_program`), never traced again from
+            the caller's function or matrix.
+        """
+        if dtype == self.dtype:
+            return self
+        real = real_dtype(np.result_type(dtype, np.float16))
+        if _precision(real) <= _precision(self.dtype):
+            return self
+        found = self._promoted.get(real)
+        if found is None:
+            with _TRACE_LOCK:
+                found = self._promoted.get(real)
+                if found is None:
+                    found = self._promoted[real] = self._replayed_at(real)
+        return found
+
+    def _replayed_at(self, real):
+        """The same operator with its programs replayed at the precision of ``real``."""
+        source = self._source and self._source.at_precision(real)
+        return TracedLinearOperator(promote_program(self.flat_program, real),
+                                    promote_program(self.adjoint_program, real),
+                                    np.result_type(self.dtype, real), source, self._flipped)
+
+    # -- vectors -----------------------------------------------------------------------
+    def _vector(self, x, n, what):
+        x = np.asarray(x)  # also turns np.matrix columns into plain arrays
+        if x.dtype.kind not in "fciub":
+            raise TypeError(f"{what} at {user_location()}: expected a numeric vector of length "
+                            f"{n} (dtype {self.dtype}), got dtype {x.dtype}")
+        if x.shape == (n,):
+            return x, False
+        if x.shape == (n, 1):
+            return x[:, 0], True
+        raise ValueError(f"{what} at {user_location()}: this {self.shape[0]}x{self.shape[1]} "
+                         f"operator expects a vector of shape ({n},) or ({n}, 1), got shape "
+                         f"{x.shape}{self._layout_hint(x)}")
+
+    def _matrix(self, X, n, what):
+        X = np.asarray(X)
+        if X.dtype.kind not in "fciub":
+            raise TypeError(f"{what} at {user_location()}: expected a numeric array, got dtype "
+                            f"{X.dtype}")
+        if X.ndim != 2 or X.shape[0] != n:
+            raise ValueError(f"{what} at {user_location()}: this {self.shape[0]}x{self.shape[1]} "
+                             f"operator expects a matrix of shape ({n}, k), got shape "
+                             f"{X.shape}{self._layout_hint(X)}")
+        return X
+
+    def _layout_hint(self, x) -> str:
+        """Advice for an array shaped like one of the pytree leaves this operator maps."""
+        return "" if self._source is None else self._source.shape_hint(x, self._flipped)
+
+    def _apply_vector(self, which, x):
+        """The program ``which`` ("flat_program" or "adjoint_program") on one vector."""
+        op = self.at_precision(x.dtype)
+        dtype = op.dtype
+        if x.dtype != dtype:
+            if is_complex(x.dtype) and not is_complex(dtype):
+                cols = op._apply_batched(which, np.stack([x.real, x.imag]))
+                return (cols[0] + 1j * cols[1]).astype(np.result_type(x.dtype, dtype))
+            x = x.astype(dtype)
+        return compile_plan(getattr(op, which))._run(x)[0]
+
+    def _apply_batched(self, which, X):
+        """The program ``which`` on the rows of ``X`` (k, n) at once: a (k, m) result."""
+        op = self.at_precision(X.dtype)
+        dtype = op.dtype
+        out_dtype = np.result_type(X.dtype, dtype)
+        if is_complex(X.dtype) and not is_complex(dtype):
+            Y = op._apply_batched(which, np.concatenate([X.real, X.imag]))
+            k = X.shape[0]
+            return (Y[:k] + 1j * Y[k:]).astype(out_dtype)
+        X = np.ascontiguousarray(X, dtype=dtype)
+        batched = op._batched_program(getattr(op, which), X.shape[0])
+        Y = compile_plan(batched)._run(X)[0]
+        return Y if Y.dtype == out_dtype else Y.astype(out_dtype)
+
+    def _batched_program(self, program, k):
+        key = (id(program), k)
+        found = self._batched.get(key)
+        if found is None:
+            with _TRACE_LOCK:  # one batched program per column count, even with many threads
+                found = self._batched.get(key)
+                if found is None:
+                    found = batch_program(program, k)[0]
+                    if len(self._batched) > 16:
+                        self._batched.clear()
+                    self._batched[key] = found
+        return found
+
+    def matvec(self, x):
+        """``A @ x`` for a vector of shape ``(n,)`` or ``(n, 1)`` (``np.matrix`` stays a matrix)."""
+        if is_tracer(x):
+            return foreign.matvec(self, x, "A", "matvec")
+        if isinstance(x, BatchedArray):
+            return apply_operator(self.matmat, x, self.shape[1], "matvec")
+        xv, column = self._vector(x, self.shape[1], "matvec")
+        y = self._apply_vector("flat_program", xv)
+        return _like(x, y[:, None] if column else y)
+
+    def rmatvec(self, x):
+        """``A^H @ x`` (the adjoint, from the transposed program) for ``(m,)`` or ``(m, 1)``."""
+        if is_tracer(x):
+            return foreign.matvec(self, x, "H", "rmatvec")
+        if isinstance(x, BatchedArray):
+            return apply_operator(self.rmatmat, x, self.shape[0], "rmatvec")
+        xv, column = self._vector(x, self.shape[0], "rmatvec")
+        y = self._apply_vector("adjoint_program", xv)
+        return _like(x, y[:, None] if column else y)
+
+    def matmat(self, X):
+        """``A @ X`` for ``X`` of shape ``(n, k)``: one batched program over the columns."""
+        if is_tracer(X):
+            return foreign.matmat(self, X, "A", "matmat")
+        if isinstance(X, BatchedArray):
+            return apply_operator(self.matmat, X, self.shape[1], "matmat")
+        Xa = self._matrix(X, self.shape[1], "matmat")
+        return _like(X, self._apply_batched("flat_program", Xa.T).T)
+
+    def rmatmat(self, X):
+        """``A^H @ X`` for ``X`` of shape ``(m, k)``: one batched program over the columns."""
+        if is_tracer(X):
+            return foreign.matmat(self, X, "H", "rmatmat")
+        if isinstance(X, BatchedArray):
+            return apply_operator(self.rmatmat, X, self.shape[0], "rmatmat")
+        Xa = self._matrix(X, self.shape[0], "rmatmat")
+        return _like(X, self._apply_batched("adjoint_program", Xa.T).T)
+
+    def _matvec(self, x):
+        return self.matvec(np.ravel(x))
+
+    def _rmatvec(self, x):
+        return self.rmatvec(np.ravel(x))
+
+    def _matmat(self, X):
+        return self.matmat(X)
+
+    def _rmatmat(self, X):
+        return self.rmatmat(X)
+
+    # -- on traced arrays -----------------------------------------------------------------
+    def inline_on_tracer(self, x, mode="A"):
+        """Record this operator's programs on the traced ``x`` (no opaque step).
+
+        Parameters
+        ----------
+        x : Tracer
+            Shape ``(n,)``, ``(n, 1)`` or ``(n, k)`` (columns are batched).
+        mode : {"A", "H", "T", "C"}
+            The operator, its adjoint, its transpose or its conjugate.
+
+        Returns
+        -------
+        Tracer
+            dtype ``result_type(x.dtype, self.dtype)``, computed at that precision.
+        """
+        return apply_on_tracer(self, x, mode)
+
+    # -- shaped application ------------------------------------------------------------
+    def apply(self, *args):
+        """Apply the operator to the function's own arguments (pytrees); returns its output.
+
+        For ``A.H`` the arguments are one output-shaped pytree of ``A`` and the
+        result is ``A.apply_adjoint`` of it.
+        """
+        src = self._require_source("apply")
+        if self._flipped:
+            if len(args) != 1:
+                raise TypeError(f"apply: the adjoint operator takes one output-shaped pytree, "
+                                f"got {len(args)} arguments")
+            return self._through_vectors(args[0], src.out_layout, src.in_layout, self.matvec,
+                                         "apply")
+        return src.program(*args)
+
+    def apply_adjoint(self, y):
+        """The adjoint applied to an output-shaped pytree ``y``; returns the inputs' structure.
+
+        Leaves have the input leaves' shapes; their dtype is the input leaf's
+        dtype, promoted to complex when the adjoint is complex. For ``A.H``,
+        ``y`` has the structure of ``A``'s arguments (one argument itself, several
+        as a tuple) and the result is ``A.apply`` of it.
+        """
+        src = self._require_source("apply_adjoint")
+        if self._flipped:
+            return self._through_vectors(y, src.in_layout, src.out_layout, self.rmatvec,
+                                         "apply_adjoint")
+        return self._through_vectors(y, src.out_layout, src.in_layout, self.rmatvec,
+                                     "apply_adjoint")
+
+    def _through_vectors(self, tree, start, end, fn, what):
+        src = self._source
+        leaves = start.flatten(tree, what)
+        w = fn(src.ravel(leaves, start.avals, self.dtype))
+        return end.unflatten(src.unravel(w, end.avals))
+
+    def _layouts(self, what):
+        src = self._require_source(what)
+        return (src.out_layout, src.in_layout) if self._flipped else (src.in_layout, src.out_layout)
+
+    def ravel_input(self, *args) -> np.ndarray:
+        """The flat vector of the function's arguments (the layout ``matvec`` uses)."""
+        layout, _ = self._layouts("ravel_input")
+        leaves = layout.flatten_args(args, "ravel_input")
+        return self._source.ravel(leaves, layout.avals, self.dtype)
+
+    def unravel_input(self, x):
+        """The function's arguments from a flat vector of length ``n`` (inverse of :meth:`ravel_input`).
+
+        One argument is returned itself, several as a tuple (as
+        :meth:`apply_adjoint` does). Leaves keep the vector's precision; a
+        complex vector gives complex leaves.
+
+        Examples
+        --------
+        >>> import numpy as np, linop
+        >>> A = linop.aslinearoperator(lambda a, b: a[:2] + b, np.zeros(3), np.zeros(2))
+        >>> a, b = A.unravel_input(np.arange(5.0))
+        >>> a, b
+        (array([0., 1., 2.]), array([3., 4.]))
+        """
+        layout, _ = self._layouts("unravel_input")
+        vec = flat_vector(x, self.shape[1], "unravel_input")
+        return layout.unflatten(self._source.unravel(vec, layout.avals, keep_precision=True))
+
+    def unravel_output(self, y):
+        """The function's output pytree from a flat vector of length ``m``.
+
+        Leaves keep the vector's precision; a complex vector gives complex leaves.
+        """
+        _, layout = self._layouts("unravel_output")
+        vec = flat_vector(y, self.shape[0], "unravel_output")
+        return layout.unflatten(self._source.unravel(vec, layout.avals, keep_precision=True))
+
+    def _require_source(self, what):
+        if self._source is None:
+            raise TypeError(f"{what}: this operator was composed from others and has no pytree "
+                            "layout; use matvec/rmatvec on flat vectors")
+        return self._source
+
+    # -- dense ---------------------------------------------------------------------------
+    def todense(self, batch_size=256):
+        """The dense matrix, computed ``batch_size`` columns at a time (see :func:`todense`)."""
+        return todense(self, batch_size)
+
+    # -- algebra -------------------------------------------------------------------------
+    def _adjoint(self):
+        return _once(self, "_adjoint_op", self._flip)
+
+    def _flip(self):
+        """The adjoint operator, whose own adjoint is ``self``."""
+        op = TracedLinearOperator(self.adjoint_program, self.flat_program, self.dtype,
+                                  source=self._source, flipped=not self._flipped)
+        op._adjoint_op = self
+        return op
+
+    def _transpose(self):
+        if not is_complex(self.dtype):
+            return self._adjoint()
+        return TracedLinearOperator(*algebra.transposed(self))
+
+    def normal(self):
+        """``A^H A`` as one traced operator (self-adjoint, shape ``(n, n)``)."""
+        return TracedLinearOperator(*algebra.normal(self))
+
+    def dot(self, x):
+        """``A @ x``: composition with operators and sparse matrices, SciPy's rule for arrays.
+
+        A 1-d or ``(n, 1)`` array is a vector (``matvec``), another 2-d array a
+        matrix of columns (``matmat``); a traced, SciPy or PyLops operator or a
+        sparse matrix gives the composed traced operator; a scalar scales.
+        """
+        if is_operator(x) or is_sparse(x):
+            return _composed(self, as_traced_operator(x, "A @ B"))
+        if np.isscalar(x) and not isinstance(x, (str, bytes)):
+            return _scaled(self, x)
+        if is_tracer(x):
+            return foreign.dot(self, x)
+        if isinstance(x, BatchedArray):
+            return apply_operator(self.matmat, x, self.shape[1], "A @ x")
+        if np.ndim(x) > 2:
+            raise ValueError(f"A @ x at {user_location()}: this {self.shape[0]}x{self.shape[1]} "
+                             f"operator applies to 1-d vectors and 2-d matrices of columns "
+                             f"(SciPy's rule), got shape "
+                             f"{np.shape(x)}{self._layout_hint(x) or '; ravel it first'}")
+        x = np.asarray(x) if not isinstance(x, np.ndarray) else x
+        if x.ndim == 1 or (x.ndim == 2 and x.shape[1] == 1):
+            self._vector(x, self.shape[1], "A @ x")
+        else:
+            self._matrix(x, self.shape[1], "A @ x")
+        return super().dot(x)
+
+    def _rdot(self, x):
+        if is_sparse(x):
+            return _composed(as_traced_operator(x, "S @ A"), self)
+        return super()._rdot(x)
+
+    def __rmul__(self, x):
+        if np.isscalar(x) and not isinstance(x, (str, bytes)):
+            return _scaled(self, x)
+        return super().__rmul__(x)
+
+    def __truediv__(self, other):
+        if not np.isscalar(other):
+            raise ValueError("Can only divide a linear operator by a scalar.")
+        return _scaled(self, 1 / other)
+
+    def __add__(self, x):
+        if is_operator(x) or is_matrix(x):
+            return _summed(self, as_traced_operator(x, "A + B"))
+        return super().__add__(x)
+
+    def __radd__(self, x):
+        """``M + A`` for a 2-d array or sparse matrix ``M`` (SciPy's operators call ``__add__``)."""
+        if is_matrix(x):
+            return _summed(as_traced_operator(x, "M + A"), self)
+        return NotImplemented
+
+    def __rsub__(self, x):
+        """``M - A`` for a 2-d array or sparse matrix ``M``."""
+        if is_matrix(x):
+            return _summed(as_traced_operator(x, "M - A"), -self)
+        return NotImplemented
+
+    def __neg__(self):
+        return _scaled(self, -1)
+
+    def __pow__(self, p):
+        if isinstance(p, numbers.Integral) and p >= 0:
+            return TracedLinearOperator(*algebra.power(self, int(p)))
+        return super().__pow__(p)
+
+
+def _composed(left, right) -> TracedLinearOperator:
+    return TracedLinearOperator(*algebra.composed(left, right))
+
+
+def _summed(left, right) -> TracedLinearOperator:
+    return TracedLinearOperator(*algebra.summed(left, right))
+
+
+def _scaled(op, alpha) -> TracedLinearOperator:
+    return TracedLinearOperator(*algebra.scaled(op, alpha))
+
+
+def as_traced_operator(obj, what="as_traced_operator") -> TracedLinearOperator:
+    """``obj`` as a :class:`TracedLinearOperator` (the operands of blocks and algebra).
+
+    Parameters
+    ----------
+    obj : TracedLinearOperator, 2-d array, np.matrix, SciPy sparse matrix, or a SciPy or PyLops
+        linear operator
+        Matrices become constants of the program (captured by value); foreign
+        operators are applied by :func:`linop.foreign.apply_operator` (an
+        opaque step that calls the operator at run time, unless its matrix is
+        known).
+    what : str
+        Name of the caller, for the error message.
+
+    Raises
+    ------
+    ForeignOperatorError
+        ``obj`` is none of those.
+    """
+    if isinstance(obj, TracedLinearOperator):
+        return obj
+    return TracedLinearOperator(*operand_programs(obj, what))
