@@ -1,9 +1,11 @@
 """linop: matrix-free linear operators with exact adjoints from ordinary NumPy code."""
+from . import execute  # noqa: F401  (registers the default executor, "numpy")
 from .api import linear_transpose
 from .errors import (AffineError, ArrayAssignmentError, BatchingError, ConversionError, LinopError,
                      NonLinearError, TracerMixError, UnsupportedFunctionError, ViewWriteError)
 from .ir import Program, ShapeDtype
-from .tracing import Tracer, trace
+from .numpy_api.tracer import Tracer
+from .tracing import trace
 from .transpose import transpose
 
 __version__ = "0.1.0"

@@ -15,6 +15,9 @@ import time
 
 import numpy as np
 
+import linop
+from linop.testing import dot_test_function
+
 
 # -- the synthetic image and the forward model ------------------------------------------------
 def phantom(n: int) -> np.ndarray:
@@ -75,8 +78,6 @@ def make_stencil_blur(sigma: float):
 
 
 def _fft_traceable(blur, n) -> bool:
-    import linop
-
     try:
         linop.trace(blur, np.zeros((n, n)))
         return True
@@ -101,7 +102,6 @@ class _Stages:
 
 def demo_deblur(args) -> int:
     """The image deblurring demo; returns the exit status."""
-    import linop
     from scipy.sparse.linalg import lsqr
 
     n = args.size
@@ -172,9 +172,6 @@ def _plot(path, truth, data, x, rel_data, rel):
 
 def demo_ir(args) -> int:
     """Print the forward and transposed IR of a small regulariser, and its dot test."""
-    import linop
-    from linop.testing import dot_test_function
-
     def gradient(img):
         """Forward differences along both axes: a typical regulariser."""
         gx = np.zeros_like(img)

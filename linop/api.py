@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import numbers
 import weakref
 
 import numpy as np
@@ -10,54 +9,13 @@ import numpy as np
 from . import batched as B
 from .batching import VmapCall, primal_named_axes, reduce_named_axes, traced_vmap_axes
 from .errors import LinopError, UnboundAxisError, user_location
+from .execute import conform
 from .ir import ShapeDtype
-from .pytree import TreeDef, leaf_paths, tree_flatten, tree_unflatten
-from .tracing import trace_flat
+from .pytree import leaf_paths, tree_flatten, tree_unflatten
+from .tracing import primal_avals, trace_flat
 from .transpose import transpose
 
-__all__ = ["linear_transpose", "vmap", "primal_avals", "LinearTranspose"]
-
-
-def _leaf_aval(leaf, path: str, what: str) -> ShapeDtype:
-    if isinstance(leaf, ShapeDtype):
-        aval = leaf
-    elif isinstance(leaf, (bool, numbers.Number)) and not hasattr(leaf, "dtype"):
-        aval = ShapeDtype((), np.asarray(leaf).dtype)
-    elif hasattr(leaf, "shape") and hasattr(leaf, "dtype"):
-        try:
-            aval = ShapeDtype(tuple(leaf.shape), np.dtype(leaf.dtype))
-        except TypeError as exc:
-            raise TypeError(f"{what}: {path} has a dtype NumPy does not know: {leaf.dtype!r}") from exc
-    else:
-        raise TypeError(
-            f"{what}: {path} must be an array, a scalar, a linop.ShapeDtype or an object with "
-            f".shape and .dtype; got {type(leaf).__name__}")
-    if not np.issubdtype(aval.dtype, np.inexact):
-        raise TypeError(
-            f"{what}: {path} has dtype {aval.dtype}; integer and boolean inputs are not supported "
-            "because a linear map needs a field of scalars. Use a floating or complex dtype (for "
-            "example np.float64).")
-    return aval
-
-
-def primal_avals(primals, what: str = "trace") -> tuple[TreeDef, list]:
-    """The argument structure and the abstract value of each leaf of ``primals``.
-
-    Parameters
-    ----------
-    primals : tuple
-        Positional arguments (pytrees of arrays, scalars or shape/dtype objects).
-    what : str
-        Name of the calling function, for error messages.
-
-    Returns
-    -------
-    in_tree : TreeDef
-    avals : list of ShapeDtype
-    """
-    leaves, in_tree = tree_flatten(tuple(primals))
-    paths = leaf_paths(in_tree, "primals")
-    return in_tree, [_leaf_aval(l, p, what) for l, p in zip(leaves, paths)]
+__all__ = ["linear_transpose", "vmap", "LinearTranspose"]
 
 
 def _check_reduce_axes(reduce_axes) -> tuple:
@@ -145,8 +103,6 @@ class LinearTranspose:
         return tree_unflatten(self.in_tree, outs)
 
     def _check_cotangent(self, cotangent) -> list:
-        from .execute import conform
-
         program = self.program
         leaves, tree = tree_flatten(cotangent)
         if tree != program.out_tree:
@@ -165,8 +121,6 @@ class LinearTranspose:
         Then cotangents of primals that ``fun`` broadcast over a named axis in
         ``reduce_axes`` are summed over it.
         """
-        from .execute import conform
-
         leaves, tree = tree_flatten(cotangent)
         if tree != self.program.out_tree:
             raise TypeError(

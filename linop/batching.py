@@ -28,7 +28,7 @@ import numpy as np
 from .errors import LinopError
 from .ir import Program, ShapeDtype
 from .primitives import shape as S
-from .primitives.base import Builder, Primitive, is_tracer
+from .core import Builder, Primitive, building, is_tracer, zeros
 from .pytree import tree_flatten, tree_unflatten
 
 __all__ = ["VmapCall", "axes_prefix", "batch_program", "reduce_named_axes", "primal_named_axes", "psum",
@@ -45,6 +45,9 @@ class Psum(Primitive):
     """
 
     name = "psum"
+    returns_fresh = False
+    returns_view = False
+    real_linear = False
 
     def impl(self, x, *, axis_name):
         raise LinopError(
@@ -210,9 +213,7 @@ def batch_program(program: Program, size: int, batched=None, axis_name=None,
     out_batched : list of bool
         Which outputs carry the batch axis.
     """
-    from .primitives import arithmetic as A
     from .passes import eliminate_dead_code
-    from .tracing import building
 
     size = int(size)
     batched = [True] * len(program.invars) if batched is None else [bool(b) for b in batched]
@@ -231,7 +232,7 @@ def batch_program(program: Program, size: int, batched=None, axis_name=None,
             if not b and broadcast_outputs:
                 x, b = _broadcast_batch(x, size), True
             if not is_tracer(x):  # a constant zero
-                x = A.zeros(np.shape(x), np.asarray(x).dtype)
+                x = zeros(np.shape(x), np.asarray(x).dtype)
             outs.append(x)
             flags.append(b)
     tree_in = tree_flatten(tuple(t.aval for t in ins))[1]

@@ -34,8 +34,11 @@ import numpy as np
 
 from .errors import LinopError, user_location
 from .ir import Const, ShapeDtype
-from .primitives.base import Primitive, is_tracer
+from .core import Primitive, is_tracer, zeros
+from .primitives import shape as S
 from .primitives.complex import real_dtype
+from .primitives.slice import concatenate, slice_
+from .testing import DotTestError, dot_test_function
 
 __all__ = ["custom_linear", "CustomLinear"]
 
@@ -207,8 +210,6 @@ class CustomLinear:
         linop.testing.DotTestError
             When the transpose does not match the function.
         """
-        from .testing import DotTestError, dot_test_function
-
         self._require_transpose()
         avals = [ShapeDtype(np.shape(e), getattr(e, "dtype", np.float64)) for e in examples]
         variants = [[_real_version(a) for a in avals]]
@@ -351,13 +352,8 @@ def _conform(value, aval: ShapeDtype, who: str, what: str, exact_dtype: bool = F
 
 def _batch_by_loop(prim, size, xs, params):
     """Apply ``prim`` to each batch element (leading axis) and stack the results."""
-    from .primitives import shape as S
-    from .primitives.slicing import concatenate, slice_
-
     if size == 0:  # nothing to loop over: the shape rule gives the (empty) result
         aval = prim.abstract_eval(*(ShapeDtype(x.shape[1:], x.dtype) for x in xs), **params)
-        from .primitives.arithmetic import zeros
-
         return zeros((0,) + aval.shape, aval.dtype)
     outs = []
     for b in range(size):
@@ -382,6 +378,9 @@ class _CustomForward(Primitive):
     """The forward equation of a :class:`CustomLinear` (all inputs, or input ``arg_index``)."""
 
     nested_constants = True
+    returns_fresh = False
+    returns_view = False
+    real_linear = False
 
     def __init__(self, owner: CustomLinear):
         self.owner = owner
@@ -436,6 +435,9 @@ class _CustomTranspose(Primitive):
     """The transpose equation of a :class:`CustomLinear`: the cotangent of input ``arg_index``."""
 
     nested_constants = True
+    returns_fresh = False
+    returns_view = False
+    real_linear = False
 
     def __init__(self, owner: CustomLinear):
         self.owner = owner

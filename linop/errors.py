@@ -165,3 +165,11 @@ class RealLinearError(LinopError, TypeError):
     real parts, or turns complex values into real ones, so no complex matrix
     represents it. Use ``aslinearoperator(..., real_coords=True)``.
     """
+
+
+class ExecutorError(LinopError, LookupError):
+    """A :class:`~linop.ir.Program` was run with an executor that is not registered.
+
+    Executors register themselves by name with :func:`linop.ir.register_executor`;
+    :mod:`linop.execute` registers the default one, ``"numpy"``, when ``linop`` is imported.
+    """

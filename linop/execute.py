@@ -1,8 +1,9 @@
 """Executors: run a :class:`~linop.ir.Program` on arrays (or re-record it on tracers).
 
-The default executor compiles a program once into straight-line Python source:
-one assignment per equation over local variables, with each primitive's
-parameters bound ahead of time (each primitive's ``emit`` rule turns a slice into
+The default executor (registered as ``"numpy"`` with :func:`linop.ir.register_executor`,
+which :meth:`linop.ir.Program.__call__` looks up) compiles a program once into
+straight-line Python source: one assignment per equation over local variables, with each
+primitive's parameters bound ahead of time (each primitive's ``emit`` rule turns a slice into
 ``x[idx]``, a multiplication by a constant into ``x * c3``; other primitives call
 their ``impl`` with bound parameters), so that a call pays no dictionary look-ups, no
 keyword-argument packing and no checks. Intermediates are deleted after their
@@ -17,14 +18,15 @@ import itertools
 import numpy as np
 
 from .errors import LinopError
-from .ir import Program, flatten_args, unflatten_out
+from .ir import Program, register_executor
 from .passes import fuse_for_execution, use_counts
-from .primitives.base import is_tracer
+from .primitives.complex import convert
+from .core import is_tracer, replay
 
 #: The filename of every compiled plan's code (shown in tracebacks through a plan).
 PLAN_FILENAME = "<linop plan>"
 
-__all__ = ["call_program", "run_flat", "compile_plan", "conform", "Plan", "DEFERRED_RUNNERS"]
+__all__ = ["run_flat", "compile_plan", "conform", "Plan", "DEFERRED_RUNNERS"]
 
 
 class Plan:
@@ -60,7 +62,7 @@ class _Codegen:
 
     Equations whose first input (or, for commutative primitives, either input) is
     an intermediate the function owns (a fresh array read only there) are written
-    in place when the primitive offers :meth:`~linop.primitives.base.Primitive.emit_inplace`.
+    in place when the primitive offers :meth:`~linop.core.Primitive.emit_inplace`.
     """
 
     def __init__(self, program: Program):
@@ -182,10 +184,11 @@ DEFERRED_RUNNERS: dict = {}
 
 def run_flat(program: Program, args: list) -> list:
     """Run ``program`` on flat inputs: arrays give arrays, tracers record equations."""
-    if any(is_tracer(a) for a in args):
-        return _run_traced(program, args)
     if len(args) != len(program.invars):
         raise TypeError(f"the program takes {len(program.invars)} inputs, got {len(args)}")
+    if any(is_tracer(a) for a in args):
+        return replay(program, [conform(a, v.aval, f"input {i}")
+                                for i, (a, v) in enumerate(zip(args, program.invars))])
     try:
         arrays = [conform(a, v.aval, f"input {i}") for i, (a, v) in enumerate(zip(args, program.invars))]
     except LinopError:
@@ -194,6 +197,9 @@ def run_flat(program: Program, args: list) -> list:
             raise
         return runner(program, args)
     return compile_plan(program)(arrays)
+
+
+register_executor("numpy", run_flat)
 
 
 def conform(value, aval, name: str):
@@ -211,8 +217,6 @@ def conform(value, aval, name: str):
             raise TypeError(f"{name} has dtype {x.dtype}, which does not cast to {aval.dtype} "
                             f"(same_kind casting){hint}")
         if is_tracer(x):
-            from .primitives.complex import convert
-
             return convert(x, aval.dtype)
         x = x.astype(aval.dtype)
     return x
@@ -223,19 +227,3 @@ def _fresh_output(out, inputs):
     if not out.flags.writeable or any(np.may_share_memory(out, a) for a in inputs):
         return np.array(out)
     return out
-
-
-def _run_traced(program: Program, args: list) -> list:
-    if len(args) != len(program.invars):
-        raise TypeError(f"the program takes {len(program.invars)} inputs, got {len(args)}")
-    args = [conform(a, v.aval, f"input {i}") for i, (a, v) in enumerate(zip(args, program.invars))]
-    env = {v.id: a for v, a in zip(program.invars, args)}
-    for eqn in program.eqns:
-        env[eqn.out.id] = eqn.prim.bind(*(env[v.id] for v in eqn.inputs), **eqn.params)
-    return [env[v.id] for v in program.outvars]
-
-
-def call_program(program: Program, args) -> object:
-    """Call ``program`` with the calling convention of the function it was traced from."""
-    leaves = flatten_args(args, program.in_tree)
-    return unflatten_out(program.out_tree, run_flat(program, leaves))

@@ -28,7 +28,7 @@ SciPy entry point    reached from
 * a known matrix (``MatrixLinearOperator`` of a dense or sparse matrix) as a
   constant, captured by value, and ``IdentityOperator`` as a cast;
 * anything else as one opaque ``linear_operator`` step
-  (:mod:`linop.primitives.foreign`) that calls the operator, held by
+  (:mod:`linop.primitives.linear_operator`) that calls the operator, held by
   reference, when the program runs, and its adjoint for the transpose.
 
 Dtypes: SciPy's composites, known matrices and ``IdentityOperator`` give the
@@ -48,10 +48,10 @@ import numpy as np
 
 from .errors import ForeignOperatorError, user_location
 from .primitives import complex as C
-from .primitives.base import is_tracer
-from .primitives.foreign import (MODES, lacks_adjoint, linear_operator, no_adjoint_error,
+from .core import is_tracer
+from .primitives.linear_operator import (MODES, lacks_adjoint, linear_operator, no_adjoint_error,
                                  operator_dtype, overrides)
-from .primitives.sparse import sparse_matmul
+from .primitives.sparse_matmul import sparse_matmul
 
 __all__ = ["apply_operator", "matvec", "matmat", "dot", "rdot", "is_linear_operator",
            "install_hooks", "ensure_hooks", "vector_dtype"]
@@ -166,7 +166,7 @@ def _known_matrix(op, x, mode):
 
 
 def apply_operator(op, x, mode: str = "A"):
-    """Record ``op`` (in ``mode``, see :data:`linop.primitives.foreign.MODES`) on the tracer ``x``.
+    """Record ``op`` (in ``mode``, see :data:`linop.primitives.linear_operator.MODES`) on the tracer ``x``.
 
     Parameters
     ----------

@@ -17,10 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ExecutorError
 from .pytree import TreeDef, tree_flatten, tree_unflatten
 
 __all__ = ["ShapeDtype", "Var", "Const", "Eqn", "Program", "Captures", "snapshot", "is_snapshot",
-           "new_snapshot", "writeable_alias", "values_equal"]
+           "new_snapshot", "writeable_alias", "values_equal", "EXECUTORS", "DEFAULT_EXECUTOR",
+           "register_executor", "executor"]
 
 #: NumPy's limits: at most 64 axes, and sizes and byte counts that fit ``intp``.
 MAX_NDIM = 64
@@ -559,6 +561,45 @@ class Eqn:
     source: str | None = None
 
 
+#: Executors by name: ``name -> run_flat(program, flat_inputs) -> flat outputs``, where the
+#: inputs are arrays (giving arrays) or tracers (recording equations).
+EXECUTORS: dict = {}
+
+#: The executor that runs :meth:`Program.__call__` and :meth:`Program.call_flat`.
+DEFAULT_EXECUTOR = "numpy"
+
+
+def register_executor(name: str, run_flat) -> None:
+    """Register ``run_flat(program, flat_inputs) -> list`` as the executor called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        The executor's name (:mod:`linop.execute` registers ``"numpy"``).
+    run_flat : callable
+        Runs a program on a list of flat inputs and returns the list of flat outputs.
+    """
+    EXECUTORS[name] = run_flat
+
+
+def executor(name: str):
+    """The ``run_flat`` of the executor registered as ``name``.
+
+    Raises
+    ------
+    ExecutorError
+        When no executor of that name is registered.
+    """
+    run_flat = EXECUTORS.get(name)
+    if run_flat is None:
+        known = ", ".join(repr(n) for n in sorted(EXECUTORS)) or "none"
+        raise ExecutorError(
+            f"no executor named {name!r} is registered (registered: {known}). Import linop "
+            "(which registers the NumPy executor 'numpy' from linop.execute) before running a "
+            "Program, or register one with linop.ir.register_executor(name, run_flat).")
+    return run_flat
+
+
 @dataclass
 class Program:
     """A linear program: inputs, equations, outputs and pytree structure.
@@ -602,15 +643,12 @@ class Program:
         return [v.aval for v in self.outvars]
 
     def __call__(self, *args):
-        from .execute import call_program
-
-        return call_program(self, args)
+        """Run the program with the calling convention of the function it was traced from."""
+        return unflatten_out(self.out_tree, self.call_flat(flatten_args(args, self.in_tree)))
 
     def call_flat(self, flat_args) -> list:
         """Run the program on a flat list of inputs; return a flat list."""
-        from .execute import run_flat
-
-        return run_flat(self, list(flat_args))
+        return executor(DEFAULT_EXECUTOR)(self, list(flat_args))
 
     # -- comparing and pickling -------------------------------------------
     def __eq__(self, other) -> bool:

@@ -9,12 +9,12 @@ the primitive declares on its class:
   primitive with equal parameters to the same inputs (``y[1:-1] += x`` records
   the same ``update_slice`` twice);
 * :func:`fold_chains` merges an equation with the producer of its input where
-  the primitive's :meth:`~linop.primitives.base.Primitive.fold_into` rule allows
+  the primitive's :meth:`~linop.core.Primitive.fold_into` rule allows
   (a chain of constant scalings becomes one; a slice update that is overwritten
   by the same slice update disappears);
 * :func:`fuse_for_execution` merges a single-use producer into its reader
-  (:meth:`~linop.primitives.base.Primitive.absorb`,
-  :meth:`~linop.primitives.base.Primitive.fuse_into`): ``t + pad(p)`` and
+  (:meth:`~linop.core.Primitive.absorb`,
+  :meth:`~linop.core.Primitive.fuse_into`): ``t + pad(p)`` and
   ``y[i] += v`` become one accumulation into a slice of ``t``. It runs where a program is compiled for
   execution, so the printed IR keeps the small primitive vocabulary.
 
@@ -131,7 +131,7 @@ def eliminate_common_subexpressions(program: Program) -> Program:
 def fold_chains(program: Program) -> Program:
     """Merge each equation with the one that produced its first input, where the primitive allows.
 
-    A primitive says how with :meth:`~linop.primitives.base.Primitive.fold_into`
+    A primitive says how with :meth:`~linop.core.Primitive.fold_into`
     (``mul(mul(v, a), c)`` is ``mul(v, a * c)``; a slice update overwritten by
     the same slice update is skipped); the inner equation is left for dead-code
     elimination when nothing else uses it.
@@ -162,8 +162,8 @@ def _fused_producer(eqn: Eqn, producer: dict, uses: dict):
 def fuse_for_execution(program: Program) -> Program:
     """Merge single-use producers into the equation that reads them (executor rewrites).
 
-    A primitive says how with :meth:`~linop.primitives.base.Primitive.absorb`
-    (as the reader) or :meth:`~linop.primitives.base.Primitive.fuse_into` (as the
+    A primitive says how with :meth:`~linop.core.Primitive.absorb`
+    (as the reader) or :meth:`~linop.core.Primitive.fuse_into` (as the
     producer): ``t + pad(p)`` and ``y[i] += v`` (``update_slice(t, t[i] + v)``)
     become one ``add_slice``; merged producers become dead and are dropped.
     """

@@ -4,7 +4,7 @@
 precision (``float32`` to ``float64``, ``complex64`` to ``complex128``) with the
 constants it captured: never with the function it was traced from, whose arrays
 the caller may have changed since. Each primitive says how its parameters follow
-(:meth:`~linop.primitives.base.Primitive.promoted_params`); a step that cannot
+(:meth:`~linop.core.Primitive.promoted_params`); a step that cannot
 run at the higher precision computes at its recorded one.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 from .errors import LinopError
 from .ir import Const, Program, ShapeDtype, new_snapshot
 from .passes import simplify
-from .primitives.base import Builder
+from .core import Builder
 from .primitives.complex import convert_p
 
 __all__ = ["promoter", "promote_program"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .api import linear_transpose, primal_avals
 from .errors import LinopError
 from .ir import ShapeDtype
 from .pytree import tree_flatten, tree_unflatten
@@ -22,8 +23,6 @@ class DotTestError(LinopError, AssertionError):
 
 
 def _avals(primals):
-    from .api import primal_avals
-
     return primal_avals(primals, "testing")
 
 
@@ -133,8 +132,6 @@ def check_transpose(fun, *primals, rtol=None, seed=0):
     DotTestError
         When the error exceeds ``rtol``.
     """
-    from .api import linear_transpose
-
     rng = np.random.default_rng(seed)
     in_tree, avals = _avals(primals)
     f_t = linear_transpose(fun, *primals)
@@ -170,8 +167,6 @@ def dot_test_function(fun, *primals, rtol=None, seed=0) -> float:
     ------
     DotTestError
     """
-    from .api import linear_transpose
-
     rng = np.random.default_rng(seed)
     in_tree, avals = _avals(primals)
     f_t = linear_transpose(fun, *primals)

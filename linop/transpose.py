@@ -11,10 +11,9 @@ from __future__ import annotations
 from .errors import LinopError
 from .ir import Program
 from .primitives import arithmetic as A
-from .primitives.base import Builder
+from .core import Builder, building, zeros
 from .pytree import TreeDef
 from .passes import simplify
-from .tracing import building
 
 __all__ = ["transpose"]
 
@@ -49,7 +48,7 @@ def transpose(program: Program) -> Program:
                 if c is not None:
                     _accumulate(cts, v, c, eqn)
         builder.source = None
-        outs = [cts[v.id] if v.id in cts else A.zeros(v.aval.shape, v.aval.dtype)
+        outs = [cts[v.id] if v.id in cts else zeros(v.aval.shape, v.aval.dtype)
                 for v in program.invars]
         outvars = [o.var for o in outs]
     in_tree = program.out_tree if program.out_is_args else TreeDef("tuple", None, (program.out_tree,))

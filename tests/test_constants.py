@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 import linop
 from linop.ir import Const, Program, is_snapshot, snapshot, writeable_alias
-from linop.primitives.sparse import SparseConst
+from linop.primitives.sparse_matmul import SparseConst
 from linop.scipy import linalg as lsl
 from linop.scipy import ndimage as lnd
 from linop.scipy import signal as lss

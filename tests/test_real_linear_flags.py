@@ -10,7 +10,7 @@ import pytest
 
 import linop
 from linop.primitives import complex as C
-from linop.primitives.foreign import linear_operator_p
+from linop.primitives.linear_operator import linear_operator_p
 from linop.testing import random_like
 
 from harness import table_cases

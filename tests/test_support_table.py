@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-import linop.numpy_api as numpy_api
+import linop.numpy_api.tracer as tracer_module
 from harness import Case
 
 TESTS = Path(__file__).resolve().parent
@@ -64,9 +64,9 @@ class DispatchRecorder:
             self.seen.add(self.codes[frame.f_code])
 
     def __enter__(self):
-        self._saved = (numpy_api.dispatch_function, numpy_api.dispatch_ufunc, sys.getprofile())
-        numpy_api.dispatch_function = self._wrap(self._saved[0], lambda func, args, kwargs: func)
-        numpy_api.dispatch_ufunc = self._wrap(
+        self._saved = (tracer_module.dispatch_function, tracer_module.dispatch_ufunc, sys.getprofile())
+        tracer_module.dispatch_function = self._wrap(self._saved[0], lambda func, args, kwargs: func)
+        tracer_module.dispatch_ufunc = self._wrap(
             self._saved[1],
             lambda ufunc, method, inputs, kwargs: ufunc if method == "__call__" else (ufunc, method))
         if self.codes:
@@ -74,7 +74,7 @@ class DispatchRecorder:
         return self
 
     def __exit__(self, *exc):
-        numpy_api.dispatch_function, numpy_api.dispatch_ufunc, profile = self._saved
+        tracer_module.dispatch_function, tracer_module.dispatch_ufunc, profile = self._saved
         sys.setprofile(profile)
 
 
@@ -103,7 +103,7 @@ def all_cases() -> list:
 
 def exercised(cases, scipy_handlers=()) -> set:
     """Registry keys (and SciPy handlers) that tracing ``cases`` dispatches to."""
-    from linop.tracing import trace
+    from linop import trace
 
     with DispatchRecorder(scipy_handlers) as rec, warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -20,10 +20,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "docs" / "support.md"
 
-# ufunc methods handled inside linop.numpy_api.elementwise.ufunc_method itself.
-BUILTIN_UFUNC_METHODS = (("add", "reduce"), ("multiply", "outer"))
-
-
 @dataclass(frozen=True)
 class Entry:
     """One supported function: its public name, the registry key, the handler."""
@@ -62,18 +58,10 @@ def ufunc_entries() -> list[Entry]:
 
 def ufunc_method_entries() -> list[Entry]:
     """ufunc methods (``np.add.at`` ...) that linop traces, sorted by name."""
-    import numpy as np
+    from linop.numpy_api._registry import UFUNC_METHODS
 
-    from linop.numpy_api import elementwise
-
-    entries = [Entry(f"np.{u.__name__}.{m}", (u, m), h)
-               for (u, m), h in elementwise.UFUNC_METHODS.items()]
-    known = {e.key for e in entries}
-    for uname, method in BUILTIN_UFUNC_METHODS:
-        key = (getattr(np, uname), method)
-        if key not in known:
-            entries.append(Entry(f"np.{uname}.{method}", key, elementwise.ufunc_method))
-    return sorted(entries, key=lambda e: e.name)
+    return sorted((Entry(f"np.{u.__name__}.{m}", (u, m), h) for (u, m), h in UFUNC_METHODS.items()),
+                  key=lambda e: e.name)
 
 
 def scipy_entries() -> list[Entry]:

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import tracing
+from ..numpy_api.views import is_view
+from ..tracing import trace_flat
 from ..batching import batch_program
 from ..errors import BatchingError, user_location
 from ..ir import ShapeDtype
 from ..primitives import shape as S
-from ..primitives.base import is_tracer
+from ..core import is_tracer
 from ..pytree import tree_flatten, tree_unflatten
 from .levels import BatchLevel, batch_broadcast_p, check_active
 from .value import NUMPY_CALLS, BatchedArray, core_of, is_basic_index, lead, levels_of, wrap
@@ -184,12 +185,12 @@ def _traced(fn, leaves, tree, mapped, level):
         outs = tree_flatten(out)[0]
         if not all(is_tracer(o) for o in outs) or any(t.var is not v for t, v in zip(tracers, before)):
             raise _NotArrays  # not arrays, or it wrote into an argument (out=, np.copyto)
-        views.extend(tracing.is_view(o) or any(o is t for t in tracers) for o in outs)
+        views.extend(is_view(o) or any(o is t for t in tracers) for o in outs)
         return out
 
     one_example.__wrapped__ = fn
     try:
-        program = tracing.trace_flat(one_example, tree_flatten(tuple(avals))[1], avals)
+        program = trace_flat(one_example, tree_flatten(tuple(avals))[1], avals)
     except _NotArrays:
         return NotImplemented
     batched, _ = batch_program(program, level.size)
@@ -200,7 +201,7 @@ def _traced(fn, leaves, tree, mapped, level):
 
 def _traced_zeros(like, zeros):
     """A tracer of ``like``'s trace for an output that does not depend on the inputs (zeros_like)."""
-    from ..primitives.arithmetic import zeros_p
+    from ..core import zeros_p
 
     return like.builder.add_eqn(zeros_p, (), {"shape": tuple(np.shape(zeros)),
                                               "dtype": np.asarray(zeros).dtype})
@@ -285,7 +286,7 @@ def _stack_column(column, inputs, level, name):
             "shape (np.where(mask, x, 0) instead of x[mask]), or loop over the examples yourself.")
     shares = any(isinstance(x, np.ndarray) and (not x.flags.writeable or any(
         np.may_share_memory(x, i) for i in ins)) for x, ins in zip(column, inputs))
-    shares = shares or any(tracing.is_view(x) or isinstance(x, BatchedArray) and not x.writeable
+    shares = shares or any(is_view(x) or isinstance(x, BatchedArray) and not x.writeable
                            for x in column)
     return BatchedArray(level, np.stack(column), writeable=not shares)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..batching import axes_prefix
-from ..primitives.base import is_tracer
+from ..core import is_tracer
 from ..pytree import tree_flatten, tree_unflatten
 from .levels import BatchLevel, check_active
 from .value import BatchedArray

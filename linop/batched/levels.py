@@ -13,11 +13,10 @@ import threading
 
 import numpy as np
 
-from .. import tracing
 from ..errors import BatchingError, LinopError, user_location
 from ..ir import ShapeDtype
 from ..primitives import shape as S
-from ..primitives.base import Primitive
+from ..core import Primitive, active_builders
 
 __all__ = ["BatchLevel", "active_level", "active_levels", "check_active", "batch_broadcast_p",
            "unbatch_p"]
@@ -60,7 +59,7 @@ class BatchLevel:
         self.size = int(size)
         self.axis_name = axis_name
         self.serial = next(_serials)
-        self.outer_builders = frozenset(id(b) for b in tracing.active_builders())
+        self.outer_builders = frozenset(id(b) for b in active_builders())
         self.active = False
 
     def __enter__(self):
@@ -107,6 +106,9 @@ class BatchBroadcast(Primitive):
     """
 
     name = "batch_broadcast"
+    returns_fresh = False
+    returns_view = False
+    real_linear = False
 
     def impl(self, x, *, level, axis_name, size):
         return np.broadcast_to(x, (size,) + np.shape(x))
@@ -130,6 +132,9 @@ class Unbatch(Primitive):
     """
 
     name = "unbatch"
+    returns_fresh = False
+    returns_view = False
+    real_linear = False
 
     def impl(self, x, *, level, axis_name, size):
         raise LinopError(

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import BatchingError, user_location
 from ..execute import DEFERRED_RUNNERS, conform
 from ..primitives import shape as S
-from ..primitives.base import is_tracer
+from ..core import is_tracer
 from .calls import lift, move_axis_perm
 from .levels import BatchLevel, active_level, check_active, unbatch_p
 from .value import BatchedArray, core_of, levels_of, wrap

@@ -16,7 +16,7 @@ import numbers
 import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
-from .. import tracing
+from ..numpy_api.tracer import DEFERRED_TYPES
 from ..errors import BatchingError, user_location
 from .levels import BatchLevel, check_active
 
@@ -319,4 +319,4 @@ class BatchedArray(NDArrayOperatorsMixin):
         return NUMPY_CALLS.apply(func, args, kwargs)
 
 
-tracing.DEFERRED_TYPES.add(BatchedArray)
+DEFERRED_TYPES.add(BatchedArray)

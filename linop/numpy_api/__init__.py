@@ -1,18 +1,21 @@
 """The NumPy adapter: lowers NumPy functions and ufuncs on tracers to primitives.
 
 Each submodule registers the NumPy functions of one family with
-:func:`implements` (for ``__array_function__``) or :func:`implements_ufunc`
-(for ``__array_ufunc__``). Anything not registered raises
+:func:`implements` (for ``__array_function__``), :func:`implements_ufunc`
+(for ``__array_ufunc__``) or :func:`implements_ufunc_method` (for ``np.add.at`` and
+the other ufunc methods). Anything not registered raises
 :class:`~linop.errors.UnsupportedFunctionError`, or
 :class:`~linop.errors.NonLinearError` when the function is known to be
 non-linear.
 """
 from __future__ import annotations
 
-from ._registry import (HANDLED_FUNCTIONS, HANDLED_UFUNCS, dispatch_function, dispatch_ufunc,
-                        implements, implements_ufunc, supported_functions)
+from ._registry import (HANDLED_FUNCTIONS, HANDLED_UFUNCS, UFUNC_METHODS, dispatch_function,
+                        dispatch_ufunc, implements, implements_ufunc, implements_ufunc_method,
+                        supported_functions)
 from . import elementwise, shape, reductions, contraction, joining, indexing, creation, complex  # noqa: F401,E501
 from . import fft, stencils, advanced_indexing, selection, signal, linalg, histograms  # noqa: F401,E501
 
-__all__ = ["HANDLED_FUNCTIONS", "HANDLED_UFUNCS", "dispatch_function", "dispatch_ufunc",
-           "implements", "implements_ufunc", "supported_functions"]
+__all__ = ["HANDLED_FUNCTIONS", "HANDLED_UFUNCS", "UFUNC_METHODS", "dispatch_function",
+           "dispatch_ufunc", "implements", "implements_ufunc", "implements_ufunc_method",
+           "supported_functions"]

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import NonLinearError, UnsupportedFunctionError, user_location
-from ..primitives.base import is_tracer
+from ..errors import ArrayAssignmentError, NonLinearError, UnsupportedFunctionError, user_location
+from ..core import is_tracer
+from ._util import to_dtype, to_linear, unsupported
+from .conversion import CONVERSION_EXPLAINERS
 
 HANDLED_FUNCTIONS: dict = {}
 HANDLED_UFUNCS: dict = {}
+#: ufunc methods other than ``__call__``: ``(ufunc, method name) -> handler`` (``np.add.at``).
+UFUNC_METHODS: dict = {}
 
 # NumPy functions whose result is not linear in the array argument.
 NONLINEAR_FUNCTIONS = {
@@ -92,6 +96,14 @@ def implements_ufunc(*ufuncs):
     return register
 
 
+def implements_ufunc_method(ufunc, method: str):
+    """Register the decorated function as the handler of ``ufunc.method`` (``np.add.at``)."""
+    def register(impl):
+        UFUNC_METHODS[(ufunc, method)] = impl
+        return impl
+    return register
+
+
 def supported_functions() -> list[str]:
     """Names of the NumPy functions and ufuncs that linop traces, sorted."""
     names = {function_name(f) for f in HANDLED_FUNCTIONS} | {f"np.{u.__name__}" for u in HANDLED_UFUNCS}
@@ -132,8 +144,6 @@ def _explained(error):
     NumPy code on a traced argument), else ``error``."""
     import sys
 
-    from ..tracing import CONVERSION_EXPLAINERS
-
     frame = sys._getframe(1)
     for explain in CONVERSION_EXPLAINERS:
         explained = explain(frame)
@@ -152,14 +162,40 @@ def dispatch_ufunc(ufunc, method, inputs, kwargs):
             raise _explained(_nonlinear_ufunc(ufunc))
         result = impl(*inputs, **_ufunc_kwargs(ufunc, kwargs))
     else:
-        from .elementwise import ufunc_method
-
-        result = ufunc_method(ufunc, method, inputs, kwargs)
+        handler = UFUNC_METHODS.get((ufunc, method))
+        if handler is None:
+            raise _unsupported_ufunc_method(ufunc, method)
+        result = handler(*inputs, **kwargs)
     if out is not None:
-        from .indexing import write_ufunc_out
-
-        return write_ufunc_out(ufunc, out, result)
+        return _write_out(ufunc, out, result)
     return result
+
+
+def _unsupported_ufunc_method(ufunc, method) -> UnsupportedFunctionError:
+    hint = ""
+    if ufunc in (np.add, np.subtract, np.multiply, np.divide) or method in ("reduce", "accumulate"):
+        hint = "See the support table in the docs for what linop traces."
+    return unsupported(f"np.{ufunc.__name__}.{method}", hint)
+
+
+def _write_out(ufunc, out, result):
+    """Complete ``np.ufunc(..., out=y)`` (including ``y += x``) by writing into ``y``."""
+    target = out[0] if isinstance(out, tuple) else out
+    if not is_tracer(target):
+        raise ArrayAssignmentError(
+            f"at {user_location()}: np.{ufunc.__name__} writes a traced result into a plain NumPy "
+            "array (for example y += x where y = np.zeros(n)). Create y from the input with "
+            "y = np.zeros_like(x, shape=(n,)) instead.")
+    if not is_tracer(result):
+        result = to_linear(result, target.dtype, target.shape, f"np.{ufunc.__name__}")
+    if not np.can_cast(result.dtype, target.dtype, "same_kind"):
+        raise TypeError(f"Cannot cast ufunc {ufunc.__name__!r} output from {result.dtype!r} to "
+                        f"{target.dtype!r} with casting rule 'same_kind'")
+    if tuple(result.shape) != tuple(target.shape):
+        raise ValueError(f"non-broadcastable output operand with shape {target.shape} doesn't "
+                         f"match the broadcast shape {result.shape}")
+    target._assign(to_dtype(result, target.dtype, "an in-place operation"))
+    return target
 
 
 def _ufunc_kwargs(ufunc, kwargs):

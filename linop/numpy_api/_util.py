@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import numbers
 import operator
+import sys
 
 import numpy as np
 
 from ..errors import AffineError, NonLinearError, UnsupportedFunctionError, user_location
-from ..primitives.base import is_tracer
-from ..primitives import arithmetic as A, complex as C, shape as S
+from ..core import is_tracer, zeros
+from ..primitives import complex as C, shape as S
 
 __all__ = ["is_tracer", "fresh", "distinct", "any_tracer", "promote_dtype", "shape_of", "dtype_of",
            "to_dtype", "to_linear", "broadcast_linear", "normalize_axis", "normalize_axes",
@@ -96,7 +97,7 @@ def to_linear(x, dtype, shape, what: str):
             f"{what} at {user_location()} combines a traced array with a non-zero constant, which "
             "makes the map affine, not linear. Subtract the constant from your data outside the "
             "function instead.")
-    return A.zeros(shape, dtype)
+    return zeros(shape, dtype)
 
 
 def constant(x, dtype=None) -> np.ndarray:
@@ -133,3 +134,9 @@ def unsupported(what: str, hint: str = "") -> UnsupportedFunctionError:
     """An :class:`UnsupportedFunctionError` naming ``what`` and the user's code."""
     return UnsupportedFunctionError(
         f"{what} at {user_location()} is not supported by linop on traced arrays. {hint}".rstrip())
+
+
+def is_scipy_sparse(obj) -> bool:
+    """Whether ``obj`` is a SciPy sparse matrix/array (without importing SciPy)."""
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and sparse.issparse(obj)

@@ -24,10 +24,9 @@ import numpy as np
 from ..errors import ArrayAssignmentError, LinopError, user_location
 from ..primitives import arithmetic as A, shape as S
 from ..primitives.gather import gather, scatter_add
-from ._registry import implements
+from ._registry import implements, implements_ufunc_method
 from ._util import fresh, is_tracer, nonlinear, normalize_axis, shape_of, to_linear, unsupported
-from .elementwise import UFUNC_METHODS
-from .indexing import BasicIndex, _value_for
+from .basic_index import BasicIndex, value_for
 
 __all__ = ["AdvancedIndex", "getitem", "setitem", "take", "take_along_axis", "put_along_axis",
            "compress", "add_at", "flat_positions", "write_positions", "refuse_traced_index"]
@@ -255,7 +254,7 @@ def setitem(x, index, value):
     """
     refuse_traced_index(index, "assignment with a traced index")
     positions = flat_positions(tuple(x.shape), index)
-    values = _value_for(x, positions.shape, value)
+    values = value_for(x, positions.shape, value)
     return write_positions(x, positions, values)
 
 
@@ -267,6 +266,7 @@ def _refuse_plain_target(target, what: str):
             "the input instead: y = np.zeros_like(x, shape=(n,)), then call it on y.")
 
 
+@implements_ufunc_method(np.add, "at")
 def add_at(a, indices, b=None, **kwargs):
     """``np.add.at(a, indices, b)``: unbuffered addition, repeated indices accumulate.
 
@@ -291,16 +291,13 @@ def add_at(a, indices, b=None, **kwargs):
     a._assign(A.add(a, S.reshape(added, a.shape)))
 
 
-UFUNC_METHODS[(np.add, "at")] = add_at
-
-
 @implements(np.put_along_axis)
 def put_along_axis(arr, indices, values, axis):
     """``np.put_along_axis``: ``arr`` (traced) is updated in place; the last write wins."""
     _refuse_plain_target(arr, "np.put_along_axis")
     refuse_traced_index(indices, "np.put_along_axis with traced indices")
     positions = np.take_along_axis(flat_positions(tuple(arr.shape), ...), indices, axis)
-    arr._assign(write_positions(arr, positions, _value_for(arr, positions.shape, values)))
+    arr._assign(write_positions(arr, positions, value_for(arr, positions.shape, values)))
 
 
 # -- functions that read ------------------------------------------------------------------

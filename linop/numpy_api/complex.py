@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..primitives import arithmetic as A, complex as C
-from ..tracing import make_view
+from ..core import zeros, zeros_p
+from ..primitives import complex as C
+from .views import make_view
 from ._registry import implements
 from ._util import fresh
 
@@ -25,8 +26,8 @@ def real_part(x):
 def imag_part(x):
     """``x.imag``: a writable view for complex ``x``; read-only zeros for real ``x``."""
     if not _is_complex(x):
-        out = x.builder.add_eqn(A.zeros_p, (), {"shape": tuple(x.shape), "dtype": x.dtype})
-        return make_view(x, out, lambda b: A.zeros(b.shape, b.dtype), None, "readonly", "x.imag")
+        out = x.builder.add_eqn(zeros_p, (), {"shape": tuple(x.shape), "dtype": x.dtype})
+        return make_view(x, out, lambda b: zeros(b.shape, b.dtype), None, "readonly", "x.imag")
     return make_view(x, C.imag(x), C.imag, lambda b, new: C.make_complex(C.real(b), new),
                      "view", "x.imag")
 

@@ -1,7 +1,7 @@
 """Contractions: matmul, dot, vdot, inner, outer, tensordot, einsum, kron.
 
 All of them lower to :func:`contract_with_constants`, which establishes the
-guarantees of the ``dot`` primitive (see :mod:`linop.primitives.contraction`).
+guarantees of the ``dot`` primitive (see :mod:`linop.primitives.dot`).
 """
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ import numpy as np
 
 from ..errors import user_location
 from ..primitives import complex as C, shape as S
-from ..primitives.contraction import dot, label, labels
-from ._registry import implements, implements_ufunc
-from ._util import constant, distinct, is_tracer, nonlinear, promote_dtype, to_dtype, unsupported
+from ..primitives.dot import dot, label, labels
+from ._registry import implements, implements_ufunc, implements_ufunc_method
+from ._util import (constant, distinct, is_scipy_sparse, is_tracer, nonlinear, promote_dtype, to_dtype,
+                    unsupported)
+from .elementwise import multiply
+from .reductions import diagonal_raw
 
 _LETTERS = string.ascii_letters
 
@@ -112,8 +115,6 @@ def _einsum_letters(spec: str) -> str:
 
 def _take_diagonals(x, x_sub):
     """Replace repeated letters of ``x_sub`` by diagonals (last axis), as einsum does."""
-    from .reductions import diagonal_raw
-
     while len(set(x_sub)) != len(x_sub):
         letter = next(l for l in x_sub if x_sub.count(l) > 1)
         i = x_sub.index(letter)
@@ -220,7 +221,7 @@ def einsum(*operands, out=None, dtype=None, order="K", casting="safe", optimize=
     if len(ops) == 1 and set(out_sub) == set(subs[0]) and res == x.dtype:
         # NumPy returns a view here (a transpose or a diagonal): writes through it, or
         # reads after x changes, would depend on that; refuse them rather than guess.
-        from ..tracing import make_view
+        from .views import make_view
 
         return make_view(x, out, lambda b: einsum(*operands, dtype=dtype, casting=casting), None,
                          "ambiguous", "np.einsum on one operand")
@@ -243,9 +244,7 @@ def _broadcast_labels(subs, shapes):
 # -- matmul family ----------------------------------------------------------------
 def _refuse_sparse(what, a, b):
     """NumPy's functions treat SciPy sparse matrices as opaque objects: point to ``S @ x``."""
-    from ..tracing import _is_scipy_sparse
-
-    if _is_scipy_sparse(a) or _is_scipy_sparse(b):
+    if is_scipy_sparse(a) or is_scipy_sparse(b):
         raise unsupported(f"{what} with a scipy.sparse operand",
                           "NumPy's function does not understand sparse matrices (it fails on "
                           "arrays too); write the product with the operator: S @ x, x @ S or "
@@ -274,6 +273,13 @@ def matmul(a, b):
     a_sub, b_sub = bl + i + j, bl + j + k
     ops = [_reshape_any(a, a2, a_full), _reshape_any(b, b2, b_full)]
     return _contract_two(ops, [a_sub, b_sub], out_sub)
+
+
+@implements_ufunc(np.matmul)
+def matmul_ufunc(x, y, dtype=None):
+    """``x @ c`` or ``c @ x`` with a constant ``c``."""
+    out = matmul(x, y)
+    return out if dtype is None else to_dtype(out, dtype, "dtype=")
 
 
 def _shape(x):
@@ -315,8 +321,6 @@ def dot_(a, b, out=None):
 
 def _scalar_product(a, b):
     """``np.dot``/``np.inner`` with a 0-d operand: a product, scalars typed as arrays."""
-    from .elementwise import multiply
-
     return multiply(*(o if is_tracer(o) else np.asarray(o) for o in (a, b)))
 
 
@@ -356,6 +360,7 @@ def inner(a, b):
     return _contract_two([a, b], [la, lb], la[:-1] + lb[:-1])
 
 
+@implements_ufunc_method(np.multiply, "outer")
 def outer_nd(a, b):
     """``np.multiply.outer``: every element of ``a`` times every element of ``b``."""
     _one_tracer([a, b], "np.multiply.outer")

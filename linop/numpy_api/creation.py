@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..primitives import arithmetic as A
+from ..core import zeros_p
 from ._registry import implements
 from ._util import distinct, fresh, to_dtype
 
@@ -19,7 +19,7 @@ def zeros_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None)
     """``np.zeros_like``: a traced array of zeros, ready to be written into."""
     dtype = np.dtype(dtype) if dtype is not None else a.dtype
     builder = a.builder
-    return builder.add_eqn(A.zeros_p, (), {"shape": _like_shape(a, shape), "dtype": dtype})
+    return builder.add_eqn(zeros_p, (), {"shape": _like_shape(a, shape), "dtype": dtype})
 
 
 @implements(np.empty_like)

@@ -5,8 +5,8 @@ import numpy as np
 
 from ..primitives import arithmetic as A, complex as C, shape as S
 from ._registry import implements_ufunc
-from ._util import (constant, fresh, is_tracer, nonlinear, promote_dtype, shape_of, to_linear,
-                    unsupported, check_linear_dtype)
+from ._util import (check_linear_dtype, constant, fresh, is_tracer, nonlinear, promote_dtype,
+                    shape_of, to_dtype, to_linear)
 
 
 def _result(x, y, dtype):
@@ -85,50 +85,7 @@ def conjugate(x, dtype=None):
     return C.conj(x) if np.issubdtype(x.dtype, np.complexfloating) else fresh(x)
 
 
-@implements_ufunc(np.matmul)
-def matmul(x, y, dtype=None):
-    """``x @ c`` or ``c @ x`` with a constant ``c``."""
-    from .contraction import matmul as _matmul
-
-    out = _matmul(x, y)
-    return _cast(out, dtype)
-
-
 def _cast(x, dtype):
     if dtype is None:
         return x
-    from ._util import to_dtype
-
     return to_dtype(x, dtype, "dtype=")
-
-
-def ufunc_method(ufunc, method, inputs, kwargs):
-    """``ufunc.reduce``, ``ufunc.outer``, ``ufunc.accumulate`` and ``ufunc.at`` on tracers."""
-    if ufunc is np.add and method == "reduce":
-        from .reductions import summation
-
-        return summation(inputs[0], **_reduce_kwargs(kwargs), what="np.add.reduce")
-    if ufunc is np.multiply and method == "outer":
-        from .contraction import outer_nd
-
-        return outer_nd(*inputs)
-    handler = UFUNC_METHODS.get((ufunc, method))
-    if handler is not None:
-        return handler(*inputs, **kwargs)
-    if ufunc in (np.add, np.subtract, np.multiply, np.divide) or method in ("reduce", "accumulate"):
-        raise unsupported(f"np.{ufunc.__name__}.{method}",
-                          "See the support table in the docs for what linop traces.")
-    raise unsupported(f"np.{ufunc.__name__}.{method}")
-
-
-# Further ufunc methods (np.add.at, np.add.accumulate, ...) register here: (ufunc, method) -> handler.
-UFUNC_METHODS: dict = {}
-
-
-def _reduce_kwargs(kwargs):
-    out = {}
-    for key in ("axis", "dtype", "keepdims", "initial", "where"):
-        if key in kwargs:
-            out[key] = kwargs[key]
-    out.setdefault("axis", 0)
-    return out

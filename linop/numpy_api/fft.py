@@ -15,7 +15,7 @@ import operator
 
 import numpy as np
 
-from ..primitives import complex as C, fft as F, slicing as SL
+from ..primitives import complex as C, fft as F, slice as SL
 from ._registry import implements
 from ._util import fresh, is_tracer, normalize_axis, to_dtype, unsupported
 from .stencils import roll

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..primitives import slicing as SL, shape as S
+from ..primitives import slice as SL, shape as S
 from ._registry import implements
 from ._util import fresh, is_tracer, normalize_axis, promote_dtype, shape_of, to_linear, unsupported
+from .indexing import getitem
+from .shape import atleast_1d, atleast_2d, atleast_3d, expand_dims
 
 
 @implements(np.concatenate)
@@ -36,8 +38,6 @@ def concatenate(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
 
 
 def _expand(a, axis):
-    from .shape import expand_dims
-
     return expand_dims(a, axis) if is_tracer(a) else np.expand_dims(a, axis)
 
 
@@ -55,8 +55,6 @@ def stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
 
 
 def _atleast(a, n):
-    from .shape import atleast_1d, atleast_2d, atleast_3d
-
     fn = {1: atleast_1d, 2: atleast_2d, 3: atleast_3d}[n]
     return fn(a) if is_tracer(a) else {1: np.atleast_1d, 2: np.atleast_2d, 3: np.atleast_3d}[n](a)
 
@@ -110,8 +108,6 @@ def _split_points(n, indices_or_sections, even):
 @implements(np.array_split)
 def array_split(ary, indices_or_sections, axis=0):
     """``np.array_split``: views of the input."""
-    from .indexing import getitem
-
     axis = normalize_axis(axis, ary.ndim)
     pts = _split_points(ary.shape[axis], indices_or_sections, even=False)
     pre = (slice(None),) * axis

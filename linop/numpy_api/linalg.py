@@ -16,9 +16,9 @@ import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
 from ..errors import NonLinearError, user_location
-from ..primitives import arithmetic as A, complex as C, shape as S
+from ..primitives import arithmetic as A, shape as S
 from ..primitives.gather import gather
-from ..primitives.linalg import lu_factors, lu_solve
+from ..primitives.lu_solve import lu_factors, lu_solve
 from ._registry import implements
 from ._util import constant, is_tracer, nonlinear, to_dtype, to_linear
 from .contraction import contract_with_constants
@@ -241,12 +241,10 @@ def interp(x, xp, fp, left=None, right=None, period=None):
              _fill_value(right, n - 1, rrows, idx, w, "np.interp(..., right=c)")]
     f = to_dtype(fp, res, "np.interp")
     idx = order[idx]
-    if res.kind == "c":
-        # NumPy interpolates the real and imaginary parts separately: a complex product
-        # (inf + 1j) * 0.5 would give inf + nanj, spreading a non-finite part into the other.
-        out = C.make_complex(_two_taps(C.real(f), idx, w), _two_taps(C.imag(f), idx, w))
-    else:
-        out = _two_taps(f, idx, w)
+    # Complex samples stay complex-linear (one product per tap), so that an operator built on
+    # it is a complex operator; NumPy interpolates real and imaginary parts separately, so
+    # where a used sample has an infinite part the two differ (inf + nanj against inf + 1j).
+    out = _two_taps(f, idx, w)
     for value, rows in zip(extra, (lrows, rrows)):
         if value is not None:
             v = to_linear(value, res, (), "np.interp(left=/right=)")
@@ -256,7 +254,7 @@ def interp(x, xp, fp, left=None, right=None, period=None):
 
 
 def _two_taps(f, idx, w):
-    """``f[idx[:, 0]] * w[:, 0] + f[idx[:, 1]] * w[:, 1]`` for a real ``f``."""
+    """``f[idx[:, 0]] * w[:, 0] + f[idx[:, 1]] * w[:, 1]``."""
     # Two 1-D gathers (one per tap) run faster than one (n, 2) gather and a sum over taps.
     return A.add(_weighted_tap(f, idx[:, 0], w[:, 0]), _weighted_tap(f, idx[:, 1], w[:, 1]))
 

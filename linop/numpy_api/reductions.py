@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import AffineError, user_location
 from ..primitives import arithmetic as A, shape as S
-from ..tracing import make_view
-from ._registry import implements
-from ._util import (constant, distinct, is_tracer, normalize_axes, normalize_axis, promote_dtype,
-                    to_dtype, unsupported)
+from ..primitives.slice import slice_
+from .views import make_view
+from ._registry import implements, implements_ufunc_method
+from ._util import (constant, distinct, is_tracer, nonlinear, normalize_axes, normalize_axis,
+                    promote_dtype, to_dtype, unsupported)
 
 
 def _keep(x, axes, keepdims):
@@ -41,8 +43,6 @@ def summation(a, axis=None, dtype=None, out=None, keepdims=False, initial=np._No
     """The sum behind ``np.sum``, ``np.mean`` and ``np.add.reduce``; errors name ``what``."""
     _check_out(out, what)
     if initial is not np._NoValue and initial != 0:
-        from ..errors import AffineError, user_location
-
         raise AffineError(f"{what}(..., initial={initial!r}) at {user_location()} adds a constant: "
                           "the map is affine. Use initial=0 (the default).")
     axes = normalize_axes(axis, a.ndim)
@@ -51,6 +51,12 @@ def summation(a, axis=None, dtype=None, out=None, keepdims=False, initial=np._No
         x = A.mask(x, np.broadcast_to(constant(where, bool), x.shape))
     out_ = distinct(S.reduce_sum(x, axes), x)
     return _keep(out_, axes, keepdims)
+
+
+@implements_ufunc_method(np.add, "reduce")
+def add_reduce(array, axis=0, dtype=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
+    """``np.add.reduce``: the sum over ``axis`` (the first one by default)."""
+    return summation(array, axis, dtype, None, keepdims, initial, where, "np.add.reduce")
 
 
 @implements(np.mean)
@@ -70,8 +76,6 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=np._NoValu
 def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
     """``np.average`` with constant weights."""
     if is_tracer(weights):
-        from ._util import nonlinear
-
         raise nonlinear("np.average(..., weights=traced)", "the weights must be constants: "
                         "a weighted average by traced weights is bilinear")
     if weights is None:
@@ -112,8 +116,6 @@ def diagonal_raw(a, offset=0, axis1=0, axis2=1):
     x = S.transpose(a, tuple(rest) + (i, j))
     lead = tuple(a.shape[d] for d in rest)
     x = S.reshape(x, lead + (n * m,))
-    from ..primitives.slicing import slice_
-
     start = max(-offset, 0) * m + max(offset, 0)
     stop = start + (k - 1) * (m + 1) + 1 if k else start
     return slice_(x, (0,) * len(lead) + (start,), lead + (stop,), (1,) * len(lead) + (m + 1,))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core import zeros
 from ..primitives import arithmetic as A
 from ._registry import implements
 from ._util import is_tracer, to_linear, unsupported
@@ -34,7 +35,7 @@ def _combine(branches, selected, dtype, shape, what: str):
             picked = np.where(where, np.asarray(branch), 0)
             to_linear(picked, dtype, shape, f"{what} with a non-zero constant choice")
     if not parts:
-        return A.zeros(shape, dtype)
+        return zeros(shape, dtype)
     out = parts[0]
     for part in parts[1:]:
         out = A.add(out, part)

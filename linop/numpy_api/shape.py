@@ -10,9 +10,10 @@ import operator
 import numpy as np
 
 from ..primitives import shape as S
-from ..tracing import make_view
+from .views import make_view
 from ._registry import implements
-from ._util import fresh, is_tracer, normalize_axes, normalize_axis, unsupported
+from ._util import (fresh, is_tracer, normalize_axes, normalize_axis, promote_dtype, shape_of,
+                    unsupported)
 
 
 def shape_tuple(shape) -> tuple:
@@ -235,8 +236,6 @@ def broadcast_to(array, shape, subok=False):
 @implements(np.broadcast_arrays)
 def broadcast_arrays(*args, subok=False):
     """``np.broadcast_arrays``: tracers become read-only views, constants stay arrays."""
-    from ._util import shape_of
-
     shape = S.broadcast_shapes(*(shape_of(a) for a in args))
     return tuple(broadcast_to(a, shape) if is_tracer(a) else np.broadcast_to(a, shape) for a in args)
 
@@ -300,6 +299,4 @@ def isrealobj(x):
 @implements(np.result_type)
 def result_type(*arrays_and_dtypes):
     """``np.result_type`` with tracers standing for their dtypes."""
-    from ._util import promote_dtype
-
     return promote_dtype(*arrays_and_dtypes)

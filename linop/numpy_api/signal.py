@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..primitives import complex as C, shape as S
-from ..primitives.convolution import convolve as convolve_prim
-from ..primitives.slicing import slice_
+from ..primitives.convolve import convolve as convolve_prim
+from ..primitives.slice import slice_
 from ._registry import implements
 from ._util import constant, is_tracer, nonlinear, to_dtype, check_linear_dtype
 

@@ -1,7 +1,7 @@
 """Stencils and shifts: cumsum, diff, pad, roll, rot90, tile, repeat, tril/triu, diag, diagflat.
 
 Most of these lower onto slices, pads, concatenations, broadcasts and reshapes;
-``cumsum`` and ``roll`` have their own primitives (:mod:`linop.primitives.stencil`)
+``cumsum`` and ``roll`` have their own primitives (:mod:`linop.primitives.cumsum`, :mod:`linop.primitives.roll`)
 because their transposes are again one cumsum/roll. ``np.pad`` builds, per
 axis, the padded borders from the exact index pattern NumPy itself produces
 (computed by running ``np.pad`` on indices), so even wide reflections match.
@@ -13,14 +13,14 @@ import numbers
 import numpy as np
 
 from ..errors import AffineError, user_location
-from ..primitives import arithmetic as A, shape as S, slicing as SL, stencil as SK
+from ..primitives import arithmetic as A, cumsum as CS, roll as RL, shape as S, slice as SL
 from ..primitives.complex import real_dtype
-from ..primitives.contraction import dot
+from ..primitives.dot import dot
 from . import shape as SH
-from ._registry import implements
+from ._registry import implements, implements_ufunc_method
 from ._util import (distinct, fresh, is_tracer, nonlinear, normalize_axis, promote_dtype, to_dtype,
                     to_linear, unsupported)
-from .elementwise import UFUNC_METHODS
+from .reductions import diagonal
 
 
 
@@ -61,7 +61,7 @@ def roll(a, shift, axis=None):
     for s, ax in pairs:
         shifts.append(int(s))
         axes.append(normalize_axis(ax, a.ndim))
-    return distinct(SK.roll(a, shifts, axes), a)
+    return distinct(RL.roll(a, shifts, axes), a)
 
 
 # -- cumsum -------------------------------------------------------------------------------
@@ -69,7 +69,7 @@ def roll(a, shift, axis=None):
 def _cumsum(x, axis):
     if x.shape[axis] <= 1:
         return x
-    return SK.cumsum(x, axis)
+    return CS.cumsum(x, axis)
 
 
 @implements(np.cumsum)
@@ -103,6 +103,7 @@ if hasattr(np, "cumulative_sum"):
         return y
 
 
+@implements_ufunc_method(np.add, "accumulate")
 def add_accumulate(array, axis=0, dtype=None, **kwargs):
     """``np.add.accumulate``: ``cumsum`` along one axis (default 0)."""
     if kwargs:
@@ -115,9 +116,6 @@ def add_accumulate(array, axis=0, dtype=None, **kwargs):
             raise ValueError("accumulate does not allow multiple axes")
         axis = axes[0]
     return cumsum(array, axis=axis, dtype=dtype)
-
-
-UFUNC_METHODS[(np.add, "accumulate")] = add_accumulate
 
 
 # -- diff ---------------------------------------------------------------------------------
@@ -501,8 +499,6 @@ def diag(v, k=0):
     if v.ndim == 1:
         return _diag_matrix(v, k)
     if v.ndim == 2:
-        from .reductions import diagonal
-
         return diagonal(v, k)
     raise ValueError("Input must be 1- or 2-d.")
 

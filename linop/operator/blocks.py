@@ -1,7 +1,8 @@
 """Block operators: ``block``, ``vstack``, ``hstack`` and ``block_diag`` as one traced program each."""
 from __future__ import annotations
 
-from ..primitives import arithmetic as A, slicing as SL
+from ..core import zeros
+from ..primitives import arithmetic as A, slice as SL
 from .algebra import common_dtype
 from .flat import lifted, piece, trace_vector_fn
 from .traced import TracedLinearOperator, as_traced_operator
@@ -38,7 +39,7 @@ def _block_program(rows, heights, widths, dtype, adjoint):
                     continue
                 y = g(piece(v, a, b))
                 acc = y if acc is None else A.add(acc, y)
-            parts.append(acc if acc is not None else A.zeros((h,), dtype))
+            parts.append(acc if acc is not None else zeros((h,), dtype))
         return SL.concatenate(parts, 0)
     return trace_vector_fn(fn, sum(widths), dtype)
 

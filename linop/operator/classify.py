@@ -20,9 +20,9 @@ Three cases, chosen from the program itself:
 
 Which primitives are only real-linear (``real``, ``imag``, ``complex``, ``conj``,
 a foreign operator with ``clinear=False``) is declared on each primitive:
-:attr:`linop.primitives.base.Primitive.real_linear`,
-:attr:`~linop.primitives.base.Primitive.conjugate_linear` and
-:meth:`~linop.primitives.base.Primitive.real_linear_for`.
+:attr:`linop.core.Primitive.real_linear`,
+:attr:`~linop.core.Primitive.conjugate_linear` and
+:meth:`~linop.core.Primitive.real_linear_for`.
 """
 from __future__ import annotations
 

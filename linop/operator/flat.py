@@ -12,10 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..batching import batch_program
+from ..core import zeros
 from ..execute import run_flat
 from ..ir import Program, ShapeDtype
-from ..primitives import arithmetic as A, complex as C, shape as S, slicing as SL
-from ..primitives.foreign import linear_operator
+from ..primitives import arithmetic as A, complex as C, shape as S, slice as SL
+from ..primitives.linear_operator import linear_operator
 from ..pytree import tree_flatten
 from ..tracing import trace_flat
 from ..transpose import transpose
@@ -61,7 +62,7 @@ def split_vector(v, avals, real_coords, part=None) -> list:
         if part is not None and not is_complex(aval.dtype):
             x = C.real(x) if part == "re" else C.imag(x)
         elif part == "im":
-            x = A.zeros(aval.shape, aval.dtype)
+            x = zeros(aval.shape, aval.dtype)
         leaves.append(C.convert(x, aval.dtype))
         k += n
     return leaves
@@ -77,7 +78,7 @@ def join_leaves(outs, dtype, real_coords):
             parts.append(S.reshape(o, (o.size,)))
     parts = [C.convert(p, dtype) for p in parts]
     if not parts:
-        return A.zeros((0,), dtype)
+        return zeros((0,), dtype)
     return SL.concatenate(parts, 0)
 
 

@@ -14,7 +14,7 @@ from .. import foreign
 from ..errors import ForeignOperatorError
 from ..ir import snapshot
 from ..primitives import complex as C
-from ..primitives.sparse import captured_matrix
+from ..primitives.sparse_matmul import captured_matrix
 from .flat import trace_vector_fn
 
 __all__ = ["is_sparse", "is_matrix", "is_operator", "operand_programs"]

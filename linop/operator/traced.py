@@ -14,7 +14,7 @@ from ..errors import user_location
 from ..execute import compile_plan
 from ..ir import Program
 from ..precision import promote_program
-from ..primitives.base import is_tracer
+from ..core import is_tracer
 from ..primitives.complex import real_dtype
 from ..transpose import transpose
 from . import algebra

@@ -1,13 +1,13 @@
-"""Elementwise linear primitives: add, sub, neg, multiply/divide by a constant, mask, zeros."""
+"""Elementwise linear primitives: add, sub, neg, multiply/divide by a constant, mask."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..ir import Const, Eqn, ShapeDtype, new_snapshot
-from .base import Primitive
+from ..core import Primitive
 
-__all__ = ["add", "sub", "neg", "mul", "div", "mask", "zeros",
-           "add_p", "sub_p", "neg_p", "mul_p", "div_p", "mask_p", "zeros_p"]
+__all__ = ["add", "sub", "neg", "mul", "div", "mask",
+           "add_p", "sub_p", "neg_p", "mul_p", "div_p", "mask_p"]
 
 
 def _same_aval(x: ShapeDtype, y: ShapeDtype, name: str) -> ShapeDtype:
@@ -22,6 +22,8 @@ class Add(Primitive):
     name = "add"
     returns_fresh = True
     commutative = True
+    returns_view = False
+    real_linear = False
 
     def emit(self, args, avals, bind):
         return f"{args[0]} + {args[1]}"
@@ -47,6 +49,8 @@ class Sub(Primitive):
 
     name = "sub"
     returns_fresh = True
+    returns_view = False
+    real_linear = False
 
     def emit(self, args, avals, bind):
         return f"{args[0]} - {args[1]}"
@@ -72,6 +76,8 @@ class Neg(Primitive):
 
     name = "neg"
     returns_fresh = True
+    returns_view = False
+    real_linear = False
 
     def emit(self, args, avals, bind):
         return f"-{args[0]}"
@@ -94,6 +100,8 @@ class Mul(Primitive):
 
     name = "mul"
     returns_fresh = True
+    returns_view = False
+    real_linear = False
 
     def emit(self, args, avals, bind, *, c):
         return f"{args[0]} * {bind(c.value)}"
@@ -132,6 +140,8 @@ class Div(Primitive):
 
     name = "div"
     returns_fresh = True
+    returns_view = False
+    real_linear = False
 
     def emit(self, args, avals, bind, *, c):
         return f"{args[0]} / {bind(c.value)}"
@@ -154,6 +164,8 @@ class Mask(Primitive):
 
     name = "mask"
     returns_fresh = True
+    returns_view = False
+    real_linear = False
 
     def impl(self, x, *, m):
         return np.where(m.value, x, x.dtype.type(0))
@@ -168,24 +180,8 @@ class Mask(Primitive):
         return mask(x, m)
 
 
-class Zeros(Primitive):
-    """An array of zeros: the only primitive without inputs (a linear map from nothing)."""
-
-    name = "zeros"
-    returns_fresh = True
-
-    def impl(self, *, shape, dtype):
-        return np.zeros(shape, dtype)
-
-    def abstract_eval(self, *, shape, dtype):
-        return ShapeDtype(shape, dtype)
-
-    def transpose(self, ct, *, shape, dtype):
-        return ()
-
-
 add_p, sub_p, neg_p = Add(), Sub(), Neg()
-mul_p, div_p, mask_p, zeros_p = Mul(), Div(), Mask(), Zeros()
+mul_p, div_p, mask_p = Mul(), Div(), Mask()
 
 
 def _const(c, dtype=None) -> Const:
@@ -222,14 +218,3 @@ def div(x, c):
 def mask(x, m):
     """Record or compute ``where(m, x, 0)`` for a constant boolean ``m``."""
     return mask_p.bind(x, m=_const(m, bool))
-
-
-def zeros(shape, dtype):
-    """Record or compute ``zeros(shape, dtype)`` in the current trace, if any."""
-    from ..tracing import current_builder
-
-    builder = current_builder()
-    params = {"shape": tuple(shape), "dtype": np.dtype(dtype)}
-    if builder is None:
-        return zeros_p.impl(**params)
-    return builder.add_eqn(zeros_p, (), params)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Const, ShapeDtype
-from .base import Primitive
+from ..core import Primitive
 
 __all__ = ["convert", "real", "imag", "conj", "make_complex",
            "convert_p", "real_p", "imag_p", "conj_p", "complex_p", "real_dtype"]
@@ -21,6 +21,8 @@ class Convert(Primitive):
 
     name = "convert"
     returns_fresh = True
+    returns_view = False
+    real_linear = False
 
     def emit(self, args, avals, bind, *, dtype):
         return f"{args[0]}.astype({bind(dtype)})"
@@ -46,6 +48,7 @@ class Real(Primitive):
     name = "real"
     returns_fresh = True
     real_linear = True
+    returns_view = False
 
     def impl(self, x):
         return x.real.copy()
@@ -66,6 +69,7 @@ class Imag(Primitive):
     name = "imag"
     returns_fresh = True
     real_linear = True
+    returns_view = False
 
     def impl(self, x):
         return x.imag.copy()
@@ -90,6 +94,7 @@ class Conj(Primitive):
     returns_fresh = True
     real_linear = True
     conjugate_linear = True
+    returns_view = False
 
     def emit(self, args, avals, bind):
         return f"{bind(np.conj)}({args[0]})"
@@ -113,6 +118,7 @@ class Complex(Primitive):
     name = "complex"
     returns_fresh = True
     real_linear = True
+    returns_view = False
 
     def impl(self, a, b):
         out = np.empty(a.shape, np.result_type(a.dtype, np.complex64))

@@ -32,7 +32,7 @@ import scipy.fft as sfft
 
 from ..ir import ShapeDtype
 from .arithmetic import mul
-from .base import Primitive
+from ..core import Primitive
 from .complex import real_dtype
 
 __all__ = ["fft", "rfft", "irfft", "fft_p", "rfft_p", "irfft_p", "half_spectrum_weights"]
@@ -73,6 +73,9 @@ class FFT(Primitive):
     """Complex DFT over ``axes``: ``fftn`` (``sign=-1``) or ``ifftn`` (``sign=+1``)."""
 
     name = "fft"
+    returns_fresh = False
+    returns_view = False
+    real_linear = False
 
     def impl(self, x, *, axes, sign, norm):
         fn = sfft.fftn if sign < 0 else sfft.ifftn
@@ -95,6 +98,9 @@ class RFFT(Primitive):
     """Real input to the half spectrum along ``axes[-1]``: ``rfftn`` or (``sign=+1``) ``ihfftn``."""
 
     name = "rfft"
+    returns_fresh = False
+    returns_view = False
+    real_linear = False
 
     def impl(self, x, *, axes, sign, norm):
         fn = sfft.rfftn if sign < 0 else sfft.ihfftn
@@ -125,6 +131,9 @@ class IRFFT(Primitive):
     """
 
     name = "irfft"
+    returns_fresh = False
+    returns_view = False
+    real_linear = False
 
     def impl(self, x, *, axes, n, sign, norm):
         fn = sfft.irfftn if sign > 0 else sfft.hfftn

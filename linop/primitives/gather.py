@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from ..ir import Const, ShapeDtype, writeable_alias
-from .base import Primitive
+from ..core import Primitive
 
 __all__ = ["gather", "scatter_add", "gather_p", "scatter_add_p"]
 
@@ -28,6 +28,9 @@ class Gather(Primitive):
     """``np.take(x, idx, axis=axis)`` with a constant in-bounds index array ``idx``."""
 
     name = "gather"
+    returns_fresh = False
+    returns_view = False
+    real_linear = False
 
     # np.take copies read-only indices on every call: the plan binds a writeable alias once.
     def emit(self, args, avals, bind, *, idx, axis):
@@ -55,6 +58,9 @@ class ScatterAdd(Primitive):
     """
 
     name = "scatter_add"
+    returns_fresh = False
+    returns_view = False
+    real_linear = False
 
     # np.bincount copies read-only positions on every call: the plan binds a writeable alias once.
     def emit(self, args, avals, bind, *, idx, axis, size, flat, unique):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import ShapeDtype
-from .base import Primitive
+from ..core import Primitive
 
 __all__ = ["broadcast_shapes", "reshape", "transpose", "broadcast_to", "reduce_sum", "rev",
            "reshape_p", "transpose_p", "broadcast_to_p", "reduce_sum_p", "rev_p"]
@@ -34,6 +34,8 @@ class Reshape(Primitive):
 
     name = "reshape"
     returns_view = True
+    returns_fresh = False
+    real_linear = False
 
     def emit(self, args, avals, bind, *, shape):
         return f"{args[0]}.reshape({bind(shape)})"
@@ -58,6 +60,8 @@ class Transpose(Primitive):
 
     name = "transpose"
     returns_view = True
+    returns_fresh = False
+    real_linear = False
 
     def emit(self, args, avals, bind, *, perm):
         return f"{args[0]}.transpose({bind(perm)})"
@@ -79,6 +83,9 @@ class BroadcastTo(Primitive):
     """NumPy broadcasting of ``x`` to ``shape`` (right-aligned)."""
 
     name = "broadcast_to"
+    returns_fresh = False
+    returns_view = False
+    real_linear = False
 
     def impl(self, x, *, shape):
         return np.broadcast_to(x, shape)
@@ -105,6 +112,8 @@ class ReduceSum(Primitive):
 
     name = "reduce_sum"
     returns_fresh = True
+    returns_view = False
+    real_linear = False
 
     def emit(self, args, avals, bind, *, axes):
         return f"{bind(np.add.reduce)}({args[0]}, {bind(axes)})"
@@ -128,6 +137,8 @@ class Rev(Primitive):
 
     name = "rev"
     returns_view = True
+    returns_fresh = False
+    real_linear = False
 
     def emit(self, args, avals, bind, *, axes):
         index = tuple(slice(None, None, -1) if i in axes else slice(None)

@@ -14,21 +14,39 @@ Submodules: :mod:`~linop.scipy.signal`, :mod:`~linop.scipy.ndimage`,
 """
 import importlib
 
-from ..tracing import CONVERSION_EXPLAINERS, TRACE_CONTEXTS
+from ..numpy_api._util import is_scipy_sparse
+from ..numpy_api.conversion import CONVERSION_EXPLAINERS
+from ..numpy_api.tracer import ARRAY_REQUESTS, OPERAND_PRODUCTS
+from ..tracing import TRACE_CONTEXTS
 from ._calls import explain_scipy_call
+from .fft import tracer_backend
 
 __all__ = ["signal", "ndimage", "sparse", "linalg", "fft"]
 
 
-def _scipy_fft_backend():
-    """The ``scipy.fft`` backend for traced arrays (imports scipy.fft on the first trace)."""
-    from .fft import tracer_backend
+def _sparse_array_request(frame, tracer):
+    """SciPy's sparse operators asking for a tracer's values: make them defer to the tracer."""
+    if not frame.f_globals.get("__name__", "").startswith("scipy.sparse"):
+        return None
+    from .sparse import opaque_for_sparse_dispatch
 
-    return tracer_backend()
+    return opaque_for_sparse_dispatch(frame, tracer)
 
 
-TRACE_CONTEXTS.append(_scipy_fft_backend)
+def _sparse_product(name, tracer, other):
+    """``tracer @ S``, ``S * tracer``... with a SciPy sparse ``S`` (see :mod:`linop.scipy.sparse`)."""
+    if not is_scipy_sparse(other):
+        return None
+    from . import sparse
+
+    product = sparse.traced_matmul if "matmul" in name else sparse.traced_mul
+    return product(tracer, other, sparse_on_left=name.startswith("__r"))
+
+
+TRACE_CONTEXTS.append(tracer_backend)
 CONVERSION_EXPLAINERS.append(explain_scipy_call)
+ARRAY_REQUESTS.append(_sparse_array_request)
+OPERAND_PRODUCTS.append(_sparse_product)
 
 
 def __getattr__(name):

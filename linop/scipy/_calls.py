@@ -23,6 +23,7 @@ import inspect
 import sys
 
 from ..errors import NonLinearError, UnsupportedFunctionError, library_dirs, user_location
+from ..numpy_api._registry import supported_functions
 from ..numpy_api._util import is_tracer
 
 __all__ = ["explain_scipy_call", "linear_in"]
@@ -178,8 +179,6 @@ def _linop_function(public: str, name: str):
 
 def _numpy_equivalent(public: str, name: str) -> str | None:
     """NumPy's traced namesake (``np.linalg.solve`` for ``scipy.linalg.solve``), if any."""
-    from ..numpy_api._registry import supported_functions
-
     candidate = f"{_NUMPY_NAMESPACE.get(public, 'np')}.{name}"
     return candidate if candidate in supported_functions() else None
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._boundary import weights_matrix
+
 __all__ = ["axis_taps", "taps_matrix", "point_taps_matrix"]
 
 
@@ -115,8 +117,6 @@ def axis_taps(coords, n: int, mode: str, order: int):
 
 def taps_matrix(coords, n: int, mode: str, order: int, dtype):
     """The ``len(coords) × n`` sparse interpolation matrix along one axis."""
-    from ._boundary import weights_matrix
-
     idx, w = axis_taps(coords, n, mode, order)
     rows = np.broadcast_to(np.arange(len(coords))[:, None], idx.shape)
     return weights_matrix(rows, idx, w, (len(coords), n), dtype)
@@ -130,8 +130,6 @@ def point_taps_matrix(coords, in_shape, mode: str, order: int, dtype):
     coords : float array, shape ``(ndim, P)``
     in_shape : tuple of int
     """
-    from ._boundary import weights_matrix
-
     coords = np.asarray(coords, dtype=np.float64)
     P = coords.shape[1]
     flat = np.zeros((P, 1), np.int64)

@@ -13,8 +13,8 @@ import scipy.linalg as _sla
 import scipy.sparse as _sp
 
 from ..numpy_api._util import is_tracer, nonlinear, to_dtype, unsupported
-from ..primitives.sparse import sparse_matmul
-from ..primitives.triangular import triangular_solve
+from ..primitives.sparse_matmul import sparse_matmul
+from ..primitives.triangular_solve import triangular_solve
 from ._calls import linear_in
 
 __all__ = ["solve_triangular", "cho_solve", "lu_solve"]

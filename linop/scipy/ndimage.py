@@ -37,8 +37,8 @@ from ..errors import AffineError, user_location
 from ..numpy_api._util import distinct, is_tracer, to_dtype, unsupported
 from ..primitives import arithmetic as A, shape as S
 from ..primitives.complex import real_dtype
-from ..primitives.filtering import convolve_nd
-from ..primitives.sparse import sparse_matmul
+from ..primitives.convolve_nd import convolve_nd
+from ..primitives.sparse_matmul import sparse_matmul
 from ._boundary import extend_index, extension_matrix, weights_matrix
 from ._calls import linear_in
 from ._interp import point_taps_matrix, taps_matrix

@@ -12,11 +12,14 @@ from __future__ import annotations
 import numpy as np
 import scipy.signal as _sig
 
+from ..core import zeros
 from ..errors import AffineError, user_location
 from ..numpy_api._util import is_tracer, nonlinear, to_dtype, unsupported
-from ..primitives import complex as C, shape as S, slicing as SL
-from ..primitives.filtering import convolve_nd, lfilter as _lfilter
-from ..primitives.sparse import sparse_matmul
+from ..primitives import complex as C, shape as S, slice as SL
+from ..primitives.arithmetic import add
+from ..primitives.convolve_nd import convolve_nd
+from ..primitives.lfilter import lfilter as _lfilter
+from ..primitives.sparse_matmul import sparse_matmul
 from ._boundary import extension_matrix, weights_matrix
 from ._calls import linear_in
 
@@ -166,8 +169,6 @@ def _fft_family(scipy_fn, method, in1, in2, mode, axes):
     if np.ndim(in1) == 0:
         return _cast(_zero_d_product(in1, in2), ref.dtype)
     if 0 in np.shape(in1) or 0 in np.shape(in2):
-        from ..primitives.arithmetic import zeros
-
         return zeros(ref.shape, ref.dtype)
     _check_axes_broadcast(in1, in2, axes, what)
     return _centered(_full_convolution(in1, in2, ref.dtype, method), ref.shape)
@@ -304,8 +305,6 @@ def _final_state(x, y, b, a, axis, dtype):
     rows, cols, k = rows[keep], cols[keep], k[keep]
     Bm = weights_matrix(rows, cols, bn[k], (K, N), dtype)
     Am = weights_matrix(rows, cols, -an[k], (K, N), dtype)
-    from ..primitives.arithmetic import add
-
     return add(sparse_matmul(x, Bm, axis), sparse_matmul(y, Am, axis))
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as _sp
 
 from ...numpy_api._util import is_tracer, to_dtype, unsupported
-from ...primitives.sparse import SparseConst, sparse_matmul
+from ...primitives.sparse_matmul import SparseConst, sparse_matmul
 
 __all__ = ["matmul", "dot", "traced_matmul", "is_sparse", "opaque_for_sparse_dispatch",
            "SparseConst", "sparse_matmul", "linalg"]

@@ -24,7 +24,7 @@ from scipy.sparse.linalg import LinearOperator
 
 from ...errors import NonLinearError, user_location
 from ...foreign import apply_operator
-from ...primitives.base import is_tracer
+from ...core import is_tracer
 
 __all__ = ["splu", "spsolve", "factorized", "SuperLU", "SolveOperator"]
 

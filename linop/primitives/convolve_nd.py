@@ -1,4 +1,4 @@
-"""N-d convolution with a constant kernel, and IIR filtering with constant coefficients.
+"""N-d convolution with a constant kernel.
 
 ``convolve_nd(x; kernel, mode, method)`` is, over all axes of ``x`` (the kernel
 has as many axes), either the ``"full"`` convolution ``x * kernel`` or the
@@ -6,21 +6,15 @@ has as many axes), either the ``"full"`` convolution ``x * kernel`` or the
 are each other's transpose with the same kernel, so the primitive transposes
 into itself. ``method`` ("auto", "direct", "fft", "oa") only picks SciPy's
 algorithm.
-
-``lfilter(x; b, a, axis, reverse)`` is ``scipy.signal.lfilter(b, a, x, axis)``
-from a zero state; with ``reverse`` it runs over the reversed signal and
-reverses the result. The filter matrix is lower-triangular Toeplitz, so its
-transpose is the reversed filter: ``Hᵀ = J H J``, and the primitive transposes
-into itself with ``reverse`` toggled.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..ir import Const, ShapeDtype
-from .base import Primitive
+from ..core import Primitive
 
-__all__ = ["convolve_nd", "convolve_nd_p", "lfilter", "lfilter_p"]
+__all__ = ["convolve_nd", "convolve_nd_p"]
 
 
 # Kernels with at most this many taps run as a sum of shifted slices (fast for small
@@ -69,6 +63,9 @@ class ConvolveND(Primitive):
     """Full convolution or valid cross-correlation of ``x`` with a constant kernel."""
 
     name = "convolve_nd"
+    returns_fresh = False
+    returns_view = False
+    real_linear = False
 
     def impl(self, x, *, kernel, mode, method):
         k = kernel.value
@@ -114,50 +111,3 @@ def convolve_nd(x, kernel, mode: str, method: str = "auto"):
     if not isinstance(kernel, Const):
         kernel = Const(kernel)
     return convolve_nd_p.bind(x, kernel=kernel, mode=mode, method=method)
-
-
-class LFilter(Primitive):
-    """``scipy.signal.lfilter(b, a, x, axis)`` from a zero state (optionally reversed)."""
-
-    name = "lfilter"
-
-    def impl(self, x, *, b, a, axis, reverse):
-        import scipy.signal as sig
-
-        if x.shape[axis] == 0:
-            return x.copy()
-        if reverse:
-            x = np.flip(x, axis)
-        y = sig.lfilter(b.value, a.value, x, axis=axis)
-        if reverse:
-            y = np.flip(y, axis)
-        return np.ascontiguousarray(y).astype(x.dtype, copy=False)
-
-    def abstract_eval(self, x, *, b, a, axis, reverse):
-        return x
-
-    def transpose(self, ct, x, *, b, a, axis, reverse):
-        return (lfilter(ct, b, a, axis, not reverse),)
-
-    def batch(self, size, x, *, b, a, axis, reverse):
-        return lfilter(x, b, a, axis + 1, reverse)
-
-
-lfilter_p = LFilter()
-
-
-def lfilter(x, b, a, axis: int, reverse: bool = False):
-    """Record or compute an IIR filter with constant coefficients from a zero state.
-
-    Parameters
-    ----------
-    x : Tracer or numpy.ndarray
-    b, a : array_like or Const
-        1-D coefficients of ``x``'s dtype (``a[0] != 0``).
-    axis : int, non-negative
-    reverse : bool
-        Filter the reversed signal and reverse the result.
-    """
-    b = b if isinstance(b, Const) else Const(b)
-    a = a if isinstance(a, Const) else Const(a)
-    return lfilter_p.bind(x, b=b, a=a, axis=int(axis), reverse=bool(reverse))

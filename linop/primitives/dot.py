@@ -16,7 +16,7 @@ import string
 import numpy as np
 
 from ..ir import Const, ShapeDtype
-from .base import Primitive
+from ..core import Primitive
 
 __all__ = ["dot", "dot_p", "contract", "label", "labels"]
 
@@ -73,6 +73,8 @@ class Dot(Primitive):
 
     name = "dot"
     returns_fresh = True
+    returns_view = False
+    real_linear = False
 
     def impl(self, x, *, c, x_sub, c_sub, out_sub):
         return contract(x, x_sub, c.value, c_sub, out_sub)

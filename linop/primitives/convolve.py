@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Const, ShapeDtype
-from .base import Primitive
+from ..core import Primitive
 
 __all__ = ["convolve", "convolve_p", "convolve_rows"]
 
@@ -77,6 +77,9 @@ class Convolve(Primitive):
     """``np.convolve(x[..., :], kernel, mode)`` along the last axis, ``mode`` full or valid."""
 
     name = "convolve"
+    returns_fresh = False
+    returns_view = False
+    real_linear = False
 
     def impl(self, x, *, kernel, mode):
         return convolve_rows(x, kernel.value, mode)

@@ -1,4 +1,9 @@
-"""The primitive base class, ``bind``, and the builder that records equations.
+"""The trace model: primitives, tracers, the builder that records equations, ``bind``.
+
+This is the bottom of linop above the IR (it imports only :mod:`linop.errors`,
+:mod:`linop.pytree` and :mod:`linop.ir`). Every interpretation is written with it:
+tracing (:mod:`linop.tracing`, with the NumPy-facing tracer of :mod:`linop.numpy_api`),
+the reverse pass (:mod:`linop.transpose`) and batching (:mod:`linop.batching`).
 
 A primitive carries all of its rules in one class:
 
@@ -14,12 +19,18 @@ Every input of a primitive is linear; constants are parameters.
 """
 from __future__ import annotations
 
+import contextlib
+import importlib
+import threading
+
 import numpy as np
 
-from ..errors import LinopError, TracerMixError, user_location
-from ..ir import Captures, Eqn, ShapeDtype, Var
+from .errors import AffineError, EscapedTracerError, LinopError, TracerMixError, user_location
+from .ir import Captures, Eqn, Program, ShapeDtype, Var
 
-__all__ = ["Primitive", "Builder", "bind", "is_tracer"]
+__all__ = ["Primitive", "lookup_primitive", "TracerBase", "Builder", "bind", "is_tracer",
+           "current_builder", "active_builders", "building", "zeros", "zeros_p",
+           "zeros_or_affine", "replay"]
 
 
 class Primitive:
@@ -151,15 +162,19 @@ class Primitive:
         return bind(self, args, params)
 
     def impl(self, *xs, **params):  # pragma: no cover - every subclass overrides
+        """The result on arrays, computed with NumPy."""
         raise LinopError(f"primitive {self.name} has no implementation")
 
     def abstract_eval(self, *avals, **params) -> ShapeDtype:  # pragma: no cover
+        """The output's shape and dtype (a ShapeDtype) for inputs of ``avals``."""
         raise LinopError(f"primitive {self.name} has no shape rule")
 
     def transpose(self, ct, *avals, **params) -> tuple:  # pragma: no cover
+        """The cotangent of each input (``None`` for zero) given ``ct``, written with ``bind``."""
         raise LinopError(f"primitive {self.name} has no transpose rule")
 
     def batch(self, size, *xs, **params):  # pragma: no cover
+        """The result for inputs that carry a leading batch axis of length ``size``."""
         raise LinopError(f"primitive {self.name} has no batching rule")
 
     def __repr__(self) -> str:
@@ -167,12 +182,11 @@ class Primitive:
 
     def __reduce__(self):
         # Primitives are singletons: pickle them by module and attribute name.
-        return (_lookup_primitive, (type(self).__module__, self.name))
+        return (lookup_primitive, (type(self).__module__, self.name))
 
 
-def _lookup_primitive(module: str, name: str) -> Primitive:
-    import importlib
-
+def lookup_primitive(module: str, name: str) -> Primitive:
+    """The primitive named ``name`` defined in ``module`` (how pickled primitives load)."""
     mod = importlib.import_module(module)
     for value in vars(mod).values():
         if isinstance(value, Primitive) and value.name == name:
@@ -180,8 +194,62 @@ def _lookup_primitive(module: str, name: str) -> Primitive:
     raise LinopError(f"cannot find primitive {name!r} in {module}")
 
 
+class TracerBase:
+    """A traced value: the trace (:class:`Builder`) it records into and its IR variable.
+
+    This is all that the reverse pass and batching need; :mod:`linop.numpy_api`
+    subclasses it with the NumPy-facing tracer that users' functions receive.
+    """
+
+    __slots__ = ("_builder", "_var")
+
+    def __init__(self, builder: "Builder", var: Var):
+        self._builder = builder
+        self._var = var
+
+    @property
+    def builder(self) -> "Builder":
+        """The trace this tracer records into."""
+        return self._builder
+
+    @property
+    def var(self) -> Var:
+        """The IR variable holding this tracer's value."""
+        return self._var
+
+    @property
+    def aval(self) -> ShapeDtype:
+        """Shape and dtype."""
+        return self._var.aval
+
+    @property
+    def shape(self) -> tuple:
+        """Shape."""
+        return self._var.aval.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Dtype."""
+        return self._var.aval.dtype
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions."""
+        return len(self._var.aval.shape)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}<{self.aval.short()}>"
+
+
 class Builder:
     """Collects the equations of one trace.
+
+    Parameters
+    ----------
+    tracer_class : type, optional
+        The :class:`TracerBase` subclass of this trace's values (tracing user
+        functions passes the NumPy-facing tracer; the reverse pass and batching,
+        which only ``bind``, keep the default).
 
     Attributes
     ----------
@@ -196,9 +264,8 @@ class Builder:
         snapshots, taken when the equation is recorded.
     """
 
-    tracer_class = None  # set by linop.tracing
-
-    def __init__(self):
+    def __init__(self, tracer_class: type = TracerBase):
+        self.tracer_class = tracer_class
         self.eqns: list[Eqn] = []
         self.source: str | None = None
         self.closed = False
@@ -211,8 +278,6 @@ class Builder:
     def check_open(self):
         """Raise :class:`~linop.errors.EscapedTracerError` if the trace has ended."""
         if self.closed:
-            from ..errors import EscapedTracerError
-
             raise EscapedTracerError(
                 f"at {user_location()}: a traced array is used after the trace that made it "
                 "ended. It escaped the traced function (stored in a global, a list, an attribute "
@@ -237,16 +302,50 @@ class Builder:
         return self.tracer_class(self, out)
 
 
+# -- the builder stack: each thread traces with its own stack of builders --------
+_local = threading.local()
+
+
+def _builder_stack() -> list:
+    stack = getattr(_local, "builders", None)
+    if stack is None:
+        stack = _local.builders = []
+    return stack
+
+
+def current_builder() -> Builder | None:
+    """The builder of the innermost active trace of this thread, or ``None``."""
+    stack = _builder_stack()
+    return stack[-1] if stack else None
+
+
+def active_builders() -> tuple:
+    """The builders of every active trace of this thread, outermost first."""
+    return tuple(_builder_stack())
+
+
+@contextlib.contextmanager
+def building(builder: Builder):
+    """Make ``builder`` the current trace of this thread inside the ``with`` block."""
+    stack = _builder_stack()
+    stack.append(builder)
+    try:
+        yield builder
+    finally:
+        stack.pop()
+
+
+# -- bind ------------------------------------------------------------------------
 def is_tracer(x) -> bool:
     """Whether ``x`` is a traced value."""
-    return Builder.tracer_class is not None and isinstance(x, Builder.tracer_class)
+    return isinstance(x, TracerBase)
 
 
 def bind(prim: Primitive, args, params):
     """Apply ``prim``: record an equation if any input is traced, else run ``impl``."""
     builder = None
     for a in args:
-        if is_tracer(a):
+        if isinstance(a, TracerBase):
             if builder is None:
                 builder = a.builder
             elif a.builder is not builder:
@@ -259,17 +358,45 @@ def bind(prim: Primitive, args, params):
         return prim.impl(*args, **params)
     inputs = []
     for a in args:
-        if not is_tracer(a):
+        if not isinstance(a, TracerBase):
             a = zeros_or_affine(builder, a, prim)
         inputs.append(a.var)
     return builder.add_eqn(prim, tuple(inputs), params)
 
 
+# -- zeros: the primitive that every interpretation needs ------------------------
+class Zeros(Primitive):
+    """An array of zeros: the only primitive without inputs (a linear map from nothing)."""
+
+    name = "zeros"
+    returns_fresh = True
+    returns_view = False
+    real_linear = False
+
+    def impl(self, *, shape, dtype):
+        return np.zeros(shape, dtype)
+
+    def abstract_eval(self, *, shape, dtype):
+        return ShapeDtype(shape, dtype)
+
+    def transpose(self, ct, *, shape, dtype):
+        return ()
+
+
+zeros_p = Zeros()
+
+
+def zeros(shape, dtype):
+    """Record or compute ``zeros(shape, dtype)`` in the current trace, if any."""
+    builder = current_builder()
+    params = {"shape": tuple(shape), "dtype": np.dtype(dtype)}
+    if builder is None:
+        return zeros_p.impl(**params)
+    return builder.add_eqn(zeros_p, (), params)
+
+
 def zeros_or_affine(builder: Builder, value, prim: Primitive):
     """Turn a constant met by a linear primitive into a traced zero, or refuse it."""
-    from ..errors import AffineError
-    from .arithmetic import zeros_p
-
     arr = np.asarray(value)
     if np.any(arr != 0):
         raise AffineError(
@@ -277,3 +404,16 @@ def zeros_or_affine(builder: Builder, value, prim: Primitive):
             f"{user_location()}: the map is affine, not linear. Move the constant out of "
             "the function (subtract it from your data instead).")
     return builder.add_eqn(zeros_p, (), {"shape": arr.shape, "dtype": arr.dtype})
+
+
+# -- replaying a program ---------------------------------------------------------
+def replay(program: Program, args: list) -> list:
+    """Run ``program`` equation by equation with ``bind`` on ``args`` (one per input).
+
+    On tracers this records the program into their trace; the inputs must already
+    have the program's input shapes and dtypes.
+    """
+    env = {v.id: a for v, a in zip(program.invars, args)}
+    for eqn in program.eqns:
+        env[eqn.out.id] = eqn.prim.bind(*(env[v.id] for v in eqn.inputs), **eqn.params)
+    return [env[v.id] for v in program.outvars]

@@ -43,7 +43,7 @@ import numpy as np
 
 from ..errors import ForeignOperatorError
 from ..ir import Const, ShapeDtype
-from .base import Primitive
+from ..core import Primitive
 
 __all__ = ["OperatorConst", "linear_operator", "linear_operator_p", "MODES", "operator_dtype",
            "base_classes", "base_method", "overrides", "lacks_adjoint", "no_adjoint_error"]
@@ -255,6 +255,8 @@ class LinearOperatorStep(Primitive):
 
     name = "linear_operator"
     returns_fresh = True
+    returns_view = False
+    real_linear = False
 
     def impl(self, x, *, op, mode, axis):
         L = op.value

@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from ..ir import Const
-from .base import Primitive
+from ..core import Primitive
 
 __all__ = ["lu_solve", "lu_solve_p", "lu_factors"]
 
@@ -66,6 +66,9 @@ class LUSolve(Primitive):
     """``A⁻¹ x`` (``trans=0``) or ``A⁻ᵀ x`` (``trans=1``) from ``A``'s constant LU factors."""
 
     name = "lu_solve"
+    returns_fresh = False
+    returns_view = False
+    real_linear = False
 
     def impl(self, x, *, lu, piv, trans):
         lu, piv = lu.value, piv.value

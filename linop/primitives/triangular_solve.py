@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from ..ir import Const
-from .base import Primitive
+from ..core import Primitive
 
 __all__ = ["triangular_solve", "triangular_solve_p"]
 
@@ -23,6 +23,9 @@ class TriangularSolve(Primitive):
     """``op(a)⁻¹ x`` along one axis of ``x`` for a constant triangular ``a``."""
 
     name = "triangular_solve"
+    returns_fresh = False
+    returns_view = False
+    real_linear = False
 
     def impl(self, x, *, a, lower, trans, unit_diagonal, axis):
         import scipy.linalg as sla

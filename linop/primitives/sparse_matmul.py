@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from ..ir import Captures, Const, ShapeDtype, is_snapshot, values_equal
-from .base import Primitive
+from ..core import Primitive
 
 __all__ = ["SparseConst", "sparse_matmul", "sparse_matmul_p", "apply_sparse", "captured_matrix"]
 
@@ -150,6 +150,9 @@ class SparseMatmul(Primitive):
     """``S`` (a constant sparse matrix) applied along axis ``axis`` of ``x``."""
 
     name = "sparse_matmul"
+    returns_fresh = False
+    returns_view = False
+    real_linear = False
 
     def impl(self, x, *, S, axis):
         out = apply_sparse(S.value, x, axis)

@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Eqn, ShapeDtype
-from .arithmetic import add_p, neg, neg_p, sub_p, zeros
-from .base import Primitive
+from ..core import zeros
+from .arithmetic import add_p, neg, neg_p, sub_p
+from ..core import Primitive
 
 __all__ = ["slice_", "pad", "concatenate", "update_slice", "slice_p", "pad_p", "concatenate_p",
            "update_slice_p", "add_slice_p"]
@@ -20,6 +21,8 @@ class Slice(Primitive):
 
     name = "slice"
     returns_view = True
+    returns_fresh = False
+    real_linear = False
 
     def emit(self, args, avals, bind, *, starts, stops, steps):
         index = tuple(slice(a, b, s) for a, b, s in zip(starts, stops, steps))
@@ -50,6 +53,8 @@ class Pad(Primitive):
 
     name = "pad"
     returns_fresh = True
+    returns_view = False
+    real_linear = False
 
     def emit(self, args, avals, bind, *, lo, hi, interior):
         shape = _padded_shape(avals[0].shape, lo, hi, interior)
@@ -108,6 +113,8 @@ class UpdateSlice(Primitive):
 
     name = "update_slice"
     returns_fresh = True
+    returns_view = False
+    real_linear = False
 
     def impl(self, x, v, *, starts, stops, steps):
         out = np.array(x, copy=True)
@@ -165,6 +172,8 @@ class AddSlice(Primitive):
 
     name = "add_slice"
     returns_fresh = True
+    returns_view = False
+    real_linear = False
 
     def emit_inplace(self, args, avals, bind, *, starts, stops, steps, sign):
         index = tuple(slice(a, b, s) for a, b, s in zip(starts, stops, steps))
@@ -196,6 +205,8 @@ class Concatenate(Primitive):
 
     name = "concatenate"
     returns_fresh = True
+    returns_view = False
+    real_linear = False
 
     def impl(self, *xs, axis):
         return np.concatenate(xs, axis=axis)

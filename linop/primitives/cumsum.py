@@ -1,0 +1,44 @@
+"""``cumsum[axis, reverse]``: running sum along ``axis``, from the end when ``reverse``.
+
+Its transpose is the running sum in the other direction.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..core import Primitive
+
+__all__ = ["cumsum", "cumsum_p"]
+
+
+class Cumsum(Primitive):
+    """Running sum along ``axis`` (from the end when ``reverse``)."""
+
+    name = "cumsum"
+    returns_fresh = False
+    returns_view = False
+    real_linear = False
+
+    def impl(self, x, *, axis, reverse):
+        if not reverse:
+            return np.cumsum(x, axis=axis)
+        return np.flip(np.cumsum(np.flip(x, axis), axis=axis), axis)
+
+    def abstract_eval(self, x, *, axis, reverse):
+        if not 0 <= axis < x.ndim:
+            raise ValueError(f"cumsum: axis {axis} out of range for {x.short()}")
+        return x
+
+    def transpose(self, ct, x, *, axis, reverse):
+        return (cumsum(ct, axis, not reverse),)
+
+    def batch(self, size, x, *, axis, reverse):
+        return cumsum(x, axis + 1, reverse)
+
+
+cumsum_p = Cumsum()
+
+
+def cumsum(x, axis, reverse=False):
+    """Record or compute a running sum along ``axis``."""
+    return cumsum_p.bind(x, axis=int(axis), reverse=bool(reverse))
