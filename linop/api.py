@@ -313,7 +313,7 @@ def vmap(fun, in_axes=0, out_axes=0, axis_name=None):
         call = VmapCall(fun, args, in_axes, axis_name)
         if _traced_first(call):
             try:
-                traced = call.trace()
+                traced = call.trace(trace_flat)
             except LinopError:
                 _remember_untraceable(call)  # not linear in a mapped argument: per-example data
             else:

@@ -29,6 +29,7 @@ from .errors import LinopError
 from .ir import Program, ShapeDtype
 from .primitives import shape as S
 from .core import Builder, Primitive, building, is_tracer, zeros
+from .passes import eliminate_dead_code
 from .pytree import tree_flatten, tree_unflatten
 
 __all__ = ["VmapCall", "axes_prefix", "batch_program", "reduce_named_axes", "primal_named_axes", "psum",
@@ -213,8 +214,6 @@ def batch_program(program: Program, size: int, batched=None, axis_name=None,
     out_batched : list of bool
         Which outputs carry the batch axis.
     """
-    from .passes import eliminate_dead_code
-
     size = int(size)
     batched = [True] * len(program.invars) if batched is None else [bool(b) for b in batched]
     builder = Builder()
@@ -237,7 +236,7 @@ def batch_program(program: Program, size: int, batched=None, axis_name=None,
             flags.append(b)
     tree_in = tree_flatten(tuple(t.aval for t in ins))[1]
     tree_out = tree_flatten(tuple(o.aval for o in outs))[1]
-    result = Program([t._var for t in ins], builder.eqns, [o.var for o in outs], tree_in, tree_out)
+    result = Program([t.var for t in ins], builder.eqns, [o.var for o in outs], tree_in, tree_out)
     return eliminate_dead_code(result), flags
 
 
@@ -346,8 +345,14 @@ class VmapCall:
         return all(np.issubdtype(_leaf_shape_dtype(leaf)[1], np.inexact)
                    for leaf, axis in zip(self.leaves, self.axes) if axis is not None)
 
-    def trace(self):
+    def trace(self, trace_flat):
         """Trace the function on one example, linear in the mapped arguments.
+
+        Parameters
+        ----------
+        trace_flat : callable
+            The tracing of a Python function into a Program
+            (:func:`linop.tracing.trace_flat`; batching sits below tracing).
 
         Returns
         -------
@@ -363,8 +368,6 @@ class VmapCall:
         LinopError
             Where the function is not linear in a mapped argument.
         """
-        from .tracing import trace_flat
-
         per_example, inputs, is_input, flags = [], [], [], []
         for leaf, axis in zip(self.leaves, self.axes):
             shape, dtype = _leaf_shape_dtype(leaf)

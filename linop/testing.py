@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .api import linear_transpose, primal_avals
+from .api import linear_transpose
 from .errors import LinopError
 from .ir import ShapeDtype
 from .pytree import tree_flatten, tree_unflatten
+from .tracing import primal_avals
 
 __all__ = ["DotTestError", "dense_matrix", "real_coords", "from_real_coords", "check_transpose",
            "dot_test_function", "random_like", "precision_bits", "tolerance_for"]

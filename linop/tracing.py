@@ -88,7 +88,7 @@ def trace_flat(fun, in_tree: TreeDef, in_avals, out_what="output") -> Program:
     ensure_hooks()  # PyLops' operators, once PyLops is imported
     builder = Builder(Tracer)
     tracers = [builder.new_input(a) for a in in_avals]
-    invars = [t._var for t in tracers]
+    invars = [t.var for t in tracers]
     try:
         with building(builder), contextlib.ExitStack() as hooks:
             for hook in TRACE_CONTEXTS:

@@ -53,7 +53,7 @@ def transpose(program: Program) -> Program:
         outvars = [o.var for o in outs]
     in_tree = program.out_tree if program.out_is_args else TreeDef("tuple", None, (program.out_tree,))
     out_tree = program.in_tree.children[0] if program.in_wrapped else program.in_tree
-    result = Program([t._var for t in ct_inputs], builder.eqns, outvars, in_tree, out_tree,
+    result = Program([t.var for t in ct_inputs], builder.eqns, outvars, in_tree, out_tree,
                      in_wrapped=not program.out_is_args, out_is_args=not program.in_wrapped)
     return simplify(result)
 

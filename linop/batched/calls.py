@@ -22,7 +22,7 @@ from ..batching import batch_program
 from ..errors import BatchingError, user_location
 from ..ir import ShapeDtype
 from ..primitives import shape as S
-from ..core import is_tracer
+from ..core import is_tracer, zeros_p
 from ..pytree import tree_flatten, tree_unflatten
 from .levels import BatchLevel, batch_broadcast_p, check_active
 from .value import NUMPY_CALLS, BatchedArray, core_of, is_basic_index, lead, levels_of, wrap
@@ -201,8 +201,6 @@ def _traced(fn, leaves, tree, mapped, level):
 
 def _traced_zeros(like, zeros):
     """A tracer of ``like``'s trace for an output that does not depend on the inputs (zeros_like)."""
-    from ..core import zeros_p
-
     return like.builder.add_eqn(zeros_p, (), {"shape": tuple(np.shape(zeros)),
                                               "dtype": np.asarray(zeros).dtype})
 

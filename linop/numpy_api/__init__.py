@@ -1,7 +1,9 @@
 """The NumPy adapter: lowers NumPy functions and ufuncs on tracers to primitives.
 
 Each submodule registers the NumPy functions of one family with
-:func:`implements` (for ``__array_function__``), :func:`implements_ufunc`
+:func:`implements` (for ``__array_function__``; ``method=`` also makes it the tracer's
+ndarray method), :func:`implements_method` (ndarray methods and properties of the
+tracer, :mod:`linop.numpy_api.tracer`), :func:`implements_ufunc`
 (for ``__array_ufunc__``) or :func:`implements_ufunc_method` (for ``np.add.at`` and
 the other ufunc methods). Anything not registered raises
 :class:`~linop.errors.UnsupportedFunctionError`, or
@@ -10,12 +12,16 @@ non-linear.
 """
 from __future__ import annotations
 
-from ._registry import (HANDLED_FUNCTIONS, HANDLED_UFUNCS, UFUNC_METHODS, dispatch_function,
-                        dispatch_ufunc, implements, implements_ufunc, implements_ufunc_method,
+from ._registry import (HANDLED_FUNCTIONS, HANDLED_UFUNCS, METHODS, UFUNC_METHODS,
+                        dispatch_function, dispatch_ufunc, implements, implements_method,
+                        implements_ufunc, implements_ufunc_method, install_methods,
                         supported_functions)
 from . import elementwise, shape, reductions, contraction, joining, indexing, creation, complex  # noqa: F401,E501
 from . import fft, stencils, advanced_indexing, selection, signal, linalg, histograms  # noqa: F401,E501
+from .tracer import Tracer
 
-__all__ = ["HANDLED_FUNCTIONS", "HANDLED_UFUNCS", "UFUNC_METHODS", "dispatch_function",
-           "dispatch_ufunc", "implements", "implements_ufunc", "implements_ufunc_method",
-           "supported_functions"]
+__all__ = ["HANDLED_FUNCTIONS", "HANDLED_UFUNCS", "METHODS", "UFUNC_METHODS", "Tracer",
+           "dispatch_function", "dispatch_ufunc", "implements", "implements_method",
+           "implements_ufunc", "implements_ufunc_method", "supported_functions"]
+
+install_methods(Tracer)

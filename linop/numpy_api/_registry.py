@@ -7,11 +7,15 @@ from ..errors import ArrayAssignmentError, NonLinearError, UnsupportedFunctionEr
 from ..core import is_tracer
 from ._util import to_dtype, to_linear, unsupported
 from .conversion import CONVERSION_EXPLAINERS
+from .views import assign
 
 HANDLED_FUNCTIONS: dict = {}
 HANDLED_UFUNCS: dict = {}
 #: ufunc methods other than ``__call__``: ``(ufunc, method name) -> handler`` (``np.add.at``).
 UFUNC_METHODS: dict = {}
+#: The tracer's ndarray methods and properties: ``name -> function of the array`` (or a
+#: property), made attributes of :class:`~linop.numpy_api.tracer.Tracer` by :func:`install_methods`.
+METHODS: dict = {}
 
 # NumPy functions whose result is not linear in the array argument.
 NONLINEAR_FUNCTIONS = {
@@ -78,13 +82,35 @@ def function_name(func) -> str:
     return f"np.{sub}{name}"
 
 
-def implements(*funcs):
-    """Register the decorated function as linop's version of NumPy ``funcs``."""
+def implements(*funcs, method: str | None = None):
+    """Register the decorated function as linop's version of NumPy ``funcs``.
+
+    With ``method``, the ndarray method of that name on a tracer calls the first of
+    ``funcs`` with the tracer first (``x.sum(0)`` is ``np.sum(x, 0)``), as NumPy's
+    methods and functions agree there.
+    """
     def register(impl):
         for f in funcs:
             HANDLED_FUNCTIONS[f] = impl
+        if method is not None:
+            METHODS[method] = funcs[0]
         return impl
     return register
+
+
+def implements_method(*names):
+    """Register the decorated function (or property) as the tracer's ndarray method ``names``."""
+    def register(impl):
+        for name in names:
+            METHODS[name] = impl
+        return impl
+    return register
+
+
+def install_methods(cls):
+    """Make every registered ndarray method and property an attribute of ``cls``."""
+    for name, impl in METHODS.items():
+        setattr(cls, name, impl)
 
 
 def implements_ufunc(*ufuncs):
@@ -194,7 +220,7 @@ def _write_out(ufunc, out, result):
     if tuple(result.shape) != tuple(target.shape):
         raise ValueError(f"non-broadcastable output operand with shape {target.shape} doesn't "
                          f"match the broadcast shape {result.shape}")
-    target._assign(to_dtype(result, target.dtype, "an in-place operation"))
+    assign(target, to_dtype(result, target.dtype, "an in-place operation"))
     return target
 
 

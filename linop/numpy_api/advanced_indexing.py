@@ -24,9 +24,10 @@ import numpy as np
 from ..errors import ArrayAssignmentError, LinopError, user_location
 from ..primitives import arithmetic as A, shape as S
 from ..primitives.gather import gather, scatter_add
-from ._registry import implements, implements_ufunc_method
+from ._registry import implements, implements_method, implements_ufunc_method
 from ._util import fresh, is_tracer, nonlinear, normalize_axis, shape_of, to_linear, unsupported
 from .basic_index import BasicIndex, value_for
+from .views import assign
 
 __all__ = ["AdvancedIndex", "getitem", "setitem", "take", "take_along_axis", "put_along_axis",
            "compress", "add_at", "flat_positions", "write_positions", "refuse_traced_index"]
@@ -288,7 +289,7 @@ def add_at(a, indices, b=None, **kwargs):
         raise ValueError("array is not broadcastable to correct shape") from None
     values = to_linear(b, a.dtype, positions.shape, "np.add.at")
     added = scatter_add(S.reshape(values, (positions.size,)), positions.reshape(-1), 0, a.size)
-    a._assign(A.add(a, S.reshape(added, a.shape)))
+    assign(a, A.add(a, S.reshape(added, a.shape)))
 
 
 @implements(np.put_along_axis)
@@ -297,7 +298,7 @@ def put_along_axis(arr, indices, values, axis):
     _refuse_plain_target(arr, "np.put_along_axis")
     refuse_traced_index(indices, "np.put_along_axis with traced indices")
     positions = np.take_along_axis(flat_positions(tuple(arr.shape), ...), indices, axis)
-    arr._assign(write_positions(arr, positions, value_for(arr, positions.shape, values)))
+    assign(arr, write_positions(arr, positions, value_for(arr, positions.shape, values)))
 
 
 # -- functions that read ------------------------------------------------------------------
@@ -328,7 +329,7 @@ def _out_unsupported(out, what):
         raise unsupported(f"{what} with out=", "Assign the result instead: y[...] = result.")
 
 
-@implements(np.take)
+@implements(np.take, method="take")
 def take(a, indices, axis=None, out=None, mode="raise"):
     """``np.take`` with constant ``indices`` and modes raise, wrap and clip."""
     refuse_traced_index(indices, "np.take with traced indices")
@@ -337,6 +338,12 @@ def take(a, indices, axis=None, out=None, mode="raise"):
     picked = np.take(_axis_probe(a.shape, axis), indices, axis=axis, mode=mode)
     idx = picked.reshape(np.shape(indices))
     return gather(a, idx, axis)
+
+
+@implements_method("compress")
+def compress_method(x, condition, axis=None, out=None):
+    """``x.compress(condition)``, as ``ndarray.compress``."""
+    return np.compress(condition, x, axis=axis, out=out)
 
 
 @implements(np.compress)

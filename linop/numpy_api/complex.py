@@ -6,7 +6,7 @@ import numpy as np
 from ..core import zeros, zeros_p
 from ..primitives import complex as C
 from .views import make_view
-from ._registry import implements
+from ._registry import implements, implements_method
 from ._util import fresh
 
 
@@ -30,6 +30,30 @@ def imag_part(x):
         return make_view(x, out, lambda b: zeros(b.shape, b.dtype), None, "readonly", "x.imag")
     return make_view(x, C.imag(x), C.imag, lambda b, new: C.make_complex(C.real(b), new),
                      "view", "x.imag")
+
+
+def _set_real(x, value):
+    x.real[...] = value
+
+
+def _set_imag(x, value):
+    x.imag[...] = value
+
+
+implements_method("real")(property(real_part, _set_real,
+                                   doc="Real part (a view, real-linear), as ``ndarray.real``."))
+implements_method("imag")(property(imag_part, _set_imag,
+                                   doc="Imaginary part (a view, real-linear), as ``ndarray.imag``."))
+
+
+@implements_method("conj", "conjugate")
+def conj_method(x):
+    """``x.conj()`` (real-linear); a view of ``x`` itself for real ``x``, as in NumPy."""
+    if not _is_complex(x):
+        return make_view(x, type(x)(x.builder, x.var), lambda b: b, lambda b, new: new, "view",
+                         "x.conj()")
+    return np.conjugate(x)
+
 
 
 @implements(np.real)

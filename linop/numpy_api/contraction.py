@@ -13,10 +13,11 @@ from ..errors import user_location
 from ..primitives import complex as C, shape as S
 from ..primitives.dot import dot, label, labels
 from ._registry import implements, implements_ufunc, implements_ufunc_method
-from ._util import (constant, distinct, is_scipy_sparse, is_tracer, nonlinear, promote_dtype, to_dtype,
-                    unsupported)
+from ._util import (constant, distinct, is_scipy_sparse, is_tracer, nonlinear, promote_dtype,
+                    to_dtype, unsupported)
 from .elementwise import multiply
 from .reductions import diagonal_raw
+from .views import make_view
 
 _LETTERS = string.ascii_letters
 
@@ -221,8 +222,6 @@ def einsum(*operands, out=None, dtype=None, order="K", casting="safe", optimize=
     if len(ops) == 1 and set(out_sub) == set(subs[0]) and res == x.dtype:
         # NumPy returns a view here (a transpose or a diagonal): writes through it, or
         # reads after x changes, would depend on that; refuse them rather than guess.
-        from .views import make_view
-
         return make_view(x, out, lambda b: einsum(*operands, dtype=dtype, casting=casting), None,
                          "ambiguous", "np.einsum on one operand")
     return out
@@ -298,7 +297,7 @@ def _contract_two(ops, subs, out_sub):
     return contract_with_constants(ops[k], subs[k], [(ops[1 - k], subs[1 - k])], out_sub, res)
 
 
-@implements(np.dot)
+@implements(np.dot, method="dot")
 def dot_(a, b, out=None):
     """``np.dot`` with one traced operand."""
     if out is not None:

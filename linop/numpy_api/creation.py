@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import zeros_p
-from ._registry import implements
+from ._registry import implements, implements_method
 from ._util import distinct, fresh, to_dtype
 
 
@@ -40,12 +40,13 @@ def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, *, d
     return np.full(_like_shape(a, shape), fill_value, dtype if dtype is not None else a.dtype)
 
 
-@implements(np.copy)
+@implements(np.copy, method="copy")
 def copy(a, order="K", subok=False):
     """``np.copy``: a new array that writes do not share with ``a``."""
     return fresh(a)
 
 
+@implements_method("astype")
 def astype(x, dtype, order="K", casting="unsafe", subok=True, copy=True):
     """``x.astype(dtype)``: floating and real→complex conversions."""
     dtype = np.dtype(dtype)

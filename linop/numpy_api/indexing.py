@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import AffineError, user_location
 from ..primitives import arithmetic as A, shape as S
-from .views import make_view
+from .views import assign, make_view
 from ._registry import implements
 from ._util import distinct, is_tracer, nonlinear, promote_dtype, shape_of, to_linear
 from . import advanced_indexing
@@ -37,7 +37,7 @@ def setitem(x, index, value):
     """
     stacked = _stack_sequence(value)
     if not is_basic(index, x.ndim):
-        x._assign(advanced_indexing.setitem(x, index, stacked))
+        assign(x, advanced_indexing.setitem(x, index, stacked))
         return
     idx = BasicIndex(index, x.shape)
     if _is_single_element(index, x.ndim) and len(shape_of(stacked)) > 0:
@@ -46,7 +46,7 @@ def setitem(x, index, value):
         raise ValueError("setting an array element with a sequence. The requested array would "
                          f"exceed the maximum number of dimension of {len(idx.out_shape)}.")
     value = stacked
-    x._assign(idx.write(x, value))
+    assign(x, idx.write(x, value))
 
 
 def _holds_tracer(value) -> bool:

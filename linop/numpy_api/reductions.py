@@ -32,7 +32,7 @@ def _check_out(out, name):
         raise unsupported(f"{name}(..., out=...)", "Assign the result instead: y[...] = np.sum(x, ...).")
 
 
-@implements(np.sum)
+@implements(np.sum, method="sum")
 def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
     """``np.sum`` (``initial`` must be 0; ``where`` a constant mask)."""
     return summation(a, axis, dtype, out, keepdims, initial, where, "np.sum")
@@ -59,7 +59,7 @@ def add_reduce(array, axis=0, dtype=None, keepdims=False, initial=np._NoValue, w
     return summation(array, axis, dtype, None, keepdims, initial, where, "np.add.reduce")
 
 
-@implements(np.mean)
+@implements(np.mean, method="mean")
 def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=np._NoValue):
     """``np.mean``: the sum divided by the count (as NumPy computes it)."""
     _check_out(out, "np.mean")
@@ -121,7 +121,7 @@ def diagonal_raw(a, offset=0, axis1=0, axis2=1):
     return slice_(x, (0,) * len(lead) + (start,), lead + (stop,), (1,) * len(lead) + (m + 1,))
 
 
-@implements(np.diagonal)
+@implements(np.diagonal, method="diagonal")
 def diagonal(a, offset=0, axis1=0, axis2=1):
     """``np.diagonal``: a read-only view, as in NumPy."""
     out = diagonal_raw(a, offset, axis1, axis2)
@@ -129,7 +129,7 @@ def diagonal(a, offset=0, axis1=0, axis2=1):
                      "diagonal")
 
 
-@implements(np.trace)
+@implements(np.trace, method="trace")
 def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     """``np.trace``: the sum of a diagonal."""
     _check_out(out, "np.trace")

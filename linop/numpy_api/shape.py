@@ -11,7 +11,7 @@ import numpy as np
 
 from ..primitives import shape as S
 from .views import make_view
-from ._registry import implements
+from ._registry import implements, implements_method
 from ._util import (fresh, is_tracer, normalize_axes, normalize_axis, promote_dtype, shape_of,
                     unsupported)
 
@@ -71,6 +71,18 @@ def reshape_raw(x, shape, order="C"):
     raise ValueError(f"order must be one of 'C', 'F', 'A', got {order!r}")
 
 
+@implements_method("reshape")
+def reshape_method(x, *args, shape=None, order="C", copy=None):
+    """``x.reshape(2, 3)``, ``x.reshape((2, 3))``, ``x.reshape(shape=...)``, as ``ndarray.reshape``."""
+    if shape is None:
+        if not args:
+            raise TypeError("reshape() takes exactly 1 argument (0 given)")
+        shape = args[0] if len(args) == 1 else args
+        if shape is None:  # as ndarray.reshape(None): the same shape
+            shape = x.shape
+    return np.reshape(x, shape, order=order, copy=copy)
+
+
 @implements(np.reshape)
 def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
     """``np.reshape``: NumPy returns a view or a copy depending on the memory layout.
@@ -90,12 +102,13 @@ def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
     return make_view(a, out, lambda b: reshape_raw(b, shape, order), None, "ambiguous", "reshape")
 
 
-@implements(np.ravel)
+@implements(np.ravel, method="ravel")
 def ravel(a, order="C"):
     """``np.ravel``."""
     return reshape(a, (-1,), order)
 
 
+@implements_method("flatten")
 def flatten(a, order="C"):
     """``x.flatten()``: always a copy."""
     return fresh(reshape_raw(a, (-1,), order))
@@ -108,6 +121,19 @@ def _transpose_view(a, perm, what):
         out = fresh(a)
     return make_view(a, out, lambda b: S.transpose(b, perm),
                      lambda b, new: S.transpose(new, inverse), "view", what)
+
+
+@implements_method("transpose")
+def transpose_method(x, *axes):
+    """``x.transpose(1, 0)``, ``x.transpose((1, 0))``, ``x.transpose()``, as ``ndarray.transpose``."""
+    if len(axes) == 1 and (axes[0] is None or not isinstance(axes[0], (int, np.integer))):
+        axes = axes[0]
+    return np.transpose(x, axes or None)
+
+
+implements_method("T")(property(np.transpose, doc="Transpose (a view), as ``ndarray.T``."))
+implements_method("mT")(property(np.matrix_transpose,
+                                 doc="Transpose of the last two axes (a view), as ``ndarray.mT``."))
 
 
 @implements(np.transpose, np.permute_dims)
@@ -131,7 +157,7 @@ def matrix_transpose(x):
     return _transpose_view(x, perm, "matrix_transpose")
 
 
-@implements(np.swapaxes)
+@implements(np.swapaxes, method="swapaxes")
 def swapaxes(a, axis1, axis2):
     """``np.swapaxes``."""
     i, j = normalize_axis(axis1, a.ndim), normalize_axis(axis2, a.ndim)
@@ -168,7 +194,7 @@ def _shape_view(a, new_shape, what):
                      lambda b, new: S.reshape(new, b.shape), "view", what)
 
 
-@implements(np.squeeze)
+@implements(np.squeeze, method="squeeze")
 def squeeze(a, axis=None):
     """``np.squeeze``."""
     if axis is None:

@@ -72,7 +72,7 @@ def _cumsum(x, axis):
     return CS.cumsum(x, axis)
 
 
-@implements(np.cumsum)
+@implements(np.cumsum, method="cumsum")
 def cumsum(a, axis=None, dtype=None, out=None):
     """``np.cumsum`` (also ``x.cumsum()``): the running sum, its transpose a reversed one."""
     _no_out(out, "np.cumsum")
@@ -428,7 +428,7 @@ def _repeat_uniform(x, axis, r):
 _DENSE_REPEAT_LIMIT = 1 << 22
 
 
-@implements(np.repeat)
+@implements(np.repeat, method="repeat")
 def repeat(a, repeats, axis=None):
     """``np.repeat``: uniform counts broadcast; per-element counts by blocks of equal count."""
     if is_tracer(repeats):

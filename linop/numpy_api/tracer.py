@@ -3,7 +3,11 @@
 A :class:`Tracer` stands for an array that is linear in the traced function's
 inputs. NumPy routes every call on it to linop through ``__array_ufunc__`` and
 ``__array_function__``; the adapter modules of :mod:`linop.numpy_api` lower the
-call to primitives. Its view semantics (writes through views) are those of
+call to primitives. Its ndarray methods and properties (``x.sum()``, ``x.T``,
+``x.real``...) are registered by the adapter modules next to the functions they
+stand for (:func:`~linop.numpy_api.implements` with ``method=``,
+:func:`~linop.numpy_api.implements_method`) and installed on the class when the
+adapter is imported. Its view semantics (writes through views) are those of
 :class:`~linop.numpy_api.views.MutableTracer`.
 """
 from __future__ import annotations
@@ -16,12 +20,10 @@ from numpy.lib.mixins import NDArrayOperatorsMixin
 from ..errors import ConversionError, NonLinearError, UnsupportedFunctionError, user_location
 from ..foreign import is_linear_operator
 from ._registry import NONLINEAR_FUNCTIONS, dispatch_function, dispatch_ufunc
-from .complex import imag_part, real_part
 from .conversion import conversion_error, explained_by_caller
-from .creation import astype
 from .indexing import getitem, setitem
-from .shape import flatten, infer_shape
-from .views import MutableTracer, make_view, reshape_in_place
+from .shape import infer_shape
+from .views import MutableTracer, reshape_in_place
 
 __all__ = ["Tracer", "DEFERRED_TYPES", "ARRAY_REQUESTS", "OPERAND_PRODUCTS"]
 
@@ -64,7 +66,7 @@ def _product(name: str):
 class Tracer(MutableTracer, NDArrayOperatorsMixin):
     """A traced array: a shape, a dtype and a variable of the IR, but no values.
 
-    Users never build tracers; :func:`trace` and the functions built on it pass
+    Users never build tracers; :func:`linop.trace` and the functions built on it pass
     them to the user's function in place of arrays.
     """
 
@@ -114,7 +116,7 @@ class Tracer(MutableTracer, NDArrayOperatorsMixin):
 
     __hash__ = object.__hash__
 
-    # -- ndarray methods: each one calls the NumPy function, which linop traces ---------
+    # -- indexing; the other ndarray methods are the adapter's (numpy_api._registry.METHODS)
     def __getitem__(self, index):
         if DEFERRED_TYPES:  # an index of a deferred type (per-example indices) indexes for us
             for item in index if isinstance(index, tuple) else (index,):
@@ -126,124 +128,11 @@ class Tracer(MutableTracer, NDArrayOperatorsMixin):
         self._builder.check_open()
         setitem(self, index, value)
 
-    @property
-    def T(self):
-        """Transpose (a view), as ``ndarray.T``."""
-        return np.transpose(self)
-
-    @property
-    def mT(self):
-        """Matrix transpose of the last two axes (a view), as ``ndarray.mT``."""
-        return np.matrix_transpose(self)
-
-    @property
-    def real(self):
-        """Real part (a view, real-linear), as ``ndarray.real``."""
-        return real_part(self)
-
-    @real.setter
-    def real(self, value):
-        self.real[...] = value
-
-    @property
-    def imag(self):
-        """Imaginary part (a view, real-linear), as ``ndarray.imag``."""
-        return imag_part(self)
-
-    @imag.setter
-    def imag(self, value):
-        self.imag[...] = value
-
-    def reshape(self, *args, shape=None, order="C", copy=None):
-        """As ``ndarray.reshape`` (``x.reshape(2, 3)``, ``x.reshape((2, 3))``, ``shape=``)."""
-        if shape is None:
-            if not args:
-                raise TypeError("reshape() takes exactly 1 argument (0 given)")
-            shape = args[0] if len(args) == 1 else args
-            if shape is None:  # as ndarray.reshape(None): the same shape
-                shape = self.shape
-        return np.reshape(self, shape, order=order, copy=copy)
-
-    def ravel(self, order="C"):
-        """As ``ndarray.ravel``."""
-        return np.ravel(self, order)
-
-    def flatten(self, order="C"):
-        """As ``ndarray.flatten`` (a copy)."""
-        return flatten(self, order)
-
-    def transpose(self, *axes):
-        """As ``ndarray.transpose``."""
-        if len(axes) == 1 and (axes[0] is None or not isinstance(axes[0], (int, np.integer))):
-            axes = axes[0]
-        return np.transpose(self, axes or None)
-
-    def swapaxes(self, axis1, axis2):
-        """As ``ndarray.swapaxes``."""
-        return np.swapaxes(self, axis1, axis2)
-
-    def squeeze(self, axis=None):
-        """As ``ndarray.squeeze``."""
-        return np.squeeze(self, axis)
-
-    def sum(self, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
-        """As ``ndarray.sum``."""
-        return np.sum(self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kwargs)
-
-    def mean(self, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
-        """As ``ndarray.mean``."""
-        return np.mean(self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kwargs)
-
-    def trace(self, offset=0, axis1=0, axis2=1, dtype=None, out=None):
-        """As ``ndarray.trace``."""
-        return np.trace(self, offset, axis1, axis2, dtype, out)
-
-    def diagonal(self, offset=0, axis1=0, axis2=1):
-        """As ``ndarray.diagonal`` (a read-only view)."""
-        return np.diagonal(self, offset, axis1, axis2)
-
-    def dot(self, b, out=None):
-        """As ``ndarray.dot``."""
-        return np.dot(self, b, out=out)
-
-    def conj(self):
-        """As ``ndarray.conj`` (real-linear); a view of ``x`` itself for real ``x``, as in NumPy."""
-        if not np.issubdtype(self.dtype, np.complexfloating):
-            return make_view(self, Tracer(self._builder, self.var), lambda b: b, lambda b, new: new,
-                             "view", "x.conj()")
-        return np.conjugate(self)
-
-    conjugate = conj
-
-    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
-        """As ``ndarray.astype``: floating and real→complex conversions are linear."""
-        return astype(self, dtype, order, casting, subok, copy)
-
-    def copy(self, order="C"):
-        """As ``ndarray.copy``."""
-        return np.copy(self)
-
     def __copy__(self):
         return self.copy()
 
     def __deepcopy__(self, memo):
         return self.copy()
-
-    def cumsum(self, axis=None, dtype=None, out=None):
-        """As ``ndarray.cumsum``."""
-        return np.cumsum(self, axis=axis, dtype=dtype, out=out)
-
-    def repeat(self, repeats, axis=None):
-        """As ``ndarray.repeat``."""
-        return np.repeat(self, repeats, axis=axis)
-
-    def take(self, indices, axis=None, out=None, mode="raise"):
-        """As ``ndarray.take``."""
-        return np.take(self, indices, axis=axis, out=out, mode=mode)
-
-    def compress(self, condition, axis=None, out=None):
-        """As ``ndarray.compress``."""
-        return np.compress(condition, self, axis=axis, out=out)
 
     def __abs__(self):
         return np.absolute(self)

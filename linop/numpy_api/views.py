@@ -15,7 +15,7 @@ from ..errors import ViewWriteError, user_location
 from ..ir import Var
 from ..primitives.shape import reshape
 
-__all__ = ["MutableTracer", "make_view", "is_view", "reshape_in_place"]
+__all__ = ["MutableTracer", "assign", "make_view", "is_view", "reshape_in_place"]
 
 
 class _ViewLink:
@@ -91,29 +91,31 @@ class MutableTracer(TracerBase):
         self._var = fresh.var
         link.base_stamp = link.base._stamp()
 
-    def _assign(self, value: "MutableTracer"):
-        """Replace this array's contents by ``value`` (same shape and dtype), through views.
 
-        Through a layout-dependent ("ambiguous") view the write is kept by the view
-        alone, which becomes an array of its own, and the arrays it viewed become
-        unreadable: NumPy may or may not have written into them.
-        """
-        link = self._view
-        if link is not None and link.kind == "ambiguous":
-            link.base._mark_unknown(f"the result of {link.what} made from it")
-            self._view = None
-        elif link is not None:
-            if link.kind != "view":
-                reason = ("it is read-only in NumPy too" if link.kind == "readonly" else
-                          "NumPy may return a view here (depending on memory layout or the "
-                          "operation), whose writes linop cannot reproduce")
-                raise ViewWriteError(
-                    f"at {user_location()}: cannot write into the result of {link.what}: {reason}. "
-                    "Write into the original array, or call .copy() first.")
-            link.base._assign(link.new_base(value))
-            link.base_stamp = link.base._stamp()
-        self._var = value.var
-        self._version += 1
+
+def assign(x: MutableTracer, value: MutableTracer):
+    """Replace the contents of ``x`` by ``value`` (same shape and dtype), through views.
+
+    Through a layout-dependent ("ambiguous") view the write is kept by the view
+    alone, which becomes an array of its own, and the arrays it viewed become
+    unreadable: NumPy may or may not have written into them.
+    """
+    link = x._view
+    if link is not None and link.kind == "ambiguous":
+        link.base._mark_unknown(f"the result of {link.what} made from it")
+        x._view = None
+    elif link is not None:
+        if link.kind != "view":
+            reason = ("it is read-only in NumPy too" if link.kind == "readonly" else
+                      "NumPy may return a view here (depending on memory layout or the "
+                      "operation), whose writes linop cannot reproduce")
+            raise ViewWriteError(
+                f"at {user_location()}: cannot write into the result of {link.what}: {reason}. "
+                "Write into the original array, or call .copy() first.")
+        assign(link.base, link.new_base(value))
+        link.base_stamp = link.base._stamp()
+    x._var = value.var
+    x._version += 1
 
 
 def reshape_in_place(x: MutableTracer, new: tuple):

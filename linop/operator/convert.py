@@ -4,10 +4,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
-from ..api import primal_avals
 from ..errors import user_location
 from ..primitives.complex import real_dtype
-from ..tracing import trace_flat
+from ..tracing import primal_avals, trace_flat
 from .classify import check_complex_linear
 from .flat import adjoint_of, forward_flat
 from .layout import Source, is_complex

@@ -5,6 +5,7 @@ import numpy as np
 
 from ..ir import Const, ShapeDtype
 from ..core import Primitive
+from .arithmetic import mul, neg
 
 __all__ = ["convert", "real", "imag", "conj", "make_complex",
            "convert_p", "real_p", "imag_p", "conj_p", "complex_p", "real_dtype"]
@@ -79,8 +80,6 @@ class Imag(Primitive):
 
     def transpose(self, ct, x):
         # Re(imag(x) * t) = Re(x * (-1j * t)).
-        from .arithmetic import mul
-
         return (mul(convert(ct, x.dtype), Const(np.asarray(-1j, x.dtype))),)
 
     def batch(self, size, x):
@@ -132,8 +131,6 @@ class Complex(Primitive):
         return ShapeDtype(a.shape, np.result_type(a.dtype, np.complex64))
 
     def transpose(self, ct, a, b):
-        from .arithmetic import neg
-
         return real(ct), neg(imag(ct))
 
     def batch(self, size, a, b):
