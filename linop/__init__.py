@@ -1,5 +1,6 @@
 """linop: matrix-free linear operators with exact adjoints from ordinary NumPy code."""
 from . import execute  # noqa: F401  (registers the default executor, "numpy")
+from . import foreign  # noqa: F401  (registers SciPy's and PyLops' operators with tracing)
 from .api import linear_transpose
 from .errors import (AffineError, ArrayAssignmentError, BatchingError, ConversionError, LinopError,
                      NonLinearError, TracerMixError, UnsupportedFunctionError, ViewWriteError)
@@ -16,7 +17,7 @@ __all__ = [
     "ArrayAssignmentError", "ViewWriteError", "TracerMixError", "BatchingError",
 ]
 
-# -- coverage exports (issue 3): add imports and extend __all__ below this line --
+# -- coverage exports: add imports and extend __all__ below this line --
 from . import scipy  # linop.scipy.{signal,ndimage,sparse,linalg}; inside linop, `import scipy` is SciPy
 
 __all__ += ["scipy"]
@@ -27,7 +28,7 @@ from .custom import CustomLinear, custom_linear
 
 __all__ += ["custom_linear", "CustomLinear"]
 
-# -- operator exports (issue 4): add imports and extend __all__ below this line --
+# -- operator exports: add imports and extend __all__ below this line --
 from .api import vmap
 from .operator import (RealLinearError, TracedLinearOperator, aslinearoperator, block, block_diag,
                        dottest, hstack, todense, vstack)

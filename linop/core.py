@@ -26,7 +26,8 @@ import threading
 import numpy as np
 
 from .errors import AffineError, EscapedTracerError, LinopError, TracerMixError, user_location
-from .ir import Captures, Eqn, Program, ShapeDtype, Var
+from .ir import Eqn, Program, ShapeDtype, Var
+from .snapshots import Captures
 
 __all__ = ["Primitive", "lookup_primitive", "TracerBase", "Builder", "bind", "is_tracer",
            "current_builder", "active_builders", "building", "zeros", "zeros_p",
@@ -222,6 +223,14 @@ class TracerBase:
         """Shape and dtype."""
         return self._var.aval
 
+    def rebind(self, var: Var):
+        """Make ``var`` the IR variable holding this tracer's value.
+
+        Used by mutable tracers when a write (``x[...] = v``, ``x.shape = ...``, a
+        write through a view) replaces the value; ``var`` has this tracer's trace.
+        """
+        self._var = var
+
     @property
     def shape(self) -> tuple:
         """Shape."""
@@ -291,7 +300,7 @@ class Builder:
     def add_eqn(self, prim: Primitive, inputs: tuple, params: dict):
         """Append ``prim(inputs; params)`` and return a tracer of its output.
 
-        Constants in ``params`` are captured by value here (:class:`~linop.ir.Captures`).
+        Constants in ``params`` are captured by value here (:class:`~linop.snapshots.Captures`).
         """
         if self.closed:
             self.check_open()

@@ -44,17 +44,17 @@ class Plan:
     """
 
     def __init__(self, program: Program):
-        self.n_inputs = len(program.invars)
         self.source, namespace = _generate(program)
         # One filename for every plan: CPython keeps each distinct filename of compiled
         # code alive for the life of the process (it interns it), so a per-program name
         # would grow memory with every program compiled.
         code = compile(self.source, PLAN_FILENAME, "exec")
         exec(code, namespace)
-        self._run = namespace["_plan"]
+        #: The generated function itself: ``run(*arrays)`` returns the list of outputs.
+        self.run = namespace["_plan"]
 
     def __call__(self, args: list) -> list:
-        return self._run(*args)
+        return self.run(*args)
 
 
 class _Codegen:
@@ -170,9 +170,9 @@ def _generate(program: Program):
 
 def compile_plan(program: Program) -> Plan:
     """The compiled plan of ``program`` (cached on the program)."""
-    plan = program._plan
+    plan = program.plan_cache
     if plan is None:
-        plan = program._plan = Plan(program)
+        plan = program.plan_cache = Plan(program)
     return plan
 
 

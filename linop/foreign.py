@@ -40,6 +40,7 @@ A real operator on complex values is the complex-linear extension
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import threading
@@ -52,6 +53,8 @@ from .core import is_tracer
 from .primitives.linear_operator import (MODES, lacks_adjoint, linear_operator, no_adjoint_error,
                                  operator_dtype, overrides)
 from .primitives.sparse_matmul import sparse_matmul
+from .numpy_api.tracer import OPERAND_PRODUCTS
+from .tracing import TRACE_CONTEXTS
 
 __all__ = ["apply_operator", "matvec", "matmat", "dot", "rdot", "is_linear_operator",
            "install_hooks", "ensure_hooks", "vector_dtype"]
@@ -386,3 +389,23 @@ def ensure_hooks():
     base = _pylops_base()
     if not _hooked_classes or (base is not None and base not in _hooked_classes):
         install_hooks()
+
+
+def _hooks_for_trace():
+    """Entered around every traced function (:data:`linop.tracing.TRACE_CONTEXTS`): hooks first."""
+    ensure_hooks()
+    return contextlib.nullcontext()
+
+
+def _defer_to_operator(name, tracer, other):
+    """``tracer @ L``, ``tracer * L``...: ``NotImplemented``, so that ``L``'s reflected method applies it.
+
+    An entry of :data:`linop.numpy_api.tracer.OPERAND_PRODUCTS`; ``None`` for other operands.
+    """
+    return NotImplemented if is_linear_operator(other) else None
+
+
+# First in both tables: the hooks are in place before any other context is entered, and a
+# foreign operator is never offered to another library's products.
+TRACE_CONTEXTS.insert(0, _hooks_for_trace)
+OPERAND_PRODUCTS.insert(0, _defer_to_operator)

@@ -7,11 +7,9 @@ inlined, when they are large.
 """
 from __future__ import annotations
 
-import copy
 import itertools
 import math
 import operator
-import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,9 +17,9 @@ import numpy as np
 
 from .errors import ExecutorError
 from .pytree import TreeDef, tree_flatten, tree_unflatten
+from .snapshots import Capturable, Captures, compact, is_snapshot, values_equal
 
-__all__ = ["ShapeDtype", "Var", "Const", "Eqn", "Program", "Captures", "snapshot", "is_snapshot",
-           "new_snapshot", "writeable_alias", "values_equal", "EXECUTORS", "DEFAULT_EXECUTOR",
+__all__ = ["ShapeDtype", "Var", "Const", "Eqn", "Program", "EXECUTORS", "DEFAULT_EXECUTOR",
            "register_executor", "executor"]
 
 #: NumPy's limits: at most 64 axes, and sizes and byte counts that fit ``intp``.
@@ -152,323 +150,7 @@ class Var:
         return (Var, (self.aval,))
 
 
-class _SnapshotBuffer(bytearray):
-    """Memory that only linop's snapshots view: no user code holds it."""
-
-    __slots__ = ()
-
-
-def _memory_owner(array: np.ndarray):
-    """The object at the end of ``array``'s chain of ``base`` arrays (``None`` if it owns its data)."""
-    base = array.base
-    while isinstance(base, np.ndarray):
-        base = base.base
-    return base
-
-
-def _snapshot_buffer(array: np.ndarray):
-    """The private buffer under a snapshot (or a view of one), else ``None``."""
-    base = _memory_owner(array)
-    if type(base) is memoryview and base.readonly and type(base.obj) is _SnapshotBuffer:
-        return base.obj
-    return None
-
-
-def is_snapshot(array: np.ndarray) -> bool:
-    """Whether nothing outside linop can change ``array``'s values.
-
-    True for snapshots (:func:`snapshot`) and their views: read-only arrays
-    over a read-only view of memory that only linop holds (their ``WRITEABLE``
-    flag cannot be set again); and for arrays over a ``bytes`` object, which
-    nothing can change. A read-only view of a writeable array is not (its base
-    can still be written), nor is a read-only array that owns its memory (its
-    ``WRITEABLE`` flag can be set again).
-    """
-    return _snapshot_buffer(array) is not None or type(_memory_owner(array)) is bytes
-
-
-def writeable_alias(array: np.ndarray) -> np.ndarray:
-    """A writeable array over the same memory as the snapshot ``array`` (no copy).
-
-    For NumPy functions that copy read-only arguments on every call
-    (``np.take``'s indices, ``np.bincount``'s positions): primitives hand them
-    this alias instead, made once when a plan is compiled. Never write through it.
-
-    Parameters
-    ----------
-    array : numpy.ndarray
-        A snapshot or a view of one; any other array is returned as it is.
-    """
-    buffer = _snapshot_buffer(array)
-    if buffer is None or array.size == 0:
-        return array
-    start = np.frombuffer(buffer, np.uint8).__array_interface__["data"][0]
-    offset = array.__array_interface__["data"][0] - start
-    return np.ndarray(array.shape, array.dtype, buffer=buffer, offset=offset,
-                      strides=array.strides)
-
-
-def _frozen(buffer: _SnapshotBuffer, shape: tuple, dtype: np.dtype) -> np.ndarray:
-    """The read-only snapshot array over ``buffer`` (C order)."""
-    return np.frombuffer(memoryview(buffer).toreadonly(), dtype).reshape(shape)
-
-
-def new_snapshot(shape, dtype, fill) -> np.ndarray:
-    """A snapshot computed straight into linop's memory (no copy of a temporary).
-
-    Parameters
-    ----------
-    shape : tuple of int
-    dtype : numpy.dtype
-    fill : callable
-        ``fill(out)`` writes the values into ``out``, a writeable C-ordered array
-        of ``shape`` and ``dtype`` (e.g. ``np.multiply(a, b, out=out)``); ``out``
-        must not be kept.
-
-    Returns
-    -------
-    numpy.ndarray
-        The read-only snapshot of what ``fill`` wrote (see :func:`is_snapshot`).
-    """
-    dtype = np.dtype(dtype)
-    shape = tuple(shape)
-    if dtype.hasobject or dtype.itemsize == 0:
-        out = np.empty(shape, dtype)
-        fill(out)
-        return _private_copy(out)
-    buffer = _SnapshotBuffer(math.prod(shape) * dtype.itemsize)
-    fill(np.ndarray(shape, dtype, buffer=buffer))
-    return _frozen(buffer, shape, dtype)
-
-
-def _compact(array: np.ndarray) -> np.ndarray:
-    """The values ``array`` really holds: broadcast (zero-stride) axes reduced to length 1."""
-    return array[tuple(slice(0, 1) if s == 0 else slice(None) for s in array.strides)]
-
-
-def _copy_into_buffer(core: np.ndarray) -> tuple:
-    """``(buffer, array)``: a read-only copy of ``core`` in linop's own memory (one copy, C order)."""
-    if core.dtype.hasobject or core.dtype.itemsize == 0:
-        return None, _private_copy(core)
-    buffer = _SnapshotBuffer(core.nbytes)
-    np.ndarray(core.shape, core.dtype, buffer=buffer)[...] = core
-    return buffer, _frozen(buffer, core.shape, core.dtype)
-
-
-def _broadcast_back(frozen: np.ndarray, shape: tuple) -> np.ndarray:
-    return frozen if frozen.shape == shape else np.broadcast_to(frozen, shape)
-
-
-# Arrays above this many bytes are remembered by identity, so that capturing one again
-# compares it with its snapshot instead of copying it.
-_LARGE = 4096
-_UINTS = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
-
-
-def _memory_key(array: np.ndarray):
-    """``(key, owner)``: which memory ``array`` views (owner, address, layout), or ``None``."""
-    owner = array
-    while isinstance(owner.base, np.ndarray):
-        owner = owner.base
-    try:
-        weakref.ref(owner)
-    except TypeError:
-        return None
-    address = array.__array_interface__["data"][0]
-    return (id(owner), address, array.shape, array.strides, array.dtype), owner
-
-
-def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
-    """Whether ``a`` and ``b`` (same dtype and shape) hold the same bytes, element by element."""
-    if a.dtype.hasobject:
-        return False
-    if np.iscomplexobj(a) and a.dtype.itemsize // 2 in _UINTS:
-        return _same_bits(a.real, b.real) and _same_bits(a.imag, b.imag)
-    uint = _UINTS.get(a.dtype.itemsize)
-    return uint is not None and bool(np.array_equal(a.view(uint), b.view(uint)))
-
-
-def _private_copy(array: np.ndarray) -> np.ndarray:
-    # Object arrays (and zero-size items) cannot live in bytes: a read-only private copy instead.
-    copy = array.copy()
-    copy.setflags(write=False)
-    return copy
-
-
-def snapshot(array) -> np.ndarray:
-    """A private copy of ``array``'s current values (``array`` itself if already a snapshot).
-
-    A broadcast array (``np.broadcast_to``) is copied once per distinct value
-    and broadcast again, never materialised.
-
-    Parameters
-    ----------
-    array : array_like
-
-    Returns
-    -------
-    numpy.ndarray
-        Same shape, dtype and values; see :func:`is_snapshot`.
-    """
-    return Captures().array(np.asarray(array))
-
-
-def values_equal(a: np.ndarray, b: np.ndarray) -> bool:
-    """Same shape, dtype and bits, element by element, except that any NaN equals any NaN.
-
-    So ``-0.0`` differs from ``0.0`` (``1 / x`` tells them apart) while NaNs with
-    different payloads are equal (real and imaginary parts compared separately).
-    """
-    if a.shape != b.shape or a.dtype != b.dtype:
-        return False
-    if np.iscomplexobj(a):
-        return values_equal(a.real, b.real) and values_equal(a.imag, b.imag)
-    if not np.issubdtype(a.dtype, np.inexact):
-        return bool(np.array_equal(a, b))
-    uint = _UINTS.get(a.dtype.itemsize)
-    if uint is None:  # long double: padding bytes carry no value
-        return bool(np.all((a == b) & (np.signbit(a) == np.signbit(b)) | (np.isnan(a) & np.isnan(b))))
-    same = a.view(uint) == b.view(uint)
-    return bool(same.all() or np.all(same | (np.isnan(a) & np.isnan(b))))
-
-
-# Parameter types that never hold a constant (NumPy dtypes included).
-_PLAIN = frozenset({int, float, complex, bool, str, type(None), slice, np.dtype}
-                   | {type(np.dtype(c)) for c in "?bhilqBHILQefdgFDG"})
-
-
-_CONTAINERS = frozenset({tuple, list, dict})
-_CONTAINER_BASES = (tuple, list, dict)
-# What a primitive without nested constants keeps as it is, unsearched.
-_KEPT_AT_TOP = _PLAIN | _CONTAINERS
-
-
-def _is_sparse_matrix(value) -> bool:
-    return type(value).__module__.startswith("scipy.sparse") and hasattr(value, "tocsr")
-
-
-class Captures:
-    """The constants captured by one trace: snapshots, each stored once.
-
-    A constant is captured when the trace records an equation that uses it:
-    whatever the caller does to its arrays afterwards, the program keeps the
-    values of that moment. Constants with equal dtype, shape and bytes share one
-    snapshot (and one :class:`Const`), so a constant used twice is stored once;
-    a buffer changed between two uses gives two snapshots. Immutable arrays
-    (earlier snapshots and their views) are used as they are.
-    """
-
-    __slots__ = ("_entries", "_consts", "_seen")
-
-    def __init__(self):
-        self._entries: dict = {}
-        self._consts: dict = {}
-        self._seen: dict = {}
-
-    def _entry(self, value: np.ndarray) -> list:
-        """``[bytes, snapshot, Const or None]`` for the current values of ``value``."""
-        where = _memory_key(value) if value.nbytes > _LARGE else None
-        if where is not None:
-            seen = self._seen.get(where[0])
-            if seen is not None and seen[0]() is where[1] and _same_bits(value, seen[1][1]):
-                return seen[1]  # the same memory again, unchanged: no new copy
-        shape = value.shape
-        core = _compact(value) if shape and 0 in value.strides else value
-        data, frozen = _copy_into_buffer(core)
-        if data is None:
-            return [None, _broadcast_back(frozen, shape), None]
-        # Keyed by a sample of the bytes (hashing all of a large array costs more than copying
-        # it); candidates are compared in full.
-        sample = (bytes(data[:64]), bytes(data[-64:]))
-        bucket = self._entries.setdefault((core.dtype, core.shape, shape) + sample, [])
-        for entry in bucket:
-            if entry[0] == data:
-                break
-        else:
-            entry = [data, _broadcast_back(frozen, shape), None]
-            bucket.append(entry)
-        if where is not None:
-            self._seen[where[0]] = (weakref.ref(where[1]), entry)
-        return entry
-
-    def array(self, value: np.ndarray) -> np.ndarray:
-        """A snapshot of the current values of ``value`` (an ndarray)."""
-        return value if is_snapshot(value) else self._entry(value)[1]
-
-    def const(self, value: np.ndarray) -> "Const":
-        """The one :class:`Const` of this trace holding a snapshot of ``value``'s current values."""
-        entry = self._entry(value)
-        if entry[2] is None:
-            entry[2] = Const(entry[1])
-        return entry[2]
-
-    def unique(self, const: "Const", key: tuple) -> "Const":
-        """The constant already captured under ``key`` (ids of its snapshots), else ``const``."""
-        return self._consts.setdefault((type(const),) + key, const)
-
-    def value(self, value, nested: bool = True):
-        """A parameter value with the constants in it captured.
-
-        :class:`Const` objects, arrays and SciPy sparse matrices are captured;
-        with ``nested``, so are those inside tuples, lists and dicts (their
-        subclasses too: named tuples, ``OrderedDict``), and lists and dicts are
-        copied with their type (the caller may mutate them). Other objects are kept.
-        """
-        kind = type(value)
-        if kind in _PLAIN:
-            return value
-        if isinstance(value, Const):
-            return value.captured(self)
-        if kind is np.ndarray:
-            return self.array(value)
-        if nested and isinstance(value, _CONTAINER_BASES):
-            return self._container(value)
-        if isinstance(value, np.ndarray):  # a subclass (masked, matrix): keep its type
-            return _private_copy(value)
-        if _is_sparse_matrix(value):
-            return value.copy()
-        return value
-
-    def _container(self, value):
-        kind = type(value)
-        if isinstance(value, tuple):
-            items = tuple(self.value(v) for v in value)
-            if all(a is b for a, b in zip(items, value)):
-                return value
-            if kind is tuple:
-                return items
-            return kind._make(items) if hasattr(kind, "_make") else kind(items)
-        copied = copy.copy(value)  # the same type (and a defaultdict its factory)
-        if isinstance(value, list):
-            copied[:] = [self.value(v) for v in value]
-        else:
-            for k, v in value.items():
-                copied[k] = self.value(v)
-        return copied
-
-    def params(self, params: dict, nested: bool = False) -> dict:
-        """``params`` with its constants captured (the same dict when nothing changes).
-
-        Parameters
-        ----------
-        params : dict
-        nested : bool
-            Also search tuples, lists and dicts (see :meth:`value`).
-        """
-        captured = None
-        kept = _PLAIN if nested else _KEPT_AT_TOP
-        for key, value in params.items():
-            if type(value) in kept:
-                continue
-            new = value.captured(self) if isinstance(value, Const) else self.value(value, nested)
-            if new is not value:
-                if captured is None:
-                    captured = dict(params)
-                captured[key] = new
-        return params if captured is None else captured
-
-
-class Const:
+class Const(Capturable):
     """A constant array held by an equation's parameters.
 
     Programs hold captured constants (:meth:`captured`): snapshots
@@ -499,7 +181,7 @@ class Const:
         base = value.base
         if base is not None and is_snapshot(value):
             return self
-        return captures.const(value)
+        return captures.shared(value, Const)
 
     @property
     def is_captured(self) -> bool:
@@ -530,7 +212,7 @@ class Const:
         # unpickled arrays are writeable: they are captured (snapshotted) again on loading.
         value = self.value
         if isinstance(value, np.ndarray) and value.shape and 0 in value.strides:
-            return (_restore_const, (type(self), _compact(value), value.shape))
+            return (_restore_const, (type(self), compact(value), value.shape))
         return (_restore_const, (type(self), value))
 
 
@@ -620,6 +302,11 @@ class Program:
     in_wrapped, out_is_args : bool
         Calling-convention flags that make ``transpose(transpose(p))`` take the
         arguments of ``p`` and return what ``p`` returns.
+    plan_cache : object or None
+        The executor's compiled plan of this program (:func:`linop.execute.compile_plan`
+        fills it on first run). Not an argument of the constructor, so
+        ``dataclasses.replace`` gives a copy without it; not printed, not compared,
+        not pickled.
     """
 
     invars: list
@@ -629,7 +316,7 @@ class Program:
     out_tree: TreeDef
     in_wrapped: bool = False
     out_is_args: bool = False
-    _plan: Any = field(default=None, repr=False, compare=False)
+    plan_cache: Any = field(default=None, init=False, repr=False, compare=False)
 
     # -- calling ----------------------------------------------------------
     @property
@@ -670,7 +357,7 @@ class Program:
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_plan"] = None
+        state["plan_cache"] = None
         return state
 
     # -- printing -----------------------------------------------------------

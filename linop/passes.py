@@ -58,7 +58,7 @@ def eliminate_dead_code(program: Program) -> Program:
             live.update(v.id for v in eqn.inputs)
     if len(kept) == len(program.eqns):
         return program
-    return dataclasses.replace(program, eqns=kept[::-1], _plan=None)
+    return dataclasses.replace(program, eqns=kept[::-1])
 
 
 _ATOMS = frozenset({int, float, complex, bool, str, type(None), np.dtype, np.bool_, np.int64,
@@ -125,7 +125,7 @@ def eliminate_common_subexpressions(program: Program) -> Program:
     if not rename:
         return program
     outvars = [rename.get(v.id, v) for v in program.outvars]
-    return dataclasses.replace(program, eqns=eqns, outvars=outvars, _plan=None)
+    return dataclasses.replace(program, eqns=eqns, outvars=outvars)
 
 
 def fold_chains(program: Program) -> Program:
@@ -146,7 +146,7 @@ def fold_chains(program: Program) -> Program:
             eqn, changed = folded, True
         producer[eqn.out.id] = eqn
         eqns.append(eqn)
-    return dataclasses.replace(program, eqns=eqns, _plan=None) if changed else program
+    return dataclasses.replace(program, eqns=eqns) if changed else program
 
 
 def _fused_producer(eqn: Eqn, producer: dict, uses: dict):
@@ -181,4 +181,4 @@ def fuse_for_execution(program: Program) -> Program:
         eqns.append(eqn)
     if not changed:
         return program
-    return eliminate_dead_code(dataclasses.replace(program, eqns=eqns, _plan=None))
+    return eliminate_dead_code(dataclasses.replace(program, eqns=eqns))

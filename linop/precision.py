@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import LinopError
-from .ir import Const, Program, ShapeDtype, new_snapshot
+from .ir import Const, Program, ShapeDtype
+from .snapshots import new_snapshot
 from .passes import simplify
 from .core import Builder
 from .primitives.complex import convert_p

@@ -13,7 +13,6 @@ import numpy as np
 
 from .core import Builder, building, is_tracer, zeros_p
 from .errors import AffineError, EscapedTracerError, LinopError, TracerMixError, user_location
-from .foreign import ensure_hooks
 from .ir import Program, ShapeDtype, Var
 from .numpy_api.tracer import DEFERRED_TYPES, Tracer
 from .passes import simplify
@@ -64,10 +63,10 @@ def primal_avals(primals, what: str = "trace") -> tuple[TreeDef, list]:
     return in_tree, [_leaf_aval(l, p, what) for l, p in zip(leaves, paths)]
 
 
-
 #: Context-manager factories entered around every traced function, for libraries with a
-#: dispatch mechanism of their own: :mod:`linop.scipy` registers the ``scipy.fft`` backend
-#: that routes SciPy's transforms of traced arrays to linop.
+#: dispatch mechanism of their own: :mod:`linop.foreign` registers the installation of its
+#: hooks on SciPy's and PyLops' operators, :mod:`linop.scipy` the ``scipy.fft`` backend that
+#: routes SciPy's transforms of traced arrays to linop.
 TRACE_CONTEXTS: list = []
 
 
@@ -85,7 +84,6 @@ def trace_flat(fun, in_tree: TreeDef, in_avals, out_what="output") -> Program:
     -------
     Program
     """
-    ensure_hooks()  # PyLops' operators, once PyLops is imported
     builder = Builder(Tracer)
     tracers = [builder.new_input(a) for a in in_avals]
     invars = [t.var for t in tracers]

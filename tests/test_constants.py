@@ -16,7 +16,8 @@ import pytest
 import scipy.sparse as sp
 
 import linop
-from linop.ir import Const, Program, is_snapshot, snapshot, writeable_alias
+from linop.ir import Const, Program
+from linop.snapshots import is_snapshot, snapshot, writeable_alias
 from linop.primitives.sparse_matmul import SparseConst
 from linop.scipy import linalg as lsl
 from linop.scipy import ndimage as lnd
@@ -647,12 +648,12 @@ def test_scalings_fold_into_one_new_constant_without_temporaries():
 # -- custom_linear keyword arguments ------------------------------------------------------
 
 @linop.custom_linear(out=lambda x, **kw: linop.ShapeDtype(x.shape, x.dtype))
-def _scale_by(x, *, w):
+def _scale_by_container(x, *, w):
     return np.asarray(x * w["w"][0] if isinstance(w, dict) else x * (w.a + w.b))
 
 
-@_scale_by.def_transpose
-def _scale_by_t(y, *, w):
+@_scale_by_container.def_transpose
+def _scale_by_container_t(y, *, w):
     return np.asarray(y * w["w"][0] if isinstance(w, dict) else y * (w.a + w.b))
 
 
@@ -661,8 +662,8 @@ def test_custom_linear_kwargs_in_container_subclasses_are_captured():
 
     Pair = namedtuple("Pair", "a b")
     a, b, w = np.arange(1.0, 4.0), np.ones(3), np.ones(3)
-    p = linop.trace(lambda x: _scale_by(x, w=Pair(a, b)), np.zeros(3))
-    q = linop.trace(lambda x: _scale_by(x, w=OrderedDict(w=[w])), np.zeros(3))
+    p = linop.trace(lambda x: _scale_by_container(x, w=Pair(a, b)), np.zeros(3))
+    q = linop.trace(lambda x: _scale_by_container(x, w=OrderedDict(w=[w])), np.zeros(3))
     a *= 100
     w *= 5
     np.testing.assert_array_equal(p(np.ones(3)), [2.0, 3.0, 4.0])

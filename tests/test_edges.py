@@ -183,7 +183,7 @@ def test_custom_linear_shape_cache_is_bounded():
 
 def test_compiled_plans_share_one_filename_and_are_freed():
     programs = [linop.trace(lambda x, k=k: x * float(k + 1), np.zeros(3)) for k in range(3)]
-    filenames = {compile_plan(p)._run.__code__.co_filename for p in programs}
+    filenames = {compile_plan(p).run.__code__.co_filename for p in programs}
     assert filenames == {PLAN_FILENAME}
     del programs
     gc.collect()

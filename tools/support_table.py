@@ -42,7 +42,7 @@ class Entry:
 
 def numpy_entries() -> list[Entry]:
     """NumPy functions (``__array_function__``) that linop traces, sorted by name."""
-    from linop.numpy_api._registry import HANDLED_FUNCTIONS, function_name
+    from linop.numpy_api.registry import HANDLED_FUNCTIONS, function_name
 
     return sorted((Entry(function_name(f), f, h) for f, h in HANDLED_FUNCTIONS.items()),
                   key=lambda e: e.name)
@@ -50,7 +50,7 @@ def numpy_entries() -> list[Entry]:
 
 def ufunc_entries() -> list[Entry]:
     """NumPy ufuncs (``__call__``) that linop traces, sorted by name."""
-    from linop.numpy_api._registry import HANDLED_UFUNCS
+    from linop.numpy_api.registry import HANDLED_UFUNCS
 
     return sorted((Entry(f"np.{u.__name__}", u, h) for u, h in HANDLED_UFUNCS.items()),
                   key=lambda e: e.name)
@@ -58,7 +58,7 @@ def ufunc_entries() -> list[Entry]:
 
 def ufunc_method_entries() -> list[Entry]:
     """ufunc methods (``np.add.at`` ...) that linop traces, sorted by name."""
-    from linop.numpy_api._registry import UFUNC_METHODS
+    from linop.numpy_api.registry import UFUNC_METHODS
 
     return sorted((Entry(f"np.{u.__name__}.{m}", (u, m), h) for (u, m), h in UFUNC_METHODS.items()),
                   key=lambda e: e.name)
@@ -99,7 +99,7 @@ def _table(entries) -> list[str]:
 
 
 def _nonlinear_names() -> list[str]:
-    from linop.numpy_api._registry import NONLINEAR_FUNCTIONS
+    from linop.numpy_api.registry import NONLINEAR_FUNCTIONS
 
     return sorted(f"np.{n}" for n in NONLINEAR_FUNCTIONS)
 

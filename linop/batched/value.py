@@ -165,14 +165,28 @@ class BatchedArray(NDArrayOperatorsMixin):
     @property
     def real(self):
         """Real part of each example (a view), as ``ndarray.real``."""
-        return self._same_batch(self.val.real, self.writeable)
+        return self.same_batch(self.val.real, self.writeable)
 
     @property
     def imag(self):
         """Imaginary part of each example, as ``ndarray.imag``."""
-        return self._same_batch(self.val.imag, self.writeable and np.iscomplexobj(self.val))
+        return self.same_batch(self.val.imag, self.writeable and np.iscomplexobj(self.val))
 
-    def _same_batch(self, val, writeable=True):
+    def same_batch(self, val, writeable=True):
+        """A batched array of the same vmap level holding ``val``.
+
+        Parameters
+        ----------
+        val : ndarray, Tracer or BatchedArray
+            The values of all examples, batch axis first (as ``self.val``).
+        writeable : bool, optional
+            Whether writes into the result are allowed (``False`` for read-only
+            results such as broadcasts, as in NumPy).
+
+        Returns
+        -------
+        BatchedArray
+        """
         return BatchedArray(self.level, val, writeable)
 
     def __len__(self) -> int:
@@ -192,7 +206,7 @@ class BatchedArray(NDArrayOperatorsMixin):
     def __getitem__(self, index):
         if is_basic_index(index):
             check_active(self.level)
-            return self._same_batch(self.val[lead(index)], self.writeable)
+            return self.same_batch(self.val[lead(index)], self.writeable)
         return NUMPY_CALLS.apply(NUMPY_CALLS.getitem, (self, index), {})
 
     @staticmethod
@@ -228,12 +242,12 @@ class BatchedArray(NDArrayOperatorsMixin):
     def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
         """As ``ndarray.astype`` (elementwise, so the batch axis passes through)."""
         check_active(self.level)
-        return self._same_batch(self.val.astype(dtype, order=order, casting=casting, copy=copy))
+        return self.same_batch(self.val.astype(dtype, order=order, casting=casting, copy=copy))
 
     def copy(self, order="C"):
         """As ``ndarray.copy``: a writeable copy of every example."""
         check_active(self.level)
-        return self._same_batch(self.val.copy())
+        return self.same_batch(self.val.copy())
 
     def conj(self):
         """As ``ndarray.conj``."""

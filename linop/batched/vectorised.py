@@ -32,7 +32,7 @@ def _transpose(a, axes=None):
     if sorted(ax % n for ax in axes) != list(range(n)) or len(axes) != n:
         return NotImplemented  # let NumPy raise its own error, example by example
     check_active(a.level)
-    return a._same_batch(np.transpose(a.val, (0,) + tuple(ax % n + 1 for ax in axes)), a.writeable)
+    return a.same_batch(np.transpose(a.val, (0,) + tuple(ax % n + 1 for ax in axes)), a.writeable)
 
 
 def _swapaxes(a, axis1, axis2):
@@ -42,7 +42,7 @@ def _swapaxes(a, axis1, axis2):
     if not (-n <= axis1 < n and -n <= axis2 < n):
         return NotImplemented
     check_active(a.level)
-    return a._same_batch(np.swapaxes(a.val, axis1 % n + 1, axis2 % n + 1), a.writeable)
+    return a.same_batch(np.swapaxes(a.val, axis1 % n + 1, axis2 % n + 1), a.writeable)
 
 
 def _reshape_target(shape, size):
@@ -67,7 +67,7 @@ def _reshape(a, shape=None, order="C", *, newshape=None, copy=None):
         return NotImplemented  # NumPy's own error, example by example
     check_active(a.level)
     val = a.val
-    return a._same_batch(np.reshape(val, (val.shape[0],) + target), a.writeable)
+    return a.same_batch(np.reshape(val, (val.shape[0],) + target), a.writeable)
 
 
 def _ravel(a, order="C"):
@@ -84,7 +84,7 @@ def _moveaxis(a, source, destination):
     if len(src) != len(dst) or not all(isinstance(i, int) and -n <= i < n for i in src + dst):
         return NotImplemented
     check_active(a.level)
-    return a._same_batch(np.moveaxis(a.val, [i % n + 1 for i in src], [i % n + 1 for i in dst]),
+    return a.same_batch(np.moveaxis(a.val, [i % n + 1 for i in src], [i % n + 1 for i in dst]),
                          a.writeable)
 
 
@@ -94,7 +94,7 @@ def _broadcast_to(array, shape, subok=False):
     shape = (shape,) if isinstance(shape, (numbers.Integral, np.integer)) else tuple(shape)
     check_active(array.level)
     val = pad_batch(array.val, len(shape)) if len(shape) >= array.ndim else array.val
-    return array._same_batch(np.broadcast_to(val, (val.shape[0],) + shape), False)
+    return array.same_batch(np.broadcast_to(val, (val.shape[0],) + shape), False)
 
 
 VECTORISED.update({np.where: _where, np.transpose: _transpose, np.swapaxes: _swapaxes,

@@ -12,7 +12,7 @@ non-linear.
 """
 from __future__ import annotations
 
-from ._registry import (HANDLED_FUNCTIONS, HANDLED_UFUNCS, METHODS, UFUNC_METHODS,
+from .registry import (HANDLED_FUNCTIONS, HANDLED_UFUNCS, METHODS, UFUNC_METHODS,
                         dispatch_function, dispatch_ufunc, implements, implements_method,
                         implements_ufunc, implements_ufunc_method, install_methods,
                         supported_functions)

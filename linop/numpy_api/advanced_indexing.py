@@ -24,8 +24,9 @@ import numpy as np
 from ..errors import ArrayAssignmentError, LinopError, user_location
 from ..primitives import arithmetic as A, shape as S
 from ..primitives.gather import gather, scatter_add
-from ._registry import implements, implements_method, implements_ufunc_method
-from ._util import fresh, is_tracer, nonlinear, normalize_axis, shape_of, to_linear, unsupported
+from ..core import is_tracer
+from .registry import implements, implements_method, implements_ufunc_method
+from .util import fresh, nonlinear, normalize_axis, shape_of, to_linear, unsupported
 from .basic_index import BasicIndex, value_for
 from .views import assign
 

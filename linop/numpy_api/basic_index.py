@@ -10,7 +10,8 @@ import numbers
 import numpy as np
 
 from ..primitives import shape as S, slice as SL
-from ._util import is_tracer, nonlinear, shape_of, to_dtype, to_linear
+from ..core import is_tracer
+from .util import nonlinear, shape_of, to_dtype, to_linear
 
 
 #: NumPy's limit on the number of axes of an array.

@@ -6,8 +6,8 @@ import numpy as np
 from ..core import zeros, zeros_p
 from ..primitives import complex as C
 from .views import make_view
-from ._registry import implements, implements_method
-from ._util import fresh
+from .registry import implements, implements_method
+from .util import fresh
 
 
 def _is_complex(x) -> bool:

@@ -12,9 +12,10 @@ import numpy as np
 from ..errors import user_location
 from ..primitives import complex as C, shape as S
 from ..primitives.dot import dot, label, labels
-from ._registry import implements, implements_ufunc, implements_ufunc_method
-from ._util import (constant, distinct, is_scipy_sparse, is_tracer, nonlinear, promote_dtype,
-                    to_dtype, unsupported)
+from ..core import is_tracer
+from .registry import implements, implements_ufunc, implements_ufunc_method
+from .util import (constant, distinct, is_scipy_sparse, nonlinear, promote_dtype, to_dtype,
+                   unsupported)
 from .elementwise import multiply
 from .reductions import diagonal_raw
 from .views import make_view

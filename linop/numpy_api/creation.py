@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import zeros_p
-from ._registry import implements, implements_method
-from ._util import distinct, fresh, to_dtype
+from .registry import implements, implements_method
+from .util import distinct, fresh, to_dtype
 
 
 def _like_shape(a, shape):

@@ -4,9 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..primitives import arithmetic as A, complex as C, shape as S
-from ._registry import implements_ufunc
-from ._util import (check_linear_dtype, constant, fresh, is_tracer, nonlinear, promote_dtype,
-                    shape_of, to_dtype, to_linear)
+from ..core import is_tracer
+from .registry import implements_ufunc
+from .util import (check_linear_dtype, constant, fresh, nonlinear, promote_dtype, shape_of,
+                   to_dtype, to_linear)
 
 
 def _result(x, y, dtype):

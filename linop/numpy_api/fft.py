@@ -16,8 +16,9 @@ import operator
 import numpy as np
 
 from ..primitives import complex as C, fft as F, slice as SL
-from ._registry import implements
-from ._util import fresh, is_tracer, normalize_axis, to_dtype, unsupported
+from ..core import is_tracer
+from .registry import implements
+from .util import fresh, normalize_axis, to_dtype, unsupported
 from .stencils import roll
 
 _NORMS = ("backward", "ortho", "forward")

@@ -12,8 +12,9 @@ import numpy as np
 from ..errors import LinopError
 from ..primitives.gather import gather, scatter_add
 from ..primitives import shape as S
-from ._registry import implements
-from ._util import is_tracer, nonlinear, to_dtype
+from ..core import is_tracer
+from .registry import implements
+from .util import nonlinear, to_dtype
 
 __all__ = ["bincount", "histogram"]
 

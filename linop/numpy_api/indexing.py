@@ -11,8 +11,9 @@ import numpy as np
 from ..errors import AffineError, user_location
 from ..primitives import arithmetic as A, shape as S
 from .views import assign, make_view
-from ._registry import implements
-from ._util import distinct, is_tracer, nonlinear, promote_dtype, shape_of, to_linear
+from ..core import is_tracer
+from .registry import implements
+from .util import distinct, nonlinear, promote_dtype, shape_of, to_linear
 from . import advanced_indexing
 from .basic_index import BasicIndex, is_basic
 

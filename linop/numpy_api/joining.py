@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..primitives import slice as SL, shape as S
-from ._registry import implements
-from ._util import fresh, is_tracer, normalize_axis, promote_dtype, shape_of, to_linear, unsupported
+from ..core import is_tracer
+from .registry import implements
+from .util import fresh, normalize_axis, promote_dtype, shape_of, to_linear, unsupported
 from .indexing import getitem
 from .shape import atleast_1d, atleast_2d, atleast_3d, expand_dims
 

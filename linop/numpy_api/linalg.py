@@ -19,8 +19,9 @@ from ..errors import NonLinearError, user_location
 from ..primitives import arithmetic as A, shape as S
 from ..primitives.gather import gather
 from ..primitives.lu_solve import lu_factors, lu_solve
-from ._registry import implements
-from ._util import constant, is_tracer, nonlinear, to_dtype, to_linear
+from ..core import is_tracer
+from .registry import implements
+from .util import constant, nonlinear, to_dtype, to_linear
 from .contraction import contract_with_constants
 
 

@@ -7,9 +7,10 @@ from ..errors import AffineError, user_location
 from ..primitives import arithmetic as A, shape as S
 from ..primitives.slice import slice_
 from .views import make_view
-from ._registry import implements, implements_ufunc_method
-from ._util import (constant, distinct, is_tracer, nonlinear, normalize_axes, normalize_axis,
-                    promote_dtype, to_dtype, unsupported)
+from ..core import is_tracer
+from .registry import implements, implements_ufunc_method
+from .util import (constant, distinct, nonlinear, normalize_axes, normalize_axis, promote_dtype,
+                   to_dtype, unsupported)
 
 
 def _keep(x, axes, keepdims):

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import zeros
+from ..core import is_tracer, zeros
 from ..primitives import arithmetic as A
-from ._registry import implements
-from ._util import is_tracer, to_linear, unsupported
+from .registry import implements
+from .util import to_linear, unsupported
 from .advanced_indexing import refuse_traced_index
 
 __all__ = ["select", "choose"]

@@ -11,9 +11,9 @@ import numpy as np
 
 from ..primitives import shape as S
 from .views import make_view
-from ._registry import implements, implements_method
-from ._util import (fresh, is_tracer, normalize_axes, normalize_axis, promote_dtype, shape_of,
-                    unsupported)
+from ..core import is_tracer
+from .registry import implements, implements_method
+from .util import fresh, normalize_axes, normalize_axis, promote_dtype, shape_of, unsupported
 
 
 def shape_tuple(shape) -> tuple:

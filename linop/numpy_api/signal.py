@@ -13,8 +13,9 @@ import numpy as np
 from ..primitives import complex as C, shape as S
 from ..primitives.convolve import convolve as convolve_prim
 from ..primitives.slice import slice_
-from ._registry import implements
-from ._util import constant, is_tracer, nonlinear, to_dtype, check_linear_dtype
+from ..core import is_tracer
+from .registry import implements
+from .util import constant, nonlinear, to_dtype, check_linear_dtype
 
 
 def _probe(func, a, v, mode):

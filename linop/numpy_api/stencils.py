@@ -17,9 +17,10 @@ from ..primitives import arithmetic as A, cumsum as CS, roll as RL, shape as S, 
 from ..primitives.complex import real_dtype
 from ..primitives.dot import dot
 from . import shape as SH
-from ._registry import implements, implements_ufunc_method
-from ._util import (distinct, fresh, is_tracer, nonlinear, normalize_axis, promote_dtype, to_dtype,
-                    to_linear, unsupported)
+from ..core import is_tracer
+from .registry import implements, implements_ufunc_method
+from .util import (distinct, fresh, nonlinear, normalize_axis, promote_dtype, to_dtype, to_linear,
+                   unsupported)
 from .reductions import diagonal
 
 

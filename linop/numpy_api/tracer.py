@@ -18,8 +18,7 @@ import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
 from ..errors import ConversionError, NonLinearError, UnsupportedFunctionError, user_location
-from ..foreign import is_linear_operator
-from ._registry import NONLINEAR_FUNCTIONS, dispatch_function, dispatch_ufunc
+from .registry import NONLINEAR_FUNCTIONS, dispatch_function, dispatch_ufunc
 from .conversion import conversion_error, explained_by_caller
 from .indexing import getitem, setitem
 from .shape import infer_shape
@@ -42,7 +41,9 @@ ARRAY_REQUESTS: list = []
 
 #: Functions ``product(name, tracer, other) -> result | None`` for the operators ``@`` and
 #: ``*`` (``name``: ``"__matmul__"``, ``"__rmul__"``...) with operands that NumPy's protocols
-#: do not route: :mod:`linop.scipy` registers SciPy's sparse matrices.
+#: do not route (``NotImplemented`` hands the operator to Python's reflected call):
+#: :mod:`linop.foreign` registers SciPy's and PyLops' operators, :mod:`linop.scipy` SciPy's
+#: sparse matrices.
 OPERAND_PRODUCTS: list = []
 
 
@@ -51,8 +52,6 @@ def _product(name: str):
     fallback = getattr(NDArrayOperatorsMixin, name)
 
     def operator(self, other):
-        if is_linear_operator(other):
-            return NotImplemented  # the operator's own reflected method applies it (linop.foreign)
         for product in OPERAND_PRODUCTS:
             result = product(name, self, other)
             if result is not None:
@@ -74,25 +73,24 @@ class Tracer(MutableTracer, NDArrayOperatorsMixin):
     __array_priority__ = 1000
 
     # -- array attributes ---------------------------------------------------
-    @property
-    def shape(self) -> tuple:
-        """Shape, as for an ndarray; ``x.shape = (2, 3)`` reshapes ``x`` in place.
+    def _set_shape(self, value):
+        reshape_in_place(self, infer_shape(self.size, value))
+
+    # The getter is the base class's own (no extra call: shape is read on every operation).
+    shape = property(MutableTracer.shape.fget, _set_shape, doc="""\
+        Shape, as for an ndarray; ``x.shape = (2, 3)`` reshapes ``x`` in place.
 
         Setting the shape keeps the elements in C order, as NumPy does, and views made
         from ``x`` before keep reading and writing the same elements. NumPy refuses the
         assignment when the array's memory layout needs a copy (``AttributeError``);
         a traced array has no layout, so it is always allowed here.
-        """
-        return self._var.aval.shape
-
-    @shape.setter
-    def shape(self, value):
-        reshape_in_place(self, infer_shape(self.size, value))
+        """)
+    del _set_shape
 
     @property
     def size(self) -> int:
         """Number of elements."""
-        return self._var.aval.size
+        return self.aval.size
 
     @property
     def itemsize(self) -> int:
@@ -116,7 +114,7 @@ class Tracer(MutableTracer, NDArrayOperatorsMixin):
 
     __hash__ = object.__hash__
 
-    # -- indexing; the other ndarray methods are the adapter's (numpy_api._registry.METHODS)
+    # -- indexing; the other ndarray methods are the adapter's (numpy_api.registry.METHODS)
     def __getitem__(self, index):
         if DEFERRED_TYPES:  # an index of a deferred type (per-example indices) indexes for us
             for item in index if isinstance(index, tuple) else (index,):
@@ -125,7 +123,7 @@ class Tracer(MutableTracer, NDArrayOperatorsMixin):
         return getitem(self, index)
 
     def __setitem__(self, index, value):
-        self._builder.check_open()
+        self.builder.check_open()
         setitem(self, index, value)
 
     def __copy__(self):
@@ -167,7 +165,7 @@ class Tracer(MutableTracer, NDArrayOperatorsMixin):
     __rmul__ = _product("__rmul__")
 
     def __bool__(self):
-        self._builder.check_open()
+        self.builder.check_open()
         raise NonLinearError(
             f"at {user_location()}: the truth value of a traced array is not known while tracing "
             "(bool(x), `if x...`, `while x...`, `and`/`or`). Control flow that depends on the "
@@ -200,7 +198,7 @@ class Tracer(MutableTracer, NDArrayOperatorsMixin):
         # Only reached for attributes a Tracer lacks: name the ndarray feature that is missing.
         if name.startswith("__") or not hasattr(np.ndarray, name):
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        self._builder.check_open()
+        self.builder.check_open()
         explained = explained_by_caller(sys._getframe(1))
         if explained is not None:
             raise explained

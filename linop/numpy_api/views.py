@@ -42,14 +42,16 @@ class _ViewLink:
         return new
 
 
+_stored_var = TracerBase.var.fget  # the variable as last written, without the checks below
+
+
 class MutableTracer(TracerBase):
     """A traced array whose value a write replaces, possibly a view of another one."""
 
     __slots__ = ("_version", "_view", "_unknown_since", "__weakref__")
 
     def __init__(self, builder: Builder, var: Var, view: _ViewLink | None = None):
-        self._builder = builder
-        self._var = var
+        super().__init__(builder, var)
         self._version = 0
         self._view = view
         self._unknown_since = None  # set when a layout-dependent view of it was written
@@ -66,7 +68,7 @@ class MutableTracer(TracerBase):
         link = self._view
         if link is not None and link.base_stamp != link.base._stamp():
             self._refresh()
-        return self._var
+        return _stored_var(self)
 
     def _mark_unknown(self, what: str):
         """This array and the arrays it views may have been written by an ambiguous view."""
@@ -88,9 +90,8 @@ class MutableTracer(TracerBase):
                 "layout, so its value is ambiguous; call .copy() when you create it, or create "
                 "it after the modification.")
         fresh = link.forward(link.source())
-        self._var = fresh.var
+        self.rebind(fresh.var)
         link.base_stamp = link.base._stamp()
-
 
 
 def assign(x: MutableTracer, value: MutableTracer):
@@ -114,7 +115,7 @@ def assign(x: MutableTracer, value: MutableTracer):
                 "Write into the original array, or call .copy() first.")
         assign(link.base, link.new_base(value))
         link.base_stamp = link.base._stamp()
-    x._var = value.var
+    x.rebind(value.var)
     x._version += 1
 
 
@@ -128,7 +129,7 @@ def reshape_in_place(x: MutableTracer, new: tuple):
         link.forward = lambda b: reshape(forward(b), new)
         if writeback is not None:
             link.writeback = lambda b, value: writeback(b, reshape(value, old))
-    x._var = reshaped.var
+    x.rebind(reshaped.var)
     x._version += 1  # views of this array re-read it (through ViewLink.source)
 
 

@@ -12,7 +12,7 @@ from scipy.sparse.linalg import aslinearoperator as scipy_aslinearoperator
 
 from .. import foreign
 from ..errors import ForeignOperatorError
-from ..ir import snapshot
+from ..snapshots import snapshot
 from ..primitives import complex as C
 from ..primitives.sparse_matmul import captured_matrix
 from .flat import trace_vector_fn

@@ -10,11 +10,11 @@ from scipy.sparse.linalg import LinearOperator
 from .. import foreign
 from ..batched import BatchedArray, apply_operator
 from ..batching import batch_program
+from ..core import is_tracer
 from ..errors import user_location
 from ..execute import compile_plan
 from ..ir import Program
 from ..precision import promote_program
-from ..core import is_tracer
 from ..primitives.complex import real_dtype
 from ..transpose import transpose
 from . import algebra
@@ -210,7 +210,7 @@ class TracedLinearOperator(LinearOperator):
                 cols = op._apply_batched(which, np.stack([x.real, x.imag]))
                 return (cols[0] + 1j * cols[1]).astype(np.result_type(x.dtype, dtype))
             x = x.astype(dtype)
-        return compile_plan(getattr(op, which))._run(x)[0]
+        return compile_plan(getattr(op, which)).run(x)[0]
 
     def _apply_batched(self, which, X):
         """The program ``which`` on the rows of ``X`` (k, n) at once: a (k, m) result."""
@@ -223,7 +223,7 @@ class TracedLinearOperator(LinearOperator):
             return (Y[:k] + 1j * Y[k:]).astype(out_dtype)
         X = np.ascontiguousarray(X, dtype=dtype)
         batched = op._batched_program(getattr(op, which), X.shape[0])
-        Y = compile_plan(batched)._run(X)[0]
+        Y = compile_plan(batched).run(X)[0]
         return Y if Y.dtype == out_dtype else Y.astype(out_dtype)
 
     def _batched_program(self, program, k):

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Const, Eqn, ShapeDtype, new_snapshot
+from ..ir import Const, Eqn, ShapeDtype
+from ..snapshots import new_snapshot
 from ..core import Primitive
 
 __all__ = ["add", "sub", "neg", "mul", "div", "mask",

@@ -18,7 +18,8 @@ import math
 
 import numpy as np
 
-from ..ir import Const, ShapeDtype, writeable_alias
+from ..ir import Const, ShapeDtype
+from ..snapshots import writeable_alias
 from ..core import Primitive
 
 __all__ = ["gather", "scatter_add", "gather_p", "scatter_add_p"]

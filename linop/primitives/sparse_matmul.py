@@ -13,7 +13,8 @@ import math
 
 import numpy as np
 
-from ..ir import Captures, Const, ShapeDtype, is_snapshot, values_equal
+from ..ir import Const, ShapeDtype
+from ..snapshots import Captures, is_snapshot, values_equal
 from ..core import Primitive
 
 __all__ = ["SparseConst", "sparse_matmul", "sparse_matmul_p", "apply_sparse", "captured_matrix"]

@@ -14,7 +14,7 @@ Submodules: :mod:`~linop.scipy.signal`, :mod:`~linop.scipy.ndimage`,
 """
 import importlib
 
-from ..numpy_api._util import is_scipy_sparse
+from ..numpy_api.util import is_scipy_sparse
 from ..numpy_api.conversion import CONVERSION_EXPLAINERS
 from ..numpy_api.tracer import ARRAY_REQUESTS, OPERAND_PRODUCTS
 from ..tracing import TRACE_CONTEXTS

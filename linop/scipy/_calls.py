@@ -23,8 +23,8 @@ import inspect
 import sys
 
 from ..errors import NonLinearError, UnsupportedFunctionError, library_dirs, user_location
-from ..numpy_api._registry import supported_functions
-from ..numpy_api._util import is_tracer
+from ..core import is_tracer
+from ..numpy_api.registry import supported_functions
 
 __all__ = ["explain_scipy_call", "linear_in"]
 

@@ -25,7 +25,8 @@ import numpy as np
 import scipy.fft as _sfft
 
 from ..numpy_api import fft as _npfft
-from ..numpy_api._util import is_tracer, to_dtype, unsupported
+from ..core import is_tracer
+from ..numpy_api.util import to_dtype, unsupported
 
 __all__ = ["fft", "ifft", "rfft", "irfft", "hfft", "ihfft", "fft2", "ifft2", "rfft2", "irfft2",
            "fftn", "ifftn", "rfftn", "irfftn", "tracer_backend"]

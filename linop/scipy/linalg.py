@@ -12,7 +12,8 @@ import numpy as np
 import scipy.linalg as _sla
 import scipy.sparse as _sp
 
-from ..numpy_api._util import is_tracer, nonlinear, to_dtype, unsupported
+from ..core import is_tracer
+from ..numpy_api.util import nonlinear, to_dtype, unsupported
 from ..primitives.sparse_matmul import sparse_matmul
 from ..primitives.triangular_solve import triangular_solve
 from ._calls import linear_in

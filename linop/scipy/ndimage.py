@@ -34,7 +34,8 @@ import scipy.ndimage as _ndi
 import scipy.special as _special
 
 from ..errors import AffineError, user_location
-from ..numpy_api._util import distinct, is_tracer, to_dtype, unsupported
+from ..core import is_tracer
+from ..numpy_api.util import distinct, to_dtype, unsupported
 from ..primitives import arithmetic as A, shape as S
 from ..primitives.complex import real_dtype
 from ..primitives.convolve_nd import convolve_nd

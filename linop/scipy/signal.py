@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.signal as _sig
 
-from ..core import zeros
+from ..core import is_tracer, zeros
 from ..errors import AffineError, user_location
-from ..numpy_api._util import is_tracer, nonlinear, to_dtype, unsupported
+from ..numpy_api.util import nonlinear, to_dtype, unsupported
 from ..primitives import complex as C, shape as S, slice as SL
 from ..primitives.arithmetic import add
 from ..primitives.convolve_nd import convolve_nd

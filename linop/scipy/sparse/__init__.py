@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as _sp
 
-from ...numpy_api._util import is_tracer, to_dtype, unsupported
+from ...core import is_tracer
+from ...numpy_api.util import to_dtype, unsupported
 from ...primitives.sparse_matmul import SparseConst, sparse_matmul
 
 __all__ = ["matmul", "dot", "traced_matmul", "is_sparse", "opaque_for_sparse_dispatch",

@@ -11,7 +11,7 @@ from ..errors import AffineError, NonLinearError, UnsupportedFunctionError, user
 from ..core import is_tracer, zeros
 from ..primitives import complex as C, shape as S
 
-__all__ = ["is_tracer", "fresh", "distinct", "any_tracer", "promote_dtype", "shape_of", "dtype_of",
+__all__ = ["fresh", "distinct", "any_tracer", "promote_dtype", "shape_of", "dtype_of",
            "to_dtype", "to_linear", "broadcast_linear", "normalize_axis", "normalize_axes",
            "constant", "nonlinear", "unsupported", "check_linear_dtype"]
 

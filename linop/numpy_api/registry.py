@@ -1,11 +1,14 @@
 """Registration tables and the two entry points NumPy calls on tracers."""
 from __future__ import annotations
 
+import inspect
+import sys
+
 import numpy as np
 
 from ..errors import ArrayAssignmentError, NonLinearError, UnsupportedFunctionError, user_location
 from ..core import is_tracer
-from ._util import to_dtype, to_linear, unsupported
+from .util import to_dtype, to_linear, unsupported
 from .conversion import CONVERSION_EXPLAINERS
 from .views import assign
 
@@ -47,8 +50,6 @@ LINEAR_IN = {
 
 def _traced_parameters(func, args, kwargs) -> set:
     """Names of ``func``'s parameters that received a tracer (empty if they cannot be bound)."""
-    import inspect
-
     try:
         bound = inspect.signature(func).bind(*args, **kwargs)
     except (TypeError, ValueError):
@@ -168,8 +169,6 @@ def dispatch_function(func, args, kwargs):
 def _explained(error):
     """The error that names the library function the user called (a SciPy function running
     NumPy code on a traced argument), else ``error``."""
-    import sys
-
     frame = sys._getframe(1)
     for explain in CONVERSION_EXPLAINERS:
         explained = explain(frame)
@@ -246,8 +245,6 @@ _UFUNC_HINTS = {
 
 def ufunc_name(ufunc) -> str:
     """Public dotted name of a ufunc: ``np.sin``, ``scipy.special.erf``."""
-    import sys
-
     name = ufunc.__name__
     if getattr(np, name, None) is ufunc:
         return f"np.{name}"
