@@ -241,20 +241,22 @@ class TracedLinearOperator(LinearOperator):
 
     def matvec(self, x):
         """``A @ x`` for a vector of shape ``(n,)`` or ``(n, 1)`` (``np.matrix`` stays a matrix)."""
-        if is_tracer(x):
-            return foreign.matvec(self, x, "A", "matvec")
-        if isinstance(x, BatchedArray):
-            return apply_operator(self.matmat, x, self.shape[1], "matvec")
+        if type(x) is not np.ndarray:  # the common case first: a plain vector skips both checks
+            if is_tracer(x):
+                return foreign.matvec(self, x, "A", "matvec")
+            if isinstance(x, BatchedArray):
+                return apply_operator(self.matmat, x, self.shape[1], "matvec")
         xv, column = self._vector(x, self.shape[1], "matvec")
         y = self._apply_vector("flat_program", xv)
         return _like(x, y[:, None] if column else y)
 
     def rmatvec(self, x):
         """``A^H @ x`` (the adjoint, from the transposed program) for ``(m,)`` or ``(m, 1)``."""
-        if is_tracer(x):
-            return foreign.matvec(self, x, "H", "rmatvec")
-        if isinstance(x, BatchedArray):
-            return apply_operator(self.rmatmat, x, self.shape[0], "rmatvec")
+        if type(x) is not np.ndarray:  # the common case first: a plain vector skips both checks
+            if is_tracer(x):
+                return foreign.matvec(self, x, "H", "rmatvec")
+            if isinstance(x, BatchedArray):
+                return apply_operator(self.rmatmat, x, self.shape[0], "rmatvec")
         xv, column = self._vector(x, self.shape[0], "rmatvec")
         y = self._apply_vector("adjoint_program", xv)
         return _like(x, y[:, None] if column else y)
