@@ -78,19 +78,23 @@ class Pad(Primitive):
 
     def fuse_into(self, eqn, consumer, producer, uses):
         """``t + pad(p)``, ``t - pad(p)`` and ``t - pad(-p)`` become one ``add_slice`` into ``t``."""
-        padded = eqn.out
-        x, y = consumer.inputs if len(consumer.inputs) == 2 else (None, None)
-        if x is y or consumer.prim not in (add_p, sub_p) or (consumer.prim is sub_p and x is padded):
-            return None
-        target = y if x is padded else x
-        source, sign = eqn.inputs[0], 1 if consumer.prim is add_p else -1
-        negation = producer.get(source.id)
-        if negation is not None and negation.prim is neg_p and uses.get(source.id) == 1:
-            source, sign = negation.inputs[0], -sign
-        index = _interior_index(source.aval.shape, eqn.params["lo"], eqn.params["interior"])
-        params = {"starts": tuple(i.start for i in index), "stops": tuple(i.stop for i in index),
-                  "steps": tuple(i.step for i in index), "sign": sign}
-        return Eqn(add_slice_p, (target, source), params, consumer.out, consumer.source)
+        return _accumulation_of_pad(eqn, consumer, producer, uses)
+
+
+def _accumulation_of_pad(eqn, consumer, producer, uses):
+    padded = eqn.out
+    x, y = consumer.inputs if len(consumer.inputs) == 2 else (None, None)
+    if x is y or consumer.prim not in (add_p, sub_p) or (consumer.prim is sub_p and x is padded):
+        return None
+    target = y if x is padded else x
+    source, sign = eqn.inputs[0], 1 if consumer.prim is add_p else -1
+    negation = producer.get(source.id)
+    if negation is not None and negation.prim is neg_p and uses.get(source.id) == 1:
+        source, sign = negation.inputs[0], -sign
+    index = _interior_index(source.aval.shape, eqn.params["lo"], eqn.params["interior"])
+    params = {"starts": tuple(i.start for i in index), "stops": tuple(i.stop for i in index),
+              "steps": tuple(i.step for i in index), "sign": sign}
+    return Eqn(add_slice_p, (target, source), params, consumer.out, consumer.source)
 
 
 def _pad_into_zeros(x, shape, index):
@@ -141,26 +145,29 @@ class UpdateSlice(Primitive):
 
     def absorb(self, eqn, producer, uses):
         """``y[i] += v`` (``update_slice(t, t[i] + v)``, or ``-``) becomes one ``add_slice`` into ``t``."""
-        target, update = eqn.inputs
-        combine = producer.get(update.id)
-        if combine is None or combine.prim not in (add_p, sub_p) or uses.get(update.id) != 1:
-            return None
-        for position, (part, other) in enumerate([combine.inputs, combine.inputs[::-1]]):
-            read = producer.get(part.id)
-            if (read is not None and read.prim is slice_p and read.inputs[0] is target
-                    and read.params == eqn.params and uses.get(part.id) == 1 and part is not other):
-                if combine.prim is sub_p and position == 1:
-                    return None  # v - t[i] is not an accumulation
-                sign = 1 if combine.prim is add_p else -1
-                return Eqn(add_slice_p, (target, other), dict(eqn.params, sign=sign),
-                           eqn.out, eqn.source)
-        return None
+        return _accumulation_of_update(eqn, producer, uses)
 
     def fold_into(self, inner, eqn):
         """An update of a slice that the previous update wrote: the previous one is overwritten."""
         if inner.prim is not self or inner.params != eqn.params:
             return None
         return Eqn(self, (inner.inputs[0], eqn.inputs[1]), eqn.params, eqn.out, eqn.source)
+
+
+def _accumulation_of_update(eqn, producer, uses):
+    target, update = eqn.inputs
+    combine = producer.get(update.id)
+    if combine is None or combine.prim not in (add_p, sub_p) or uses.get(update.id) != 1:
+        return None
+    for position, (part, other) in enumerate([combine.inputs, combine.inputs[::-1]]):
+        read = producer.get(part.id)
+        if (read is not None and read.prim is slice_p and read.inputs[0] is target
+                and read.params == eqn.params and uses.get(part.id) == 1 and part is not other):
+            if combine.prim is sub_p and position == 1:
+                return None  # v - t[i] is not an accumulation
+            sign = 1 if combine.prim is add_p else -1
+            return Eqn(add_slice_p, (target, other), dict(eqn.params, sign=sign), eqn.out, eqn.source)
+    return None
 
 
 class AddSlice(Primitive):
