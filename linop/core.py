@@ -419,10 +419,22 @@ def zeros_or_affine(builder: Builder, value, prim: Primitive):
 def replay(program: Program, args: list) -> list:
     """Run ``program`` equation by equation with ``bind`` on ``args`` (one per input).
 
-    On tracers this records the program into their trace; the inputs must already
-    have the program's input shapes and dtypes.
+    On tracers this records the program into their trace, each equation with the
+    ``file:line`` it was first recorded at; the inputs must already have the
+    program's input shapes and dtypes.
     """
     env = {v.id: a for v, a in zip(program.invars, args)}
-    for eqn in program.eqns:
-        env[eqn.out.id] = eqn.prim.bind(*(env[v.id] for v in eqn.inputs), **eqn.params)
+    builder = next((a.builder for a in args if is_tracer(a)), None)
+    if builder is None:
+        for eqn in program.eqns:
+            env[eqn.out.id] = eqn.prim.bind(*(env[v.id] for v in eqn.inputs), **eqn.params)
+        return [env[v.id] for v in program.outvars]
+    outer = builder.source
+    try:
+        for eqn in program.eqns:
+            # a replayed equation keeps naming the user's line that made it
+            builder.source = eqn.source if eqn.source is not None else outer
+            env[eqn.out.id] = eqn.prim.bind(*(env[v.id] for v in eqn.inputs), **eqn.params)
+    finally:
+        builder.source = outer
     return [env[v.id] for v in program.outvars]

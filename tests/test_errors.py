@@ -330,3 +330,17 @@ def test_float_axis_and_n_are_type_errors():
     for fun in (lambda x: x.sum(axis=0.0), lambda x: np.fft.fft(x, n=4.0)):
         with pytest.raises(TypeError, match="integer"):
             linop.trace(fun, X)
+
+
+def test_replayed_programs_keep_the_users_lines():
+    def f(x):
+        return np.cumsum(x)[::-1]  # both equations come from this line
+
+    line = f"{__file__}:{f.__code__.co_firstlineno + 1}"
+    p = linop.trace(f, np.zeros(4))
+    outer = linop.trace(lambda x: 2.0 * p(x), np.zeros(4))
+    sources = {e.prim.name: e.source for e in outer.eqns}
+    assert sources["cumsum"] == line and sources["rev"] == line
+    assert sources["mul"] != line  # recorded where the outer function multiplies
+    A = linop.aslinearoperator(f, np.zeros(4))
+    assert {e.source for e in A.flat_program.eqns if e.prim.name in ("cumsum", "rev")} == {line}
