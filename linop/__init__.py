@@ -41,3 +41,7 @@ __all__ += ["ForeignOperatorError"]
 from .errors import UnboundAxisError
 
 __all__ += ["UnboundAxisError"]
+from .errors import DenseMatrixError
+from .operator import tosparse
+
+__all__ += ["DenseMatrixError", "tosparse"]

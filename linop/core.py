@@ -24,6 +24,7 @@ import importlib
 import threading
 
 import numpy as np
+import scipy.sparse as sp
 
 from .errors import AffineError, EscapedTracerError, LinopError, TracerMixError, user_location
 from .ir import Eqn, Program, ShapeDtype, Var
@@ -31,7 +32,8 @@ from .snapshots import Captures
 
 __all__ = ["Primitive", "lookup_primitive", "TracerBase", "Builder", "bind", "is_tracer",
            "current_builder", "active_builders", "building", "zeros", "zeros_p",
-           "zeros_or_affine", "replay"]
+           "zeros_or_affine", "replay", "sparse_identity", "sparse_diagonal",
+           "selection_jacobians", "transposed_selection_jacobians"]
 
 
 class Primitive:
@@ -158,6 +160,22 @@ class Primitive:
             return params
         return {k: promote(v) if isinstance(v, np.dtype) else v for k, v in params.items()}
 
+    def sparse_jacobian(self, *in_avals, **params):
+        """The exact sparse matrix of each input, or ``None`` for no structural rule.
+
+        Used by :func:`linop.tosparse`. For inputs of ``in_avals`` (ShapeDtype) and
+        output ``out``, the result is a list with one ``scipy.sparse`` matrix ``J_k``
+        per input, of shape ``(out.size, in_k.size)`` over C-order flattened elements
+        and of the output's dtype, such that ``out.ravel() = sum_k J_k @ in_k.ravel()``.
+        A real-linear primitive (``real``, ``conj``, ...) gives a pair ``(J_k, K_k)``
+        instead, meaning ``J_k @ in_k.ravel() + K_k @ conj(in_k.ravel())``. With
+        ``None`` (the default) ``tosparse`` probes ``impl`` on the identity instead,
+        up to its ``dense_limit``. The helpers :func:`selection_jacobians` and
+        :func:`transposed_selection_jacobians` cover primitives that only move
+        elements around.
+        """
+        return None
+
     def bind(self, *args, **params):
         """Apply the primitive: record an equation on tracers, compute on arrays."""
         return bind(self, args, params)
@@ -184,6 +202,62 @@ class Primitive:
     def __reduce__(self):
         # Primitives are singletons: pickle them by module and attribute name.
         return (lookup_primitive, (type(self).__module__, self.name))
+
+
+def sparse_identity(n: int, dtype, scale=1) -> sp.csr_matrix:
+    """``scale * I`` (``n`` by ``n``) as a CSR matrix of ``dtype``."""
+    return sparse_diagonal(np.full(n, scale, dtype=dtype))
+
+
+def sparse_diagonal(values) -> sp.csr_matrix:
+    """The diagonal matrix of a 1-d array ``values`` (CSR, ``values``' dtype)."""
+    n = values.shape[0]
+    return sp.csr_matrix((values, np.arange(n), np.arange(n + 1)), shape=(n, n))
+
+
+def _selection(codes, rows_of, cols_of, shape, dtype) -> sp.csr_matrix:
+    """Ones at the entries that ``codes`` (1-based, 0 for none) describe."""
+    codes = np.asarray(codes).ravel()
+    hit = np.flatnonzero(codes)
+    source = np.rint(codes[hit]).astype(np.int64) - 1
+    return sp.csr_matrix((np.ones(hit.size, dtype), (rows_of(hit, source), cols_of(hit, source))),
+                         shape=shape)
+
+
+def selection_jacobians(prim: Primitive, in_avals, out_aval, params) -> list:
+    """The matrices of a primitive each of whose output elements is one input element or zero.
+
+    ``impl`` runs once on arrays that hold each input element's (1-based, offset
+    per input) position, as exact float64 integers; zeros in its result are elements
+    it fills with zeros. The matrices are of ``out_aval``'s dtype.
+    """
+    offsets = np.cumsum([0] + [a.size for a in in_avals])
+    codes = [np.arange(lo + 1, lo + a.size + 1, dtype=np.float64).reshape(a.shape)
+             for lo, a in zip(offsets, in_avals)]
+    out = np.asarray(prim.impl(*codes, **params)).ravel()
+    result = []
+    for k, a in enumerate(in_avals):
+        mine = np.where((out > offsets[k]) & (out <= offsets[k + 1]), out - offsets[k], 0)
+        result.append(_selection(mine, lambda hit, src: hit, lambda hit, src: src,
+                                 (out_aval.size, a.size), out_aval.dtype))
+    return result
+
+
+def transposed_selection_jacobians(prim: Primitive, in_avals, out_aval, params) -> list:
+    """The matrices of a primitive whose transpose is a selection (sums, scatters).
+
+    The ``transpose`` rule runs on arrays holding each output element's 1-based
+    position; every input element then names the output element it adds into.
+    """
+    ct = np.arange(1, out_aval.size + 1, dtype=np.float64).reshape(out_aval.shape)
+    real_avals = [ShapeDtype(a.shape, np.float64) for a in in_avals]
+    cts = prim.transpose(ct, *real_avals, **params)
+    result = []
+    for a, c in zip(in_avals, cts):
+        codes = np.zeros(a.size) if c is None else np.broadcast_to(c, a.shape)
+        result.append(_selection(codes, lambda hit, src: src, lambda hit, src: hit,
+                                 (out_aval.size, a.size), out_aval.dtype))
+    return result
 
 
 def lookup_primitive(module: str, name: str) -> Primitive:
@@ -390,6 +464,9 @@ class Zeros(Primitive):
 
     def transpose(self, ct, *, shape, dtype):
         return ()
+
+    def sparse_jacobian(self, *, shape, dtype):
+        return []
 
 
 zeros_p = Zeros()

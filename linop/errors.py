@@ -11,6 +11,7 @@ import sys
 
 __all__ = [
     "LinopError",
+    "DenseMatrixError",
     "NonLinearError",
     "AffineError",
     "UnsupportedFunctionError",
@@ -70,6 +71,14 @@ def user_location(skip_dirs=()) -> str:
 
 class LinopError(Exception):
     """Base class of every error linop raises on purpose."""
+
+
+class DenseMatrixError(LinopError, ValueError):
+    """An exact sparse matrix would need a step's dense matrix larger than ``dense_limit``.
+
+    Raised by :func:`linop.tosparse` for a primitive with no structural rule (an
+    FFT, a dense contraction) whose matrix it would have to probe.
+    """
 
 
 class NonLinearError(LinopError, TypeError):

@@ -12,6 +12,7 @@ Modules, lowest first (each imports only those above it):
 * ``layout``: pytrees of leaves <-> flat vectors (the vector layout);
 * ``classify``: which traced functions are complex-linear (real or complex operators);
 * ``flat``: the flat programs, traced on vectors (forward, adjoint, lifted operands);
+* ``sparse``: ``tosparse``, the exact sparse matrix composed from each primitive's matrix;
 * ``checks``: ``todense`` and ``dottest``;
 * ``algebra``: the programs of ``A @ B``, ``A + B``, ``alpha * A``, ``A.T``, ``A ** k``, ``A^H A``;
 * ``operands``: the programs of matrices, sparse matrices and foreign operators;
@@ -23,7 +24,8 @@ from .blocks import block, block_diag, hstack, vstack
 from .checks import dottest, todense
 from .classify import RealLinearError, real_linear_steps
 from .convert import aslinearoperator
+from .sparse import tosparse
 from .traced import TracedLinearOperator, as_traced_operator
 
 __all__ = ["TracedLinearOperator", "RealLinearError", "aslinearoperator", "vstack", "hstack",
-           "block_diag", "block", "dottest", "todense", "real_linear_steps", "as_traced_operator"]
+           "block_diag", "block", "dottest", "todense", "real_linear_steps", "as_traced_operator", "tosparse"]

@@ -6,9 +6,10 @@ import operator
 
 import numpy as np
 
-from ..errors import user_location
+from ..errors import LinopError, user_location
 from ..testing import DotTestError, precision_bits
 from .layout import is_complex
+from .sparse import program_matrix
 
 __all__ = ["todense", "dottest"]
 
@@ -23,7 +24,24 @@ def _batch_size(batch_size) -> int:
     return operator.index(batch_size)
 
 
-def todense(A, batch_size=256) -> np.ndarray:
+#: From this many columns on, ``todense(method="auto")`` composes the sparse matrix instead of probing.
+SPARSE_FROM_COLUMNS = 1024
+
+
+def _via_sparse(A, method):
+    """The dense matrix from the program's sparse structure, or ``None`` to probe."""
+    program = getattr(A, "flat_program", None)
+    if method == "probe" or program is None or (method == "auto" and A.shape[1] < SPARSE_FROM_COLUMNS):
+        return None
+    try:
+        return program_matrix(program, dense_limit=0).toarray()
+    except LinopError:
+        if method == "sparse":
+            raise
+        return None
+
+
+def todense(A, batch_size=256, method="auto", progress=False) -> np.ndarray:
     """The dense matrix of a linear operator, ``batch_size`` columns at a time.
 
     Parameters
@@ -33,6 +51,14 @@ def todense(A, batch_size=256) -> np.ndarray:
         batched program per chunk).
     batch_size : int
         A positive number of columns per chunk.
+    method : {"auto", "sparse", "probe"}
+        ``"probe"`` applies ``A`` to the columns of the identity; ``"sparse"`` composes
+        the exact sparse matrix of a traced operator from its program (see
+        :func:`linop.tosparse`; every step needs a structural rule) and expands it;
+        ``"auto"`` (default) does the latter for traced operators with at least
+        ``SPARSE_FROM_COLUMNS`` columns whose steps all have structural rules.
+    progress : bool
+        Print one line per chunk of probed columns (for long probing).
 
     Returns
     -------
@@ -45,9 +71,17 @@ def todense(A, batch_size=256) -> np.ndarray:
         ``batch_size`` is not a positive integer.
     """
     batch_size = _batch_size(batch_size)
+    if method not in ("auto", "sparse", "probe"):
+        raise ValueError(f"todense at {user_location()}: method must be 'auto', 'sparse' or "
+                         f"'probe', got {method!r}")
+    dense = _via_sparse(A, method)
+    if dense is not None:
+        return dense
     m, n = A.shape
     out = np.empty((m, n), A.dtype)
     for start in range(0, n, batch_size):
+        if progress:
+            print(f"todense: columns {start}..{min(n, start + batch_size)} of {n}", flush=True)
         stop = min(n, start + batch_size)
         E = np.zeros((n, stop - start), A.dtype)
         E[np.arange(start, stop), np.arange(stop - start)] = 1

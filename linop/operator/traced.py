@@ -19,6 +19,7 @@ from ..primitives.complex import real_dtype
 from ..transpose import transpose
 from . import algebra
 from .checks import todense
+from .sparse import DEFAULT_DENSE_LIMIT, tosparse
 from .flat import apply_on_tracer
 from .layout import flat_vector, is_complex
 from .operands import is_matrix, is_operator, is_sparse, operand_programs
@@ -391,9 +392,26 @@ class TracedLinearOperator(LinearOperator):
         return self._source
 
     # -- dense ---------------------------------------------------------------------------
-    def todense(self, batch_size=256):
+    def todense(self, batch_size=256, method="auto", progress=False):
         """The dense matrix, computed ``batch_size`` columns at a time (see :func:`todense`)."""
-        return todense(self, batch_size)
+        return todense(self, batch_size, method, progress)
+
+    def tosparse(self, format="csr", dense_limit=DEFAULT_DENSE_LIMIT):
+        """The exact sparse matrix, from the program's structure (see :func:`linop.tosparse`)."""
+        return tosparse(self, format, dense_limit)
+
+    def diagonal(self, dense_limit=DEFAULT_DENSE_LIMIT) -> np.ndarray:
+        """The exact main diagonal (dtype ``self.dtype``), from :meth:`tosparse`.
+
+        For ``A.normal()`` it is ``sum_i |A_ij|^2`` from ``A``'s sparse matrix,
+        without forming ``A^H A``.
+        """
+        factor = getattr(self, "_normal_factor", None)
+        if factor is not None:
+            M = tosparse(factor, "csr", dense_limit)
+            squares = M.multiply(M.conj()).real if is_complex(M.dtype) else M.multiply(M)
+            return np.asarray(squares.sum(axis=0)).ravel().astype(self.dtype)
+        return tosparse(self, "csr", dense_limit).diagonal().astype(self.dtype, copy=False)
 
     # -- algebra -------------------------------------------------------------------------
     def _adjoint(self):
@@ -413,7 +431,9 @@ class TracedLinearOperator(LinearOperator):
 
     def normal(self):
         """``A^H A`` as one traced operator (self-adjoint, shape ``(n, n)``)."""
-        return TracedLinearOperator(*algebra.normal(self))
+        op = TracedLinearOperator(*algebra.normal(self))
+        op._normal_factor = self
+        return op
 
     def dot(self, x):
         """``A @ x``: composition with operators and sparse matrices, SciPy's rule for arrays.

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..ir import Const, Eqn, ShapeDtype
 from ..snapshots import new_snapshot
-from ..core import Primitive
+from ..core import Primitive, sparse_diagonal, sparse_identity
 
 __all__ = ["add", "sub", "neg", "mul", "div", "mask",
            "add_p", "sub_p", "neg_p", "mul_p", "div_p", "mask_p"]
@@ -38,6 +38,9 @@ class Add(Primitive):
     def abstract_eval(self, x, y):
         return _same_aval(x, y, self.name)
 
+    def sparse_jacobian(self, x, y):
+        return [sparse_identity(x.size, x.dtype), sparse_identity(y.size, y.dtype)]
+
     def transpose(self, ct, x, y):
         return ct, ct
 
@@ -65,6 +68,9 @@ class Sub(Primitive):
     def abstract_eval(self, x, y):
         return _same_aval(x, y, self.name)
 
+    def sparse_jacobian(self, x, y):
+        return [sparse_identity(x.size, x.dtype), sparse_identity(y.size, y.dtype, -1)]
+
     def transpose(self, ct, x, y):
         return ct, neg(ct)
 
@@ -89,6 +95,9 @@ class Neg(Primitive):
     def abstract_eval(self, x):
         return x
 
+    def sparse_jacobian(self, x):
+        return [sparse_identity(x.size, x.dtype, -1)]
+
     def transpose(self, ct, x):
         return (neg(ct),)
 
@@ -112,6 +121,9 @@ class Mul(Primitive):
 
     def abstract_eval(self, x, *, c):
         return x
+
+    def sparse_jacobian(self, x, *, c):
+        return [sparse_diagonal(self.impl(np.ones(x.shape, x.dtype), c=c).ravel())]
 
     def transpose(self, ct, x, *, c):
         return (mul(ct, c),)
@@ -153,6 +165,9 @@ class Div(Primitive):
     def abstract_eval(self, x, *, c):
         return x
 
+    def sparse_jacobian(self, x, *, c):
+        return [sparse_diagonal(self.impl(np.ones(x.shape, x.dtype), c=c).ravel())]
+
     def transpose(self, ct, x, *, c):
         return (div(ct, c),)
 
@@ -173,6 +188,9 @@ class Mask(Primitive):
 
     def abstract_eval(self, x, *, m):
         return x
+
+    def sparse_jacobian(self, x, *, m):
+        return [sparse_diagonal(self.impl(np.ones(x.shape, x.dtype), m=m).ravel())]
 
     def transpose(self, ct, x, *, m):
         return (mask(ct, m),)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Const, ShapeDtype
-from ..core import Primitive
+from ..core import Primitive, sparse_identity
 from .arithmetic import mul, neg
 
 __all__ = ["convert", "real", "imag", "conj", "make_complex",
@@ -34,6 +34,9 @@ class Convert(Primitive):
     def abstract_eval(self, x, *, dtype):
         return ShapeDtype(x.shape, dtype)
 
+    def sparse_jacobian(self, x, *, dtype):
+        return [sparse_identity(x.size, dtype)]
+
     def transpose(self, ct, x, *, dtype):
         if np.issubdtype(dtype, np.complexfloating) and not np.issubdtype(x.dtype, np.complexfloating):
             ct = real(ct)
@@ -57,6 +60,11 @@ class Real(Primitive):
     def abstract_eval(self, x):
         return ShapeDtype(x.shape, real_dtype(x.dtype))
 
+    def sparse_jacobian(self, x):
+        # real(v) = (v + conj(v)) / 2, exactly (halving is exact)
+        half = sparse_identity(x.size, x.dtype, 0.5)
+        return [(half, half)]
+
     def transpose(self, ct, x):
         return (convert(ct, x.dtype),)
 
@@ -77,6 +85,11 @@ class Imag(Primitive):
 
     def abstract_eval(self, x):
         return ShapeDtype(x.shape, real_dtype(x.dtype))
+
+    def sparse_jacobian(self, x):
+        # imag(v) = (v - conj(v)) / 2i, exactly
+        dtype = np.result_type(x.dtype, np.complex64)
+        return [(sparse_identity(x.size, dtype, -0.5j), sparse_identity(x.size, dtype, 0.5j))]
 
     def transpose(self, ct, x):
         # Re(imag(x) * t) = Re(x * (-1j * t)).
@@ -104,6 +117,9 @@ class Conj(Primitive):
     def abstract_eval(self, x):
         return x
 
+    def sparse_jacobian(self, x):
+        return [(None, sparse_identity(x.size, x.dtype))]
+
     def transpose(self, ct, x):
         return (conj(ct),)
 
@@ -129,6 +145,11 @@ class Complex(Primitive):
         if a != b:
             raise TypeError(f"complex: parts must match, got {a.short()} and {b.short()}")
         return ShapeDtype(a.shape, np.result_type(a.dtype, np.complex64))
+
+    def sparse_jacobian(self, a, b):
+        # complex(a, b) = a + 1j b on real parts: complex-linear in each real input
+        out = self.abstract_eval(a, b).dtype
+        return [sparse_identity(a.size, out), sparse_identity(b.size, out, 1j)]
 
     def transpose(self, ct, a, b):
         return real(ct), neg(imag(ct))

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..ir import Const, ShapeDtype
 from ..snapshots import writeable_alias
-from ..core import Primitive
+from ..core import Primitive, selection_jacobians, transposed_selection_jacobians
 
 __all__ = ["gather", "scatter_add", "gather_p", "scatter_add_p"]
 
@@ -42,6 +42,9 @@ class Gather(Primitive):
 
     def abstract_eval(self, x, *, idx, axis):
         return ShapeDtype(x.shape[:axis] + idx.value.shape + x.shape[axis + 1:], x.dtype)
+
+    def sparse_jacobian(self, x, **params):
+        return selection_jacobians(self, [x], self.abstract_eval(x, **params), params)
 
     def transpose(self, ct, x, *, idx, axis):
         return (scatter_add(ct, idx, axis, x.shape[axis]),)
@@ -75,6 +78,9 @@ class ScatterAdd(Primitive):
 
     def abstract_eval(self, u, *, idx, axis, size, flat, unique):
         return ShapeDtype(_scatter_shape(u.shape, idx.value.ndim, axis, size), u.dtype)
+
+    def sparse_jacobian(self, u, **params):
+        return transposed_selection_jacobians(self, [u], self.abstract_eval(u, **params), params)
 
     def transpose(self, ct, u, *, idx, axis, size, flat, unique):
         return (gather(ct, idx, axis),)

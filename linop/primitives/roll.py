@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import Primitive
+from ..core import Primitive, selection_jacobians
 
 __all__ = ["roll", "roll_p"]
 
@@ -27,6 +27,9 @@ class Roll(Primitive):
         if len(set(axes)) != len(axes) or any(not 0 <= a < x.ndim for a in axes):
             raise ValueError(f"roll: bad axes {axes} for {x.short()}")
         return x
+
+    def sparse_jacobian(self, x, **params):
+        return selection_jacobians(self, [x], self.abstract_eval(x, **params), params)
 
     def transpose(self, ct, x, *, shifts, axes):
         return (roll(ct, tuple(-s for s in shifts), axes),)

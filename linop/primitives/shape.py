@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import ShapeDtype
-from ..core import Primitive
+from ..core import Primitive, selection_jacobians, transposed_selection_jacobians
 
 __all__ = ["broadcast_shapes", "reshape", "transpose", "broadcast_to", "reduce_sum", "rev",
            "reshape_p", "transpose_p", "broadcast_to_p", "reduce_sum_p", "rev_p"]
@@ -48,6 +48,9 @@ class Reshape(Primitive):
             raise ValueError(f"reshape: cannot reshape {x.short()} into {shape}")
         return ShapeDtype(shape, x.dtype)
 
+    def sparse_jacobian(self, x, *, shape):
+        return selection_jacobians(self, [x], self.abstract_eval(x, shape=shape), {"shape": shape})
+
     def transpose(self, ct, x, *, shape):
         return (reshape(ct, x.shape),)
 
@@ -72,6 +75,9 @@ class Transpose(Primitive):
     def abstract_eval(self, x, *, perm):
         return ShapeDtype(tuple(x.shape[p] for p in perm), x.dtype)
 
+    def sparse_jacobian(self, x, *, perm):
+        return selection_jacobians(self, [x], self.abstract_eval(x, perm=perm), {"perm": perm})
+
     def transpose(self, ct, x, *, perm):
         return (transpose(ct, tuple(int(i) for i in np.argsort(perm))),)
 
@@ -93,6 +99,9 @@ class BroadcastTo(Primitive):
     def abstract_eval(self, x, *, shape):
         broadcast_shapes(x.shape, shape)
         return ShapeDtype(shape, x.dtype)
+
+    def sparse_jacobian(self, x, *, shape):
+        return selection_jacobians(self, [x], self.abstract_eval(x, shape=shape), {"shape": shape})
 
     def transpose(self, ct, x, *, shape):
         lead = len(shape) - len(x.shape)
@@ -124,6 +133,10 @@ class ReduceSum(Primitive):
     def abstract_eval(self, x, *, axes):
         return ShapeDtype(tuple(d for i, d in enumerate(x.shape) if i not in axes), x.dtype)
 
+    def sparse_jacobian(self, x, *, axes):
+        return transposed_selection_jacobians(self, [x], self.abstract_eval(x, axes=axes),
+                                              {"axes": axes})
+
     def transpose(self, ct, x, *, axes):
         kept = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
         return (broadcast_to(reshape(ct, kept), x.shape),)
@@ -150,6 +163,9 @@ class Rev(Primitive):
 
     def abstract_eval(self, x, *, axes):
         return x
+
+    def sparse_jacobian(self, x, *, axes):
+        return selection_jacobians(self, [x], self.abstract_eval(x, axes=axes), {"axes": axes})
 
     def transpose(self, ct, x, *, axes):
         return (rev(ct, axes),)

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..ir import Eqn, ShapeDtype
 from ..core import zeros
 from .arithmetic import add_p, neg, neg_p, sub_p
-from ..core import Primitive
+from ..core import Primitive, selection_jacobians, sparse_identity
 
 __all__ = ["slice_", "pad", "concatenate", "update_slice", "slice_p", "pad_p", "concatenate_p",
            "update_slice_p", "add_slice_p"]
@@ -33,6 +34,9 @@ class Slice(Primitive):
 
     def abstract_eval(self, x, *, starts, stops, steps):
         return ShapeDtype(tuple(_count(a, b, s) for a, b, s in zip(starts, stops, steps)), x.dtype)
+
+    def sparse_jacobian(self, x, **params):
+        return selection_jacobians(self, [x], self.abstract_eval(x, **params), params)
 
     def transpose(self, ct, x, *, starts, stops, steps):
         lo, hi, interior = [], [], []
@@ -67,6 +71,9 @@ class Pad(Primitive):
 
     def abstract_eval(self, x, *, lo, hi, interior):
         return ShapeDtype(_padded_shape(x.shape, lo, hi, interior), x.dtype)
+
+    def sparse_jacobian(self, x, **params):
+        return selection_jacobians(self, [x], self.abstract_eval(x, **params), params)
 
     def transpose(self, ct, x, *, lo, hi, interior):
         index = _interior_index(x.shape, lo, interior)
@@ -131,6 +138,9 @@ class UpdateSlice(Primitive):
             raise TypeError(f"update_slice: the update must be {ShapeDtype(shape, x.dtype).short()}, "
                             f"got {v.short()}")
         return x
+
+    def sparse_jacobian(self, x, v, **params):
+        return selection_jacobians(self, [x, v], self.abstract_eval(x, v, **params), params)
 
     def transpose(self, ct, x, v, *, starts, stops, steps):
         cleared = update_slice(ct, zeros(v.shape, v.dtype), starts, stops, steps)
@@ -198,6 +208,13 @@ class AddSlice(Primitive):
     def abstract_eval(self, x, v, *, starts, stops, steps, sign):
         return UpdateSlice.abstract_eval(self, x, v, starts=starts, stops=stops, steps=steps)
 
+    def sparse_jacobian(self, x, v, *, starts, stops, steps, sign):
+        index = tuple(slice(a, b, s) for a, b, s in zip(starts, stops, steps))
+        rows = np.arange(x.size).reshape(x.shape)[index].ravel()
+        into = sp.csr_matrix((np.full(rows.size, sign, x.dtype), (rows, np.arange(rows.size))),
+                             shape=(x.size, v.size))
+        return [sparse_identity(x.size, x.dtype), into]
+
     def transpose(self, ct, x, v, *, starts, stops, steps, sign):
         part = slice_(ct, starts, stops, steps)
         return ct, (part if sign > 0 else neg(part))
@@ -226,6 +243,9 @@ class Concatenate(Primitive):
                 raise TypeError(f"concatenate: incompatible {first.short()} and {x.short()}")
         total = sum(x.shape[axis] for x in xs)
         return ShapeDtype(first.shape[:axis] + (total,) + first.shape[axis + 1:], first.dtype)
+
+    def sparse_jacobian(self, *xs, axis):
+        return selection_jacobians(self, list(xs), self.abstract_eval(*xs, axis=axis), {"axis": axis})
 
     def transpose(self, ct, *xs, axis):
         outs, offset = [], 0

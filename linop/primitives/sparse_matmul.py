@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..ir import Const, ShapeDtype
 from ..snapshots import Captures, is_snapshot, values_equal
@@ -165,6 +166,13 @@ class SparseMatmul(Primitive):
             raise ValueError(f"sparse_matmul: matrix {S.describe()} does not fit axis {axis} of {x.short()}")
         shape = x.shape[:axis] + (m,) + x.shape[axis + 1:]
         return ShapeDtype(shape, _out_dtype(x.dtype, S))
+
+    def sparse_jacobian(self, x, *, S, axis):
+        # S along one axis: kron(I_before, S, I_after) over C-order elements
+        out = self.abstract_eval(x, S=S, axis=axis).dtype
+        before, after = math.prod(x.shape[:axis]), math.prod(x.shape[axis + 1:])
+        J = sp.kron(sp.identity(before, out), sp.csr_matrix(S.value).astype(out))
+        return [sp.kron(J, sp.identity(after, out), format="csr")]
 
     def transpose(self, ct, x, *, S, axis):
         if ct.dtype != x.dtype:

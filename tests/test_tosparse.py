@@ -1,0 +1,130 @@
+"""tosparse, diagonal and normal().diagonal() against the dense oracle, on every table program."""
+import time
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import linop
+from harness import table_cases
+
+TOL = {np.dtype(np.float32): 1e-5, np.dtype(np.complex64): 1e-5,
+       np.dtype(np.float64): 1e-12, np.dtype(np.complex128): 1e-12}
+
+
+def _single_leaf(case):
+    return len(case.specs) == 1 and isinstance(case.specs[0], (tuple, linop.ShapeDtype)) and \
+        (not isinstance(case.specs[0], tuple) or all(isinstance(d, int) for d in case.specs[0]))
+
+
+PARAMS = [pytest.param(case, np.dtype(d), id=f"{name}-{np.dtype(d).name}")
+          for name, case in table_cases() if _single_leaf(case)
+          for d in case.dtypes if np.dtype(d) in TOL]
+
+
+def _operator(case, dtype):
+    real_coords = not case.c_linear and np.issubdtype(dtype, np.complexfloating)
+    try:
+        return linop.aslinearoperator(case.fun, *case.primals(dtype), real_coords=real_coords)
+    except linop.RealLinearError:  # the classifier is conservative: the real operator then
+        return linop.aslinearoperator(case.fun, *case.primals(dtype), real_coords=True)
+
+
+@pytest.mark.parametrize("case, dtype", PARAMS)
+def test_tosparse_matches_dense_oracle(case, dtype):
+    A = _operator(case, dtype)
+    D = linop.todense(A, method="probe")
+    M = A.tosparse()
+    assert sp.isspmatrix_csr(M) or isinstance(M, sp.csr_array)
+    assert M.shape == A.shape and M.dtype == A.dtype
+    tol = TOL[dtype] * max(1.0, np.abs(D).max(initial=0))
+    np.testing.assert_allclose(M.toarray(), D, rtol=0, atol=tol)
+    assert np.all(M.data != 0)
+    # structure: every entry the dense matrix clearly has is stored, and nothing clearly absent
+    dense_structure = np.abs(D) > tol
+    stored = np.zeros(D.shape, bool)
+    stored[M.nonzero()] = True
+    assert np.all(stored[dense_structure])
+    assert np.count_nonzero(stored & (np.abs(M.toarray()) > tol)) == np.count_nonzero(dense_structure)
+
+
+@pytest.mark.parametrize("case, dtype", PARAMS)
+def test_diagonals_match_dense_oracle(case, dtype):
+    A = _operator(case, dtype)
+    D = linop.todense(A, method="probe")
+    tol = TOL[dtype] * max(1.0, np.abs(D).max(initial=0)) ** 2 * max(D.shape)
+    np.testing.assert_allclose(A.diagonal(), np.diag(D), rtol=0, atol=tol)
+    np.testing.assert_allclose(A.normal().diagonal(), np.diag(D.conj().T @ D).real, rtol=0, atol=tol)
+
+
+def _laplacian(u):
+    out = -4 * u
+    out[1:, :] += u[:-1, :]
+    out[:-1, :] += u[1:, :]
+    out[:, 1:] += u[:, :-1]
+    out[:, :-1] += u[:, 1:]
+    return out
+
+
+def _five_point(k):
+    T = sp.diags([np.ones(k - 1), -2 * np.ones(k), np.ones(k - 1)], [-1, 0, 1])
+    return (sp.kron(sp.identity(k), T) + sp.kron(T, sp.identity(k))).tocsr()
+
+
+def test_laplacian_200_is_the_five_point_matrix():
+    A = linop.aslinearoperator(_laplacian, np.zeros((200, 200)))
+    M = A.tosparse()
+    ref = _five_point(200)
+    assert M.nnz == ref.nnz
+    assert abs(M - ref).max() == 0
+    np.testing.assert_array_equal(A.diagonal(), -4 * np.ones(200 * 200))
+    np.testing.assert_array_equal(A.normal().diagonal(), np.asarray(ref.multiply(ref).sum(0)).ravel())
+
+
+def test_tosparse_does_not_probe_columns():
+    A = linop.aslinearoperator(_laplacian, np.zeros((316, 317)))
+    calls = []
+    A.matmat = A.matvec = lambda *a: calls.append(a)
+    start = time.perf_counter()
+    M = A.tosparse(format="csc")
+    assert time.perf_counter() - start < 2.0
+    assert not calls and M.format == "csc" and M.shape == (316 * 317,) * 2
+
+
+def test_dense_step_above_the_limit_is_a_clear_error():
+    def f(x):
+        return np.fft.fft(x)                     # the line the error names
+    A = linop.aslinearoperator(f, np.zeros(64, complex))
+    line = f.__code__.co_firstlineno + 1
+    with pytest.raises(linop.DenseMatrixError, match=rf"fft .*test_tosparse.py:{line}.*dense_limit"):
+        A.tosparse(dense_limit=100)
+    np.testing.assert_allclose(A.tosparse(dense_limit=64 * 64).toarray(), np.fft.fft(np.eye(64), axis=0),
+                               atol=1e-12)
+
+
+def test_conjugating_adjoint_and_real_coords_are_exact():
+    c = np.arange(1, 7) * (1 + 2j)
+    A = linop.aslinearoperator(lambda x: c * x[::-1], np.zeros(6, complex))
+    np.testing.assert_allclose(A.H.tosparse().toarray(), linop.todense(A).conj().T, atol=1e-13)
+    R = linop.aslinearoperator(lambda x: np.conj(x) * c, np.zeros(6, complex), real_coords=True)
+    np.testing.assert_allclose(R.tosparse().toarray(), linop.todense(R), atol=1e-13)
+
+
+def test_bad_arguments():
+    A = linop.aslinearoperator(lambda x: 2 * x, np.zeros(3))
+    with pytest.raises(TypeError, match="dense_limit"):
+        A.tosparse(dense_limit=-1)
+    with pytest.raises(ValueError, match="format"):
+        A.tosparse(format="nope")
+    with pytest.raises(TypeError, match="aslinearoperator"):
+        linop.tosparse(sp.identity(3))
+    with pytest.raises(ValueError, match="method"):
+        linop.todense(A, method="fast")
+
+
+def test_todense_sparse_method_and_progress(capsys):
+    A = linop.aslinearoperator(_laplacian, np.zeros((40, 40)))
+    np.testing.assert_array_equal(linop.todense(A, method="sparse"), _five_point(40).toarray())
+    B = linop.aslinearoperator(lambda x: np.fft.fft(x), np.zeros(8, complex))
+    linop.todense(B, batch_size=4, progress=True)
+    assert capsys.readouterr().out.count("todense: columns") == 2
