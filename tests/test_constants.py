@@ -24,6 +24,8 @@ from linop.scipy import ndimage as lnd
 from linop.scipy import signal as lss
 from linop.testing import dense_matrix
 
+from harness import table_cases
+
 N = 6
 X = linop.ShapeDtype((N,), np.float64)
 
@@ -258,22 +260,10 @@ def test_table_programs_hold_only_captured_constants(row):
     assert_constants_captured(linop.transpose(program), "transpose")
 
 
-def _table_cases():
-    import importlib
-
-    cases = []
-    for module in ("test_table", "test_indexing", "test_fft", "test_stencils", "test_convolve_linalg",
-                   "test_scipy_linalg", "test_scipy_ndimage", "test_scipy_signal",
-                   "test_scipy_sparse", "test_custom"):
-        try:
-            mod = importlib.import_module(module)
-        except ImportError:  # pragma: no cover - a table module being rewritten elsewhere
-            continue
-        cases += [(f"{module}:{c.name}", c) for c in getattr(mod, "CASES", [])]
-    return cases
+TABLE_CASES = table_cases()
 
 
-@pytest.mark.parametrize("name,case", _table_cases(), ids=[n for n, _ in _table_cases()])
+@pytest.mark.parametrize("name,case", TABLE_CASES, ids=[n for n, _ in TABLE_CASES])
 def test_every_table_program_holds_only_captured_constants(name, case):
     dtype = np.dtype(case.dtypes[-1])
     program = linop.trace(case.fun, *case.primals(dtype))
