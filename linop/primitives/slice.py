@@ -17,6 +17,11 @@ def _count(start: int, stop: int, step: int) -> int:
     return max(0, (stop - start + step - 1) // step)
 
 
+def _index(starts, stops, steps) -> tuple:
+    """The basic index ``x[start:stop:step, ...]`` of a slice primitive's parameters."""
+    return tuple(slice(a, b, s) for a, b, s in zip(starts, stops, steps))
+
+
 class Slice(Primitive):
     """``x[start:stop:step, ...]`` with positive steps and normalised bounds."""
 
@@ -26,11 +31,11 @@ class Slice(Primitive):
     real_linear = False
 
     def emit(self, args, avals, bind, *, starts, stops, steps):
-        index = tuple(slice(a, b, s) for a, b, s in zip(starts, stops, steps))
+        index = _index(starts, stops, steps)
         return f"{args[0]}[{bind(index)}]"
 
     def impl(self, x, *, starts, stops, steps):
-        return x[tuple(slice(a, b, s) for a, b, s in zip(starts, stops, steps))]
+        return x[_index(starts, stops, steps)]
 
     def abstract_eval(self, x, *, starts, stops, steps):
         return ShapeDtype(tuple(_count(a, b, s) for a, b, s in zip(starts, stops, steps)), x.dtype)
@@ -129,7 +134,7 @@ class UpdateSlice(Primitive):
 
     def impl(self, x, v, *, starts, stops, steps):
         out = np.array(x, copy=True)
-        out[tuple(slice(a, b, s) for a, b, s in zip(starts, stops, steps))] = v
+        out[_index(starts, stops, steps)] = v
         return out
 
     def abstract_eval(self, x, v, *, starts, stops, steps):
@@ -150,7 +155,7 @@ class UpdateSlice(Primitive):
         return update_slice(x, v, (0,) + starts, (size,) + stops, (1,) + steps)
 
     def emit_inplace(self, args, avals, bind, *, starts, stops, steps):
-        index = tuple(slice(a, b, s) for a, b, s in zip(starts, stops, steps))
+        index = _index(starts, stops, steps)
         return f"{args[0]}[{bind(index)}] = {args[1]}"
 
     def absorb(self, eqn, producer, uses):
@@ -193,12 +198,12 @@ class AddSlice(Primitive):
     real_linear = False
 
     def emit_inplace(self, args, avals, bind, *, starts, stops, steps, sign):
-        index = tuple(slice(a, b, s) for a, b, s in zip(starts, stops, steps))
+        index = _index(starts, stops, steps)
         return f"{args[0]}[{bind(index)}] {'+=' if sign > 0 else '-='} {args[1]}"
 
     def impl(self, x, v, *, starts, stops, steps, sign):
         out = np.array(x, copy=True)
-        index = tuple(slice(a, b, s) for a, b, s in zip(starts, stops, steps))
+        index = _index(starts, stops, steps)
         if sign > 0:
             out[index] += v
         else:
@@ -209,7 +214,7 @@ class AddSlice(Primitive):
         return UpdateSlice.abstract_eval(self, x, v, starts=starts, stops=stops, steps=steps)
 
     def sparse_jacobian(self, x, v, *, starts, stops, steps, sign):
-        index = tuple(slice(a, b, s) for a, b, s in zip(starts, stops, steps))
+        index = _index(starts, stops, steps)
         rows = np.arange(x.size).reshape(x.shape)[index].ravel()
         into = sp.csr_matrix((np.full(rows.size, sign, x.dtype), (rows, np.arange(rows.size))),
                              shape=(x.size, v.size))
