@@ -18,7 +18,10 @@ from .registry import (HANDLED_FUNCTIONS, HANDLED_UFUNCS, METHODS, UFUNC_METHODS
                         supported_functions)
 from . import elementwise, shape, reductions, contraction, joining, indexing, creation, complex  # noqa: F401,E501
 from . import fft, stencils, advanced_indexing, selection, signal, linalg, histograms  # noqa: F401,E501
+from . import inplace, ufunc_methods  # noqa: F401
+from . import calculus, editing, functional  # noqa: F401
 from .tracer import Tracer
+from . import index_tricks  # noqa: F401  (answers a tracer's np.array request in np.r_/np.c_)
 
 __all__ = ["HANDLED_FUNCTIONS", "HANDLED_UFUNCS", "METHODS", "UFUNC_METHODS", "Tracer",
            "dispatch_function", "dispatch_ufunc", "implements", "implements_method",

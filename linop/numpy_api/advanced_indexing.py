@@ -31,7 +31,8 @@ from .basic_index import BasicIndex, value_for
 from .views import assign
 
 __all__ = ["AdvancedIndex", "getitem", "setitem", "take", "take_along_axis", "put_along_axis",
-           "compress", "add_at", "flat_positions", "write_positions", "refuse_traced_index"]
+           "compress", "add_at", "scatter_at", "flat_positions", "write_positions",
+           "refuse_traced_index", "refuse_plain_target"]
 
 
 # -- checking and probing indices ----------------------------------------------------------
@@ -260,7 +261,8 @@ def setitem(x, index, value):
     return write_positions(x, positions, values)
 
 
-def _refuse_plain_target(target, what: str):
+def refuse_plain_target(target, what: str):
+    """Raise :class:`ArrayAssignmentError` when ``what`` would write into a plain array."""
     if not is_tracer(target):
         raise ArrayAssignmentError(
             f"at {user_location()}: {what} writes a traced array into a plain NumPy array (for "
@@ -278,17 +280,22 @@ def add_at(a, indices, b=None, **kwargs):
         raise ValueError("second operand needed for ufunc")
     if kwargs:
         raise TypeError(f"at() got an unexpected keyword argument {next(iter(kwargs))!r}")
-    _refuse_plain_target(a, "np.add.at")
-    refuse_traced_index(indices, "np.add.at with a traced index")
+    scatter_at(a, indices, b, "np.add.at")
+
+
+def scatter_at(a, indices, b, what: str):
+    """Add ``b`` into the traced ``a`` at ``indices`` in place, repeats accumulating (``what``)."""
+    refuse_plain_target(a, what)
+    refuse_traced_index(indices, f"{what} with a traced index")
     positions = flat_positions(tuple(a.shape), indices)
     vshape = shape_of(b)
     try:
-        if len(vshape) > positions.ndim:
-            raise ValueError
-        S.broadcast_shapes(vshape, positions.shape)
+        fits = S.broadcast_shapes(vshape, positions.shape) == positions.shape
     except ValueError:
-        raise ValueError("array is not broadcastable to correct shape") from None
-    values = to_linear(b, a.dtype, positions.shape, "np.add.at")
+        fits = False
+    if not fits:
+        raise ValueError("array is not broadcastable to correct shape")
+    values = to_linear(b, a.dtype, positions.shape, what)
     added = scatter_add(S.reshape(values, (positions.size,)), positions.reshape(-1), 0, a.size)
     assign(a, A.add(a, S.reshape(added, a.shape)))
 
@@ -296,7 +303,7 @@ def add_at(a, indices, b=None, **kwargs):
 @implements(np.put_along_axis)
 def put_along_axis(arr, indices, values, axis):
     """``np.put_along_axis``: ``arr`` (traced) is updated in place; the last write wins."""
-    _refuse_plain_target(arr, "np.put_along_axis")
+    refuse_plain_target(arr, "np.put_along_axis")
     refuse_traced_index(indices, "np.put_along_axis with traced indices")
     positions = np.take_along_axis(flat_positions(tuple(arr.shape), ...), indices, axis)
     assign(arr, write_positions(arr, positions, value_for(arr, positions.shape, values)))

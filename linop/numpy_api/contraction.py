@@ -13,7 +13,7 @@ from ..errors import user_location
 from ..primitives import complex as C, shape as S
 from ..primitives.dot import dot, label, labels
 from ..core import is_tracer
-from .registry import implements, implements_ufunc, implements_ufunc_method
+from .registry import implements, implements_ufunc
 from .util import (constant, distinct, is_scipy_sparse, nonlinear, promote_dtype, to_dtype,
                    unsupported)
 from .elementwise import multiply
@@ -282,6 +282,12 @@ def matmul_ufunc(x, y, dtype=None):
     return out if dtype is None else to_dtype(out, dtype, "dtype=")
 
 
+@implements(np.linalg.matmul)
+def linalg_matmul(x1, x2, /):
+    """``np.linalg.matmul``: the array-API spelling of ``np.matmul`` (no keywords)."""
+    return matmul(x1, x2)
+
+
 def _shape(x):
     return tuple(x.shape) if is_tracer(x) else np.shape(x)
 
@@ -360,10 +366,9 @@ def inner(a, b):
     return _contract_two([a, b], [la, lb], la[:-1] + lb[:-1])
 
 
-@implements_ufunc_method(np.multiply, "outer")
 def outer_nd(a, b):
-    """``np.multiply.outer``: every element of ``a`` times every element of ``b``."""
-    _one_tracer([a, b], "np.multiply.outer")
+    """Every element of ``a`` times every element of ``b`` (one of them constant)."""
+    _one_tracer([a, b], "np.outer")
     sa, sb = _shape(a), _shape(b)
     la, lb = labels(0, len(sa)), labels(len(sa), len(sa) + len(sb))
     return _contract_two([a, b], [la, lb], la + lb)
@@ -372,9 +377,21 @@ def outer_nd(a, b):
 @implements(np.outer)
 def outer(a, b, out=None):
     """``np.outer``: of the flattened inputs."""
+    if out is not None:
+        raise unsupported("np.outer(..., out=...)", "Assign the result instead.")
     ra = S.reshape(a, (a.size,)) if is_tracer(a) else np.ravel(a)
     rb = S.reshape(b, (b.size,)) if is_tracer(b) else np.ravel(b)
     return outer_nd(ra, rb)
+
+
+@implements(np.linalg.outer)
+def linalg_outer(x1, x2, /):
+    """``np.linalg.outer``: as ``np.outer``, but only of 1-D arrays."""
+    n1, n2 = len(_shape(x1)), len(_shape(x2))
+    if n1 != 1 or n2 != 1:
+        raise ValueError("Input arrays must be one-dimensional, but they are "
+                         f"x1.ndim={n1} and x2.ndim={n2}.")
+    return outer_nd(x1, x2)
 
 
 @implements(np.tensordot)
@@ -441,6 +458,12 @@ def vecmat(x1, x2, dtype=None):
 def vecdot(x1, x2, dtype=None):
     """``np.vecdot``: ``sum(conj(x1) * x2)`` over the last axis, batch axes broadcast."""
     return einsum("...j,...j->...", _conj_any(x1), x2, dtype=dtype, casting="same_kind")
+
+
+@implements(np.linalg.vecdot)
+def linalg_vecdot(x1, x2, /, *, axis=-1):
+    """``np.linalg.vecdot``: ``np.vecdot`` over ``axis`` (the last by default)."""
+    return np.vecdot(x1, x2, axis=axis)
 
 
 @implements(np.polyval)

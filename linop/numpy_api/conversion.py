@@ -25,10 +25,7 @@ def _user_opname():
         frame = frame.f_back
     if frame is None:
         return None
-    for ins in dis.get_instructions(frame.f_code):
-        if ins.offset == frame.f_lasti:
-            return ins.opname
-    return None
+    return _opname_at(frame)
 
 
 #: Functions ``explain(frame) -> LinopError | None`` asked, innermost caller frame first,
@@ -39,25 +36,37 @@ CONVERSION_EXPLAINERS: list = []
 
 
 def explained_by_caller(frame):
-    """The error that an explainer (or NumPy's index tricks) gives for a call from ``frame``."""
+    """The error that an explainer gives for a call from ``frame``."""
     for explain in CONVERSION_EXPLAINERS:
         error = explain(frame)
         if error is not None:
             return error
-    if _in_axis_concatenator(frame):
-        return ConversionError(
-            f"at {user_location()}: np.r_[...] and np.c_[...] convert each of their items with "
-            "np.array, which needs values, so a traced array cannot be one of the items. Use "
-            "the functions they stand for, which linop traces: np.concatenate((a, b)) for "
-            "np.r_[a, b], np.column_stack((a, b)) for np.c_[a, b] (or np.hstack, np.vstack, "
-            "np.stack).")
+    storing = _numpy_function_storing(frame)
+    if storing is not None:
+        return ArrayAssignmentError(
+            f"at {user_location()}: np.{storing} stores a traced value into a plain NumPy array "
+            "(the target you passed, for example one made by np.zeros(n), or an array NumPy "
+            "makes itself), which linop cannot record. If you passed the target, create it from "
+            "the input instead: y = np.zeros_like(x, shape=(n,)) (add dtype=... if needed), then "
+            f"call np.{storing} on y.")
     return None
 
 
-def _in_axis_concatenator(frame) -> bool:
-    """Whether ``frame`` runs NumPy's ``np.r_``/``np.c_`` (``AxisConcatenator.__getitem__``)."""
-    return (frame.f_code.co_qualname == "AxisConcatenator.__getitem__"
-            and frame.f_globals.get("__name__", "").startswith("numpy."))
+def _numpy_function_storing(frame):
+    """The name of the NumPy function that ``frame`` runs, if it is storing into an array."""
+    if not frame.f_globals.get("__name__", "").startswith("numpy."):
+        return None
+    if _opname_at(frame) not in ("STORE_SUBSCR", "STORE_SLICE"):
+        return None
+    return frame.f_code.co_name
+
+
+def _opname_at(frame):
+    """Name of the bytecode instruction ``frame`` is executing."""
+    for ins in dis.get_instructions(frame.f_code):
+        if ins.offset == frame.f_lasti:
+            return ins.opname
+    return None
 
 
 def conversion_error(what: str, tracer, caller) -> ConversionError:

@@ -57,3 +57,19 @@ def astype(x, dtype, order="K", casting="unsafe", subok=True, copy=True):
                         f"rule {casting!r}")
     out = to_dtype(x, dtype, f"x.astype({dtype.name})")
     return distinct(out, x)
+
+
+@implements(np.astype)
+def astype_function(x, dtype, /, *, copy=True, device=None):
+    """``np.astype(x, dtype)``: the array-API spelling of ``x.astype(dtype)`` (unsafe casting).
+
+    Conversions follow the tracer's rules: floating precision and real→complex
+    are linear; complex→real (discarding the imaginary part) is refused, and
+    integer or boolean results are not linear.
+    """
+    if device not in (None, "cpu"):
+        raise ValueError(f'Device not understood. Only "cpu" is allowed, but received: {device}')
+    dtype = np.dtype(dtype)
+    if dtype == x.dtype:
+        return fresh(x) if copy else x
+    return distinct(to_dtype(x, dtype, f"np.astype(x, {dtype.name})"), x)

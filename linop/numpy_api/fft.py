@@ -5,7 +5,9 @@ Every transform lowers to the three FFT primitives of
 ``s``) as ``slice``/``pad`` in front. The n-dimensional transforms over
 distinct axes are one primitive each (``rfft2`` stays one ``rfft`` call);
 repeated axes, which NumPy transforms repeatedly, are lowered one axis at a
-time in NumPy's order. ``fftshift``/``ifftshift`` are rolls.
+time in NumPy's order. ``fftshift``/``ifftshift`` are rolls. :func:`hfftn` and
+:func:`ihfftn`, the n-dimensional Hermitian transforms that NumPy lacks, and
+:func:`crop_or_pad` (the ``n`` argument) serve :mod:`linop.scipy.fft`.
 """
 from __future__ import annotations
 
@@ -67,7 +69,7 @@ def _real_output_dtype(a) -> np.dtype:
     return np.result_type(C.real_dtype(a.dtype), 1.0)
 
 
-def _fit(x, axis: int, n: int):
+def crop_or_pad(x, axis: int, n: int):
     """Crop or zero-pad ``x`` along ``axis`` to length ``n`` (NumPy's ``n`` argument)."""
     d = x.shape[axis]
     if n < d:
@@ -120,14 +122,14 @@ def _c2c(a, n, axis, norm, sign, what):
     x = _complex(a, what)
     axis = normalize_axis(axis, x.ndim)
     n = _check_n(x.shape[axis] if n is None else n)
-    return F.fft(_fit(x, axis, n), (axis,), sign, _norm(norm))
+    return F.fft(crop_or_pad(x, axis, n), (axis,), sign, _norm(norm))
 
 
 def _r2c(a, n, axis, norm, sign, what):
     x = _real_input(a, what)
     axis = normalize_axis(axis, x.ndim)
     n = _check_n(x.shape[axis] if n is None else n)
-    return F.rfft(_fit(x, axis, n), (axis,), sign, _norm(norm))
+    return F.rfft(crop_or_pad(x, axis, n), (axis,), sign, _norm(norm))
 
 
 def _c2r(a, n, axis, norm, sign, what):
@@ -135,7 +137,7 @@ def _c2r(a, n, axis, norm, sign, what):
     x = _complex(a, what)
     axis = normalize_axis(axis, x.ndim)
     n = _check_n((x.shape[axis] - 1) * 2 if n is None else n)
-    y = F.irfft(_fit(x, axis, n // 2 + 1), (axis,), n, sign, _norm(norm))
+    y = F.irfft(crop_or_pad(x, axis, n // 2 + 1), (axis,), n, sign, _norm(norm))
     return C.convert(y, out_dtype)
 
 
@@ -194,44 +196,44 @@ def _c2c_nd(a, s, axes, norm, sign, what):
         return a
     x = _complex(a, what)
     for n, ax in zip(s, axes):
-        x = _fit(x, ax, _check_n(n))
+        x = crop_or_pad(x, ax, _check_n(n))
     return F.fft(x, tuple(sorted(axes)), sign, norm)
 
 
-def _r2c_nd(a, s, axes, norm, what):
+def _r2c_nd(a, s, axes, norm, what, sign=-1):
     s, axes = _cook_nd(a, s, axes)
     if not axes:
         raise IndexError("list index out of range")
     norm = _norm(norm)
     if len(set(axes)) < len(axes):
-        a = _r2c(a, s[-1], axes[-1], norm, -1, what)
+        a = _r2c(a, s[-1], axes[-1], norm, sign, what)
         for n, ax in reversed(list(zip(s[:-1], axes[:-1]))):
-            a = _c2c(a, n, ax, norm, -1, what)
+            a = _c2c(a, n, ax, norm, sign, what)
         return a
     x = _real_input(a, what)
     for n, ax in zip(s, axes):
-        x = _fit(x, ax, _check_n(n))
-    return F.rfft(x, tuple(axes), -1, norm)
+        x = crop_or_pad(x, ax, _check_n(n))
+    return F.rfft(x, tuple(axes), sign, norm)
 
 
-def _c2r_nd(a, s, axes, norm, what):
+def _c2r_nd(a, s, axes, norm, what, sign=1):
     s, axes = _cook_nd(a, s, axes, invreal=True)
     if not axes:
         raise IndexError("list index out of range")
     norm = _norm(norm)
     if len(set(axes)) < len(axes):
         for n, ax in zip(s[:-1], axes[:-1]):
-            a = _c2c(a, n, ax, norm, 1, what)
-        return _c2r(a, s[-1], axes[-1], norm, 1, what)
+            a = _c2c(a, n, ax, norm, sign, what)
+        return _c2r(a, s[-1], axes[-1], norm, sign, what)
     x = _complex(a, what)
     # NumPy runs the complex transforms of the leading axes first: their complex result
     # (complex64 for float16 data) sets the output dtype; one axis is a plain irfft.
     out_dtype = _real_output_dtype(a) if len(axes) == 1 else C.real_dtype(x.dtype)
     for n, ax in zip(s[:-1], axes[:-1]):
-        x = _fit(x, ax, _check_n(n))
+        x = crop_or_pad(x, ax, _check_n(n))
     n = _check_n(s[-1])
-    x = _fit(x, axes[-1], n // 2 + 1)
-    return C.convert(F.irfft(x, tuple(axes), n, 1, norm), out_dtype)
+    x = crop_or_pad(x, axes[-1], n // 2 + 1)
+    return C.convert(F.irfft(x, tuple(axes), n, sign, norm), out_dtype)
 
 
 @implements(np.fft.fftn)
@@ -288,6 +290,19 @@ def irfft2(a, s=None, axes=(-2, -1), norm=None, out=None):
     """``np.fft.irfft2``: real-linear."""
     _check_input(a, out, "np.fft.irfft2")
     return _c2r_nd(a, s, axes, norm, "np.fft.irfft2")
+
+
+def hfftn(a, s=None, axes=None, norm=None):
+    """The n-d ``hfft`` that NumPy lacks (SciPy's ``hfftn``): ``irfftn`` with the forward sign.
+
+    ``s`` and ``axes`` follow :func:`irfftn`; real-linear, like it.
+    """
+    return _c2r_nd(a, s, axes, norm, "scipy.fft.hfftn", sign=-1)
+
+
+def ihfftn(a, s=None, axes=None, norm=None):
+    """The n-d ``ihfft`` that NumPy lacks (SciPy's ``ihfftn``): ``rfftn`` with the inverse sign."""
+    return _r2c_nd(a, s, axes, norm, "scipy.fft.ihfftn", sign=1)
 
 
 # -- shifts ---------------------------------------------------------------------------

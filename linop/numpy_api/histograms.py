@@ -1,6 +1,7 @@
-"""Weighted counting: ``np.bincount(x, weights=w)`` and ``np.histogram(a, weights=w)``.
+"""Weighted counting: ``np.bincount(x, weights=w)``, ``np.histogram``, ``np.histogram2d`` and
+``np.histogramdd`` with ``weights=w``.
 
-Both are linear in the weights when the samples are constants: each weight is
+All are linear in the weights when the samples are constants: each weight is
 added into the bin of its sample, which is one ``scatter_add`` with indices
 computed once, with NumPy, when the call is traced. NumPy's own functions, run
 on the constant samples, give the bins and raise NumPy's exceptions.
@@ -12,17 +13,27 @@ import numpy as np
 from ..errors import LinopError
 from ..primitives.gather import gather, scatter_add
 from ..primitives import shape as S
+from ..primitives.slice import slice_
 from ..core import is_tracer
 from .registry import implements
 from .util import nonlinear, to_dtype
 
-__all__ = ["bincount", "histogram"]
+__all__ = ["bincount", "histogram", "histogram2d", "histogramdd"]
 
 
 def _refuse_traced_samples(what, *samples):
-    if any(is_tracer(s) for s in samples):
+    if any(is_tracer(s) or isinstance(s, (list, tuple)) and any(map(is_tracer, s))
+           for s in samples):
         raise nonlinear(what, "the counts are piecewise constant in the sample values, which is "
                         "not linear; only the weights may be traced")
+
+
+def _refuse_density(what, density):
+    if density:
+        raise nonlinear(f"{what}(..., weights=traced, density=True)", "density divides by "
+                        "the sum of the weights, which is not linear. Use density=False and "
+                        "divide by the bin widths and the total weight outside the traced "
+                        "function.")
 
 
 @implements(np.bincount)
@@ -55,11 +66,7 @@ def histogram(a, bins=10, range=None, density=None, weights=None):
     ``density=True`` divides by the sum of the weights, which is not linear.
     """
     _refuse_traced_samples("np.histogram(a, ...) with traced a, bins or range", a, bins, range)
-    if density:
-        raise nonlinear("np.histogram(..., weights=traced, density=True)", "density divides by "
-                        "the sum of the weights, which is not linear. Use density=False and "
-                        "divide by the bin widths and the total weight outside the traced "
-                        "function.")
+    _refuse_density("np.histogram", density)
     a = np.asarray(a)
     if tuple(weights.shape) != a.shape:
         raise ValueError("weights should have the same shape as a.")
@@ -78,3 +85,53 @@ def histogram(a, bins=10, range=None, density=None, weights=None):
     if not inside.all():
         w = gather(w, np.flatnonzero(inside), 0)
     return scatter_add(w, bin_of[inside], 0, n_bins), edges
+
+
+def _sample_matrix(sample) -> np.ndarray:
+    """The ``(N, D)`` samples, as NumPy's ``histogramdd`` reads ``sample``."""
+    if len(getattr(sample, "shape", ())) == 2:
+        return np.asarray(sample)
+    return np.atleast_2d(sample).T
+
+
+@implements(np.histogramdd)
+def histogramdd(sample, bins=10, range=None, density=None, weights=None):
+    """``np.histogramdd(sample, bins, range, weights=w)`` with constant samples: linear in ``w``
+    (result float64, as NumPy's); ``density=True`` is not linear."""
+    _refuse_traced_samples("np.histogramdd(sample, ...) with traced sample, bins or range",
+                           sample, bins, range)
+    _refuse_density("np.histogramdd", density)
+    counts, edges = np.histogramdd(sample, bins, range)  # NumPy's checks and edges
+    samples = _sample_matrix(sample)
+    n_bins = np.array([len(e) + 1 for e in edges], np.intp)  # an outlier bin on each end
+    positions = []
+    for i, e in enumerate(edges):
+        position = np.searchsorted(e, samples[:, i], side="right")
+        position[samples[:, i] == e[-1]] -= 1  # the last bin includes its right edge
+        positions.append(position)
+    flat = np.ravel_multi_index(tuple(positions), n_bins)
+    core = tuple(slice(1, -1) for _ in n_bins)
+    if not np.array_equal(np.bincount(flat, minlength=n_bins.prod()).reshape(n_bins)[core],
+                          counts):
+        raise LinopError("np.histogramdd: linop's bin assignment disagrees with NumPy's for "
+                         "these samples; please report this with the bins")
+    hist = S.reshape(bincount(flat, weights, int(n_bins.prod())), tuple(n_bins))
+    d = len(n_bins)
+    return slice_(hist, (1,) * d, tuple(n_bins - 1), (1,) * d), edges
+
+
+@implements(np.histogram2d)
+def histogram2d(x, y, bins=10, range=None, density=None, weights=None):
+    """``np.histogram2d(x, y, bins, range, weights=w)`` with constant ``x``, ``y``: linear in
+    ``w`` (result float64, as NumPy's); ``density=True`` is not linear."""
+    _refuse_traced_samples("np.histogram2d(x, y, ...) with traced x, y, bins or range",
+                           x, y, bins, range)
+    try:
+        n = len(bins)
+    except TypeError:
+        n = 1
+    if n not in (1, 2):
+        edges = np.asarray(bins)
+        bins = [edges, edges]
+    hist, edges = histogramdd([x, y], bins, range, density, weights)
+    return hist, edges[0], edges[1]

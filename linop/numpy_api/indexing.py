@@ -36,7 +36,7 @@ def setitem(x, index, value):
     A (nested) list or tuple that holds traced arrays is stacked first, as NumPy
     converts it to one array: ``y[0:2] = [x[1], x[0]]``.
     """
-    stacked = _stack_sequence(value)
+    stacked = stack_sequence(value)
     if not is_basic(index, x.ndim):
         assign(x, advanced_indexing.setitem(x, index, stacked))
         return
@@ -56,11 +56,15 @@ def _holds_tracer(value) -> bool:
     return is_tracer(value)
 
 
-def _stack_sequence(value):
-    """A list or tuple holding tracers as one stacked tracer; anything else unchanged."""
+def stack_sequence(value):
+    """A list or tuple holding tracers as one stacked tracer; anything else unchanged.
+
+    NumPy converts an assigned (nested) sequence to one array; the non-zero
+    constants in it would make the write affine, and are refused.
+    """
     if not isinstance(value, (list, tuple)) or not _holds_tracer(value):
         return value
-    items = [_stack_sequence(v) for v in value]
+    items = [stack_sequence(v) for v in value]
     for v in items:
         if not is_tracer(v) and np.any(np.asarray(v) != 0):
             raise AffineError(

@@ -1,4 +1,5 @@
-"""Joining and splitting: concatenate, stack, hstack, vstack, dstack, column_stack, split."""
+"""Joining and splitting: concatenate (np.concat), stack, hstack, vstack, dstack, column_stack,
+split, unstack."""
 from __future__ import annotations
 
 import numpy as np
@@ -104,6 +105,16 @@ def _split_points(n, indices_or_sections, even):
         return list(np.cumsum([0] + sizes))
     points = [int(i) for i in indices_or_sections]
     return [0] + points + [n]
+
+
+@implements(np.unstack)
+def unstack(x, /, *, axis=0):
+    """``np.unstack``: the slices along ``axis``, each a view of ``x`` (as in NumPy)."""
+    if x.ndim == 0:
+        raise ValueError("Input array must be at least 1-d.")
+    axis = normalize_axis(axis, x.ndim)
+    pre = (slice(None),) * axis
+    return tuple(getitem(x, pre + (i,)) for i in range(x.shape[axis]))
 
 
 @implements(np.array_split)

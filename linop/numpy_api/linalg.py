@@ -1,10 +1,11 @@
-"""NumPy adapter: ``np.linalg.solve``, ``np.linalg.lstsq``, ``np.interp`` and ``np.cross``.
+"""NumPy adapter: ``np.linalg.solve``, ``lstsq``, ``multi_dot``, ``np.interp`` and ``np.cross``.
 
 Each of them is linear in one argument when the others are constants:
 
 * ``solve(A, b)`` and ``lstsq(A, b)[0]`` in ``b`` (``A`` constant);
 * ``interp(x, xp, fp)`` in ``fp`` (``x`` and ``xp`` constant);
-* ``cross(a, b)`` in either vector argument (the other constant).
+* ``cross(a, b)`` in either vector argument (the other constant);
+* ``multi_dot(arrays)`` in the one traced operand.
 
 Shapes, dtypes and NumPy's own exceptions are obtained by running NumPy on
 zero arrays of the traced argument's shape ("probing"), so they are exactly
@@ -21,8 +22,8 @@ from ..primitives.gather import gather
 from ..primitives.lu_solve import lu_factors, lu_solve
 from ..core import is_tracer
 from .registry import implements
-from .util import constant, nonlinear, to_dtype, to_linear
-from .contraction import contract_with_constants
+from .util import constant, nonlinear, to_dtype, to_linear, unsupported
+from .contraction import contract_with_constants, dot_
 
 
 def _zeros_like_tracer(x):
@@ -317,3 +318,54 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
 
 def _move_to_end(ndim, ax):
     return [i for i in range(ndim) if i != ax] + [ax]
+
+
+@implements(np.linalg.multi_dot)
+def multi_dot(arrays, *, out=None):
+    """``np.linalg.multi_dot`` with one traced operand: the constant products on either side
+    are computed once with NumPy (in NumPy's cheapest order), then applied to the traced one.
+
+    The first and last operands may be 1-D (a row and a column vector), the others must be
+    2-D, as in NumPy; two operands are ``np.dot``.
+    """
+    if out is not None:
+        raise unsupported("np.linalg.multi_dot(..., out=...)", "Assign the result instead.")
+    arrays = list(arrays)
+    if len(arrays) < 2:
+        raise ValueError("Expecting at least two arrays.")
+    traced = [i for i, a in enumerate(arrays) if is_tracer(a)]
+    if len(traced) > 1:
+        raise nonlinear("np.linalg.multi_dot of several traced arrays", "a product of traced "
+                        "arrays is not linear; all operands but one must be constants")
+    if len(arrays) == 2:
+        return dot_(arrays[0], arrays[1])
+    first_1d, last_1d = np.ndim(arrays[0]) == 1, np.ndim(arrays[-1]) == 1
+    mats = [_as_matrix(a, i, len(arrays), first_1d, last_1d) for i, a in enumerate(arrays)]
+    for m in mats:
+        if np.ndim(m) != 2:
+            raise np.linalg.LinAlgError(f"{np.ndim(m)}-dimensional array given. Array must be "
+                                        "two-dimensional")
+    k = traced[0]
+    result = mats[k]
+    if k > 0:
+        result = dot_(_constant_chain(mats[:k]), result)
+    if k < len(mats) - 1:
+        result = dot_(result, _constant_chain(mats[k + 1:]))
+    if first_1d and last_1d:
+        return S.reshape(result, ())
+    if first_1d or last_1d:
+        return S.reshape(result, (result.size,))
+    return result
+
+
+def _as_matrix(a, i, n, first_1d, last_1d):
+    """NumPy's 2-D view of operand ``i`` of ``n``: a 1-D first one a row, a 1-D last one a column."""
+    if i == 0 and first_1d:
+        return S.reshape(a, (1, a.shape[0])) if is_tracer(a) else np.atleast_2d(a)
+    if i == n - 1 and last_1d:
+        return S.reshape(a, (a.shape[0], 1)) if is_tracer(a) else np.atleast_2d(a).T
+    return a if is_tracer(a) else np.asanyarray(a)
+
+
+def _constant_chain(mats):
+    return mats[0] if len(mats) == 1 else np.linalg.multi_dot(mats)

@@ -1,4 +1,4 @@
-"""Reductions: sum, mean, average, trace, diagonal."""
+"""Reductions: sum, nansum, mean, average, trace, diagonal."""
 from __future__ import annotations
 
 import numpy as np
@@ -48,10 +48,25 @@ def summation(a, axis=None, dtype=None, out=None, keepdims=False, initial=np._No
                           "the map is affine. Use initial=0 (the default).")
     axes = normalize_axes(axis, a.ndim)
     x = to_dtype(a, _reduce_dtype(a, dtype), f"{what}(dtype=...)")
+    if is_tracer(where):
+        raise nonlinear(f"{what}(..., where=traced)", "a mask computed from the input makes the "
+                        "sum data-dependent, which is not linear. The mask must be a constant.")
     if where is not np._NoValue and where is not True:
         x = A.mask(x, np.broadcast_to(constant(where, bool), x.shape))
     out_ = distinct(S.reduce_sum(x, axes), x)
     return _keep(out_, axes, keepdims)
+
+
+@implements(np.nansum)
+def nansum(a, axis=None, dtype=None, out=None, keepdims=np._NoValue, initial=np._NoValue,
+           where=np._NoValue):
+    """``np.nansum``: ``np.sum`` on the operator's domain, which holds no NaN.
+
+    A traced array has no values, so no position is known to be NaN: the map is the sum
+    (see "NaN-ignoring reductions" in docs/semantics.md).
+    """
+    keep = False if keepdims is np._NoValue else keepdims
+    return summation(a, axis, dtype, out, keep, initial, where, "np.nansum")
 
 
 @implements_ufunc_method(np.add, "reduce")

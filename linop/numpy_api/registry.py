@@ -10,6 +10,7 @@ from ..errors import ArrayAssignmentError, NonLinearError, UnsupportedFunctionEr
 from ..core import is_tracer
 from .util import to_dtype, to_linear, unsupported
 from .conversion import CONVERSION_EXPLAINERS
+from .gufunc_axes import CORE_AXES_KEYWORDS, call_with_core_axes, stand_in
 from .views import assign
 
 HANDLED_FUNCTIONS: dict = {}
@@ -23,7 +24,7 @@ METHODS: dict = {}
 # NumPy functions whose result is not linear in the array argument.
 NONLINEAR_FUNCTIONS = {
     "norm", "sort", "argsort", "max", "min", "amax", "amin", "argmax", "argmin", "ptp", "median",
-    "percentile", "quantile", "nanmax", "nanmin", "nansum", "nanmean", "var", "std", "prod",
+    "percentile", "quantile", "nanmax", "nanmin", "nanmean", "var", "std", "prod",
     "cumprod", "unique", "nonzero", "count_nonzero", "any", "all", "allclose", "isclose",
     "array_equal", "clip", "round", "around", "sign", "abs", "absolute", "linalg.det",
     "linalg.inv", "linalg.eig", "linalg.eigh", "linalg.svd", "linalg.qr", "linalg.cholesky",
@@ -39,12 +40,6 @@ NONLINEAR_FUNCTIONS = {
 LINEAR_IN = {
     "polyfit": (("y",), "Fit with np.linalg.lstsq(np.vander(x, deg + 1), y)[0] instead (with "
                         "constant x), which linop traces."),
-    "histogram2d": (("weights",), "Compute each sample's bin with NumPy on the constant "
-                                  "coordinates and add the weights with np.bincount(bin, "
-                                  "weights=w, minlength=n), which linop traces."),
-    "histogramdd": (("weights",), "Compute each sample's bin with NumPy on the constant "
-                                  "coordinates and add the weights with np.bincount(bin, "
-                                  "weights=w, minlength=n), which linop traces."),
 }
 
 
@@ -185,7 +180,16 @@ def dispatch_ufunc(ufunc, method, inputs, kwargs):
         impl = HANDLED_UFUNCS.get(ufunc)
         if impl is None:
             raise _explained(_nonlinear_ufunc(ufunc))
-        result = impl(*inputs, **_ufunc_kwargs(ufunc, kwargs))
+        core_axes = {k: kwargs.pop(k) for k in CORE_AXES_KEYWORDS
+                     if ufunc.signature is not None and k in kwargs}
+        call_kwargs = _ufunc_kwargs(ufunc, kwargs)
+        if "casting" in kwargs or "order" in kwargs:
+            _check_casting_and_order(ufunc, inputs, out, kwargs, core_axes)
+        if core_axes:
+            result = call_with_core_axes(ufunc, lambda *ops: impl(*ops, **call_kwargs), inputs,
+                                         core_axes)
+        else:
+            result = impl(*inputs, **call_kwargs)
     else:
         handler = UFUNC_METHODS.get((ufunc, method))
         if handler is None:
@@ -223,13 +227,26 @@ def _write_out(ufunc, out, result):
     return target
 
 
+def _check_casting_and_order(ufunc, inputs, out, kwargs, core_axes):
+    """NumPy's own checks of ``casting=``/``order=`` (with ``dtype=`` and ``out=``), which the
+    traced ufunc does not otherwise see, run on zero stand-ins of the operands."""
+    probe_kwargs = {k: kwargs[k] for k in ("casting", "order", "dtype") if k in kwargs}
+    if out is not None:
+        targets = out if isinstance(out, tuple) else (out,)
+        probe_kwargs["out"] = tuple(np.zeros(t.shape, t.dtype) for t in targets)
+    ufunc(*(stand_in(x) for x in inputs), **probe_kwargs, **core_axes)
+
+
 def _ufunc_kwargs(ufunc, kwargs):
-    allowed = {"dtype", "casting", "order", "subok"}
-    extra = set(kwargs) - allowed
-    if kwargs.get("where", True) is not True or extra - {"where"}:
+    allowed = {"dtype", "casting", "order", "subok", "where"}
+    extra = sorted(set(kwargs) - allowed)
+    if extra:
+        raise TypeError(f"{extra[0]!r} is an invalid keyword to ufunc {ufunc.__name__!r}")
+    if kwargs.get("where", True) is not True:
         raise UnsupportedFunctionError(
-            f"np.{ufunc.__name__} with {sorted(extra)} at {user_location()} is not supported by "
-            "linop on traced arrays; use np.where(mask, np.{ufunc.__name__}(...), 0) instead of where=.")
+            f"np.{ufunc.__name__}(..., where=...) at {user_location()} is not supported by linop "
+            f"on traced arrays (NumPy leaves the masked-out elements uninitialised); use "
+            f"np.where(mask, np.{ufunc.__name__}(...), 0) instead.")
     return {"dtype": kwargs.get("dtype")} if kwargs.get("dtype") is not None else {}
 
 

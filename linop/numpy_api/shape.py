@@ -138,21 +138,23 @@ implements_method("mT")(property(np.matrix_transpose,
 
 @implements(np.transpose, np.permute_dims)
 def transpose(a, axes=None):
-    """``np.transpose``."""
+    """``np.transpose`` and ``np.permute_dims`` (NumPy's alias): a view."""
     if axes is None:
         perm = tuple(range(a.ndim))[::-1]
     else:
-        perm = tuple(normalize_axis(ax, a.ndim) for ax in axes)
-        if sorted(perm) != list(range(a.ndim)):
+        if len(axes) != a.ndim:
             raise ValueError("axes don't match array")
+        perm = tuple(normalize_axis(ax, a.ndim) for ax in axes)
+        if len(set(perm)) != len(perm):
+            raise ValueError("repeated axis in transpose")
     return _transpose_view(a, perm, "transpose")
 
 
-@implements(np.matrix_transpose)
-def matrix_transpose(x):
-    """``np.matrix_transpose`` / ``x.mT``."""
+@implements(np.matrix_transpose, np.linalg.matrix_transpose)
+def matrix_transpose(x, /):
+    """``np.matrix_transpose``, ``np.linalg.matrix_transpose`` and ``x.mT``: a view."""
     if x.ndim < 2:
-        raise ValueError("matrix transpose with ndim < 2 is undefined")
+        raise ValueError(f"Input array must be at least 2-dimensional, but it is {x.ndim}")
     perm = tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2)
     return _transpose_view(x, perm, "matrix_transpose")
 

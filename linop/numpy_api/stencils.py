@@ -1,4 +1,5 @@
-"""Stencils and shifts: cumsum, diff, pad, roll, rot90, tile, repeat, tril/triu, diag, diagflat.
+"""Stencils and shifts: cumsum, nancumsum, diff, pad, roll, rot90, tile, repeat, tril/triu,
+diag, diagflat.
 
 Most of these lower onto slices, pads, concatenations, broadcasts and reshapes;
 ``cumsum`` and ``roll`` have their own primitives (:mod:`linop.primitives.cumsum`, :mod:`linop.primitives.roll`)
@@ -8,8 +9,6 @@ axis, the padded borders from the exact index pattern NumPy itself produces
 """
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from ..errors import AffineError, user_location
@@ -18,7 +17,7 @@ from ..primitives.complex import real_dtype
 from ..primitives.dot import dot
 from . import shape as SH
 from ..core import is_tracer
-from .registry import implements, implements_ufunc_method
+from .registry import implements
 from .util import (distinct, fresh, nonlinear, normalize_axis, promote_dtype, to_dtype, to_linear,
                    unsupported)
 from .reductions import diagonal
@@ -86,6 +85,16 @@ def cumsum(a, axis=None, dtype=None, out=None):
     return distinct(_cumsum(x, axis), a)
 
 
+@implements(np.nancumsum)
+def nancumsum(a, axis=None, dtype=None, out=None):
+    """``np.nancumsum``: ``np.cumsum`` on the operator's domain, which holds no NaN.
+
+    See "NaN-ignoring reductions" in docs/semantics.md.
+    """
+    _no_out(out, "np.nancumsum")
+    return cumsum(a, axis=axis, dtype=dtype)
+
+
 if hasattr(np, "cumulative_sum"):
     @implements(np.cumulative_sum)
     def cumulative_sum(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
@@ -96,27 +105,16 @@ if hasattr(np, "cumulative_sum"):
                 raise ValueError("For arrays which have more than one dimension ``axis`` "
                                  "argument is required.")
             axis = 0
-        axis = normalize_axis(axis, max(x.ndim, 1))
-        y = cumsum(x, axis=axis, dtype=dtype)
+        if x.ndim == 0:  # NumPy sums a 0-d array as a 1-d one
+            x = S.reshape(x, (1,))
+        axis = normalize_axis(axis, x.ndim)
+        if dtype is not None:
+            x = to_dtype(x, dtype, "np.cumulative_sum(dtype=...)")
+        y = cumsum(x, axis=axis)
         if include_initial:
             lo = tuple(1 if i == axis else 0 for i in range(y.ndim))
             y = SL.pad(y, lo, (0,) * y.ndim)
         return y
-
-
-@implements_ufunc_method(np.add, "accumulate")
-def add_accumulate(array, axis=0, dtype=None, **kwargs):
-    """``np.add.accumulate``: ``cumsum`` along one axis (default 0)."""
-    if kwargs:
-        raise unsupported(f"np.add.accumulate with {sorted(kwargs)}")
-    if array.ndim == 0:
-        raise TypeError("cannot accumulate on a scalar")
-    if axis is None or not isinstance(axis, numbers.Integral) and np.ndim(axis) == 1:
-        axes = tuple(range(array.ndim)) if axis is None else tuple(axis)
-        if len(axes) != 1:
-            raise ValueError("accumulate does not allow multiple axes")
-        axis = axes[0]
-    return cumsum(array, axis=axis, dtype=dtype)
 
 
 # -- diff ---------------------------------------------------------------------------------
