@@ -132,7 +132,7 @@ def test_errors():
         linop.trace(lambda x: ls.convolve2d(x, K2, boundary="fill", fillvalue=1.0), x)
     with pytest.raises(linop.AffineError, match="zi"):
         linop.trace(lambda x: ls.lfilter(B, A, x, zi=np.ones((4, 2))), x)
-    with pytest.raises(linop.UnsupportedFunctionError, match="coefficients"):
+    with pytest.raises(linop.NonLinearError, match="bilinear"):
         linop.trace(lambda x: ls.lfilter(x[0, :3], A, x), x)
     with pytest.raises(ValueError):  # SciPy's own error for a bad mode
         linop.trace(lambda x: ls.convolve(x, K2, mode="bogus"), x)

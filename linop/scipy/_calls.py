@@ -26,7 +26,7 @@ from ..errors import NonLinearError, UnsupportedFunctionError, library_dirs, use
 from ..core import is_tracer
 from ..numpy_api.registry import supported_functions
 
-__all__ = ["explain_scipy_call", "linear_in"]
+__all__ = ["explain_scipy_call", "linear_in", "nonlinear_function", "nonlinear_call_error"]
 
 # scipy.sparse has its own handling of traced operands (linop.scipy.sparse, and SciPy's
 # LinearOperator for foreign operators): explained only where linop has an equivalent.
@@ -67,17 +67,47 @@ def linear_in(*linear):
     """
     def decorate(fn):
         params = list(inspect.signature(fn).parameters)
-        public = f"{fn.__module__}.{fn.__name__}"
 
         @functools.wraps(fn)
         def checked(*args, **kwargs):
             named = list(zip(params, args)) + list(kwargs.items())
             traced = [name for name, value in named if name not in linear and _holds_tracer(value)]
             if traced:
-                raise constant_argument_error(public, traced, linear)
+                # read at call time: a public module may re-export the function as its own
+                raise constant_argument_error(f"{checked.__module__}.{checked.__name__}", traced,
+                                              linear)
             return fn(*args, **kwargs)
 
         checked.linear_parameters = linear
+        return checked
+
+    return decorate
+
+
+def nonlinear_call_error(function: str, reason: str) -> NonLinearError:
+    """The error for ``function``, which is not linear in any argument, called on a traced array."""
+    return NonLinearError(f"{function} at {user_location()} was called on a traced array, but "
+                          f"{function} is not linear: {reason}")
+
+
+def nonlinear_function(reason: str):
+    """Decorator for a :mod:`linop.scipy` function that mirrors a non-linear SciPy function.
+
+    On arrays the function runs; with a traced argument it raises
+    :class:`~linop.errors.NonLinearError` with ``reason`` (which should name the linear
+    alternative). ``reason`` is recorded as the function's ``nonlinear_reason``, which
+    :func:`explain_scipy_call` reads when SciPy's function itself meets a tracer.
+    """
+    def decorate(fn):
+        public = f"{fn.__module__}.{fn.__name__}"
+
+        @functools.wraps(fn)
+        def checked(*args, **kwargs):
+            if any(_holds_tracer(v) for v in (*args, *kwargs.values())):
+                raise nonlinear_call_error(public, reason)
+            return fn(*args, **kwargs)
+
+        checked.nonlinear_reason = reason
         return checked
 
     return decorate
@@ -174,7 +204,10 @@ def _linop_function(public: str, name: str):
     except ModuleNotFoundError:
         return None
     module = importlib.import_module(path)
-    return getattr(module, name) if name in getattr(module, "__all__", ()) else None
+    function = getattr(module, name, None)
+    if name in getattr(module, "__all__", ()) or hasattr(function, "nonlinear_reason"):
+        return function
+    return None
 
 
 def _numpy_equivalent(public: str, name: str) -> str | None:
@@ -214,6 +247,9 @@ def explain_scipy_call(frame) -> UnsupportedFunctionError | NonLinearError | Non
     linop_function = _linop_function(public, name) if function is not None else None
     if public.startswith(_OWN_HANDLING) and linop_function is None:
         return None
+    reason = getattr(linop_function, "nonlinear_reason", None)
+    if reason is not None:
+        return nonlinear_call_error(f"{public}.{name}", reason)
     traced = _traced_arguments(function, call_frame) if function is not None else []
     linear = getattr(linop_function, "linear_parameters", None)
     if linear is not None and traced and not set(traced) <= set(linear):

@@ -1,87 +1,87 @@
-"""Interpolation taps of ``scipy.ndimage``'s geometric transforms for spline order 0 and 1.
+"""Interpolation matrices of ``scipy.ndimage``'s geometric transforms, spline orders 0–5.
 
-For a coordinate ``c`` along an axis of length ``n`` SciPy first folds ``c``
-into range according to the boundary mode (or marks the point as outside, for
-``constant``), then takes ``order + 1`` taps starting at ``floor(c)`` (order 1)
-or ``floor(c + 0.5)`` (order 0), with the B-spline weights ``1 - t, t``, and
-folds taps that fall outside the signal again. These functions reproduce those
-rules with NumPy, vectorised over many coordinates; the tests compare them
-with SciPy on every mode.
+The rules are those of ``ni_interpolation.c`` and ``ni_splines.c``, vectorised
+over all points at once:
+
+* a coordinate ``c`` along an axis of length ``n`` is folded into range by
+  the boundary mode (``map_coordinate``; not for ``nearest`` and
+  ``grid-constant``), or marks the point as outside (``constant``: the output
+  is zero there);
+* the ``order + 1`` taps start at ``floor(c) - order // 2`` (odd orders) or
+  ``floor(c + 0.5) - order // 2`` (even orders), with SciPy's B-spline weights
+  (the last one is ``1`` minus the others);
+* taps outside the signal are folded again, by whole-sample symmetry for
+  ``constant``, ``wrap`` and ``mirror``, by the mode itself otherwise; for
+  ``grid-constant`` they read zero.
+
+Matrices come out as CSR in canonical form (sorted, no duplicates, no stored
+zeros), built straight into snapshots (:func:`linop.snapshots.new_snapshot`),
+so that capturing them copies nothing. The tests compare them with SciPy on
+every order and mode.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
+import scipy.sparse as _sp
 
-from ._boundary import weights_matrix
+from ..snapshots import new_snapshot
 
-__all__ = ["axis_taps", "taps_matrix", "point_taps_matrix"]
+__all__ = ["fold_coordinates", "spline_weights", "affine_coordinates", "taps_matrix",
+           "point_taps_matrix"]
+
+# How taps outside the signal are folded (``_get_spline_boundary_mode``).
+_TAP_MODE = {"constant": "mirror", "wrap": "mirror", "grid-mirror": "reflect"}
 
 
-def _trunc_int(v):
-    return np.trunc(v)
-
-
-def _fold_coordinate(c, n, mode):
-    """Fold coordinates outside ``[0, n-1]``; ``-1`` marks a point outside (constant mode)."""
-    c = np.array(c, dtype=np.float64, copy=True)
-    lo, hi = c < 0, c > n - 1
-    if mode == "grid-constant":
-        return c
-    if mode == "constant":
-        c[lo | hi] = -1.0
-        return c
-    if mode == "nearest":
-        c[lo], c[hi] = 0.0, float(n - 1)
-        return c
-    if n <= 1:
-        c[lo | hi] = 0.0
-        return c
-    out = c.copy()
+def _fold_below(v, n, mode):
+    """SciPy's ``map_coordinate`` for values ``v < 0`` (``n > 1``)."""
     if mode == "mirror":
         s2 = 2 * n - 2
-        v = s2 * _trunc_int(-c[lo] / s2) + c[lo]
-        out[lo] = np.where(v <= 1 - n, v + s2, -v)
-        v = c[hi] - s2 * _trunc_int(c[hi] / s2)
-        out[hi] = np.where(v >= n, s2 - v, v)
-    elif mode in ("reflect", "grid-mirror"):
+        v = s2 * np.trunc(-v / s2) + v
+        return np.where(v <= 1 - n, v + s2, -v)
+    if mode == "reflect":
         s2 = 2 * n
-        v = c[lo]
-        v = np.where(v < -s2, s2 * _trunc_int(-v / s2) + v, v)
+        v = np.where(v < -s2, s2 * np.trunc(-v / s2) + v, v)
         # SciPy keeps tiny negative coordinates just inside: -v - 1 would be exactly -1.
-        out[lo] = np.where(v < -n, v + s2, np.where(v > -1e-15, 1e-15, -v) - 1)
-        v = c[hi] - s2 * _trunc_int(c[hi] / s2)
-        out[hi] = np.where(v >= n, s2 - v - 1, v)
-    elif mode == "wrap":
-        sz = n - 1
-        out[lo] = c[lo] + sz * (_trunc_int(-c[lo] / sz) + 1)
-        out[hi] = c[hi] - sz * _trunc_int(c[hi] / sz)
-    elif mode == "grid-wrap":
-        out[lo] = c[lo] + n * (_trunc_int((-1 - c[lo]) / n) + 1)
-        out[hi] = c[hi] - n * _trunc_int(c[hi] / n)
-    else:
-        raise RuntimeError(f"boundary mode not supported: {mode!r}")
-    return out
+        return np.where(v < -n, v + s2, np.where(v > -1e-15, 1e-15, -v) - 1)
+    if mode == "wrap":
+        return v + (n - 1) * (np.trunc(-v / (n - 1)) + 1)
+    return v + n * (np.trunc((-1 - v) / n) + 1)  # grid-wrap
 
 
-def _fold_tap(idx, n, mode):
-    """Fold integer tap positions into ``[0, n)``; ``valid`` false for zero taps."""
-    valid = np.ones(idx.shape, bool)
-    if mode == "grid-constant":
-        valid = (idx >= 0) & (idx < n)
-        return np.clip(idx, 0, n - 1), valid
+def _fold_above(v, n, mode):
+    """SciPy's ``map_coordinate`` for values ``v > n - 1`` (``n > 1``)."""
+    if mode == "mirror":
+        s2 = 2 * n - 2
+        v = v - s2 * np.trunc(v / s2)
+        return np.where(v >= n, s2 - v, v)
+    if mode == "reflect":
+        s2 = 2 * n
+        v = v - s2 * np.trunc(v / s2)
+        return np.where(v >= n, s2 - v - 1, v)
+    if mode == "wrap":
+        return v - (n - 1) * np.trunc(v / (n - 1))
+    return v - n * np.trunc(v / n)  # grid-wrap
+
+
+def _map_coordinate(c, n, mode):
+    """SciPy's ``map_coordinate`` on a float array (a new array) for the folding modes
+    (``mirror``, ``reflect``, ``wrap``, ``grid-wrap``)."""
+    c = np.array(c, dtype=np.float64)
+    lo, hi = c < 0, c > n - 1
     if n <= 1:
-        return np.zeros_like(idx), valid
-    if mode in ("reflect", "grid-mirror"):
-        r = np.mod(idx, 2 * n)
-        return np.where(r < n, r, 2 * n - 1 - r), valid
-    if mode == "grid-wrap":
-        return np.mod(idx, n), valid
-    r = np.mod(idx, 2 * n - 2)  # every other mode folds taps by whole-sample symmetry
-    return np.where(r < n, r, 2 * n - 2 - r), valid
+        c[lo | hi] = 0.0
+    else:
+        with np.errstate(invalid="ignore"):  # inf folds to NaN, which marks the point outside
+            c[lo] = _fold_below(c[lo], n, mode)
+            c[hi] = _fold_above(c[hi], n, mode)
+    return c
 
 
-def axis_taps(coords, n: int, mode: str, order: int):
-    """Tap indices and weights of coordinates along one axis.
+def fold_coordinates(coords, n: int, mode: str):
+    """Coordinates folded into range as SciPy folds them before interpolating.
 
     Parameters
     ----------
@@ -89,37 +89,249 @@ def axis_taps(coords, n: int, mode: str, order: int):
     n : int
         Axis length.
     mode : str
-        One of SciPy's interpolation boundary modes.
-    order : {0, 1}
+        ``grid-mirror`` is ``reflect`` here, as in SciPy.
 
     Returns
     -------
-    idx : int array, shape ``coords.shape + (order + 1,)``
-    weights : float64 array, same shape (zero for taps that read nothing)
+    folded : float64 array
+        ``nearest`` and ``grid-constant`` coordinates are left as they are.
+    inside : bool array
+        False where the output is zero: outside ``[0, n - 1]`` in ``constant`` mode, and
+        at non-finite coordinates (SciPy gives ``cval`` for NaN; for ``inf`` its folding
+        is undefined).
     """
+    mode = "reflect" if mode == "grid-mirror" else mode
     coords = np.asarray(coords, dtype=np.float64)
-    cc = _fold_coordinate(coords, n, mode)
-    outside = cc <= -1.0 if mode != "grid-constant" else np.zeros(cc.shape, bool)
-    cc = np.where(outside, 0.0, cc)
-    if order == 1:
-        start = np.floor(cc)
-        t = cc - start
-        weights = np.stack([1.0 - t, t], axis=-1)
-    else:
-        start = np.floor(cc + 0.5)
-        weights = np.ones(cc.shape + (1,))
-    start = start.astype(np.int64)
-    idx = start[..., None] + np.arange(order + 1)
-    idx, valid = _fold_tap(idx, n, mode)
-    weights = np.where(valid & ~outside[..., None], weights, 0.0)
-    return idx, weights
+    if mode in ("nearest", "grid-constant"):
+        return coords, np.isfinite(coords)
+    if mode == "constant":  # map_coordinate's -1 marks exactly the points outside [0, n - 1]
+        return coords, (coords >= 0) & (coords <= n - 1)
+    folded = _map_coordinate(coords, n, mode)
+    return folded, folded > -1.0
+
+
+def spline_weights(c, order: int, base=None):
+    """SciPy's B-spline weights of the ``order + 1`` taps for coordinates ``c`` (``get_spline_interpolation_weights``).
+
+    Parameters
+    ----------
+    c : float64 array
+    order : int, 0–5
+    base : float64 array, optional
+        ``floor(c)`` (odd orders) or ``floor(c + 0.5)`` (even orders), if already known.
+
+    Returns
+    -------
+    float64 array, shape ``(order + 1,) + c.shape``
+        Tap first, so that every NumPy loop runs over the points.
+    """
+    c = np.asarray(c, dtype=np.float64)
+    w = np.empty((order + 1,) + c.shape)
+    if order == 0:
+        w[...] = 1.0
+        return w
+    if base is None:
+        base = np.floor(c if order & 1 else c + 0.5)
+    x = c - base
+    _SPLINES[order](x, 1.0 - x, w)
+    # All weights add to 1, so SciPy takes the last one as 1 minus the others.
+    np.subtract(1.0, w[0], out=w[order])
+    for i in range(1, order):
+        w[order] -= w[i]
+    return w
+
+
+def _weights_1(x, z, w):
+    w[0] = z
+
+
+def _weights_2(x, z, w):
+    w[1] = 0.75 - x * x
+    y = 0.5 - x
+    w[0] = 0.5 * y * y
+
+
+def _weights_3(x, z, w):
+    w[1] = (x * x * (x - 2.0) * 3.0 + 4.0) / 6.0
+    w[2] = (z * z * (z - 2.0) * 3.0 + 4.0) / 6.0
+    w[0] = z * z * z / 6.0
+
+
+def _quartic_side(y):
+    return y * (y * (y * (5.0 - y) / 6.0 - 1.25) + 5.0 / 24.0) + 55.0 / 96.0
+
+
+def _weights_4(x, z, w):
+    t = x * x
+    w[2] = t * (t * 0.25 - 0.625) + 115.0 / 192.0
+    w[1] = _quartic_side(1.0 + x)
+    w[3] = _quartic_side(z)
+    y = 0.5 - x
+    t = y * y
+    w[0] = t * t / 24.0
+
+
+def _quintic_inner(y):
+    t = y * y
+    return t * (t * (0.25 - y / 12.0) - 0.5) + 0.55
+
+
+def _quintic_outer(y):
+    return y * (y * (y * (y * (y / 24.0 - 0.375) + 1.25) - 1.75) + 0.625) + 0.425
+
+
+def _weights_5(x, z, w):
+    w[2] = _quintic_inner(x)
+    w[3] = _quintic_inner(z)
+    w[1] = _quintic_outer(x + 1.0)
+    w[4] = _quintic_outer(z + 1.0)
+    t = z * z
+    w[0] = z * t * t / 120.0
+
+
+_SPLINES = {1: _weights_1, 2: _weights_2, 3: _weights_3, 4: _weights_4, 5: _weights_5}
+
+
+def _fold_taps(idx, n, mode):
+    """Tap positions outside ``[0, n)`` folded by ``mode``'s tap rule, in place; returns where."""
+    out = (idx < 0) | (idx >= n)
+    if not out.any():
+        return out
+    mode = _TAP_MODE.get(mode, mode)
+    if mode == "nearest":
+        np.clip(idx, 0, n - 1, out=idx)
+    elif mode != "grid-constant":
+        idx[out] = _map_coordinate(idx[out], n, mode).astype(np.int64)
+    return out
+
+
+def _merge_duplicates(idx, w):
+    """Sort the taps of each point (column) and merge equal positions into the first, in place.
+
+    The merged repeats keep their position with weight 0.
+    """
+    order = np.argsort(idx, axis=0, kind="stable")
+    sub_i = np.take_along_axis(idx, order, axis=0).T
+    sub_w = np.take_along_axis(w, order, axis=0).T
+    lines = np.arange(sub_i.shape[0])
+    head = np.zeros(sub_i.shape[0], np.int64)
+    for k in range(1, sub_i.shape[1]):
+        same = sub_i[:, k] == sub_i[:, k - 1]
+        head = np.where(same, head, k)
+        sub_w[lines[same], head[same]] += sub_w[same, k]
+        sub_w[same, k] = 0.0
+    idx[...], w[...] = sub_i.T, sub_w.T
+
+
+def _axis_taps(cc, n, mode, order):
+    """Tap positions and weights of folded coordinates ``cc``: ``(order + 1, P)`` each.
+
+    The taps of each point are sorted, and a position repeated by the folding carries
+    its weight once (the repeats get 0).
+    """
+    base = np.floor(cc if order & 1 else cc + 0.5)
+    w = spline_weights(cc, order, base)
+    start = base.astype(np.int64)
+    start -= order // 2
+    idx = start[None, :] + np.arange(order + 1)[:, None]
+    edge = np.flatnonzero((start < 0) | (start > n - 1 - order))  # points with taps outside
+    if edge.size:
+        taps, weights = idx[:, edge], w[:, edge]
+        outside = _fold_taps(taps, n, mode)
+        if mode == "grid-constant":
+            weights[outside] = 0.0
+            np.clip(taps, 0, n - 1, out=taps)
+        elif order:
+            _merge_duplicates(taps, weights)
+        idx[:, edge], w[:, edge] = taps, weights
+    return idx, w
+
+
+def _index_dtype(*sizes):
+    return np.int32 if max(sizes, default=0) < np.iinfo(np.int32).max else np.int64
+
+
+# Points per block of :func:`_tensor_product`: a block of the output stays in the cache.
+_BLOCK_BYTES = 1 << 18
+
+
+def _tensor_product(factors, combine, out):
+    """``combine`` over all tap combinations of ``d`` factors ``(K, P)``, written into ``out``.
+
+    ``out`` has shape ``(P, K ** d)``: row ``i`` holds point ``i``'s combinations
+    ``(k_0, k_1, …)``, the last axis's tap varying fastest. Computed in the factors'
+    dtype, a block of points at a time, with NumPy's loops running over the points
+    of a block (a loop over the ``K`` taps of one point would be too short).
+    """
+    d = len(factors)
+    K, P = factors[0].shape
+    work = factors[0].dtype
+    tap_major = np.moveaxis(out.reshape((P,) + (K,) * d), 0, -1)
+    views = [f.reshape((1,) * h + (K,) + (1,) * (d - h - 1) + (P,)) for h, f in enumerate(factors)]
+    step = max(1, _BLOCK_BYTES // max(1, out.itemsize * out.shape[1]))
+    for start in range(0, P, step):
+        block = (Ellipsis, slice(start, start + step))
+        if d == 1:
+            np.copyto(tap_major[block], views[0][block], casting="same_kind")
+            continue
+        acc = views[0][block]
+        for view in views[1:-1]:
+            acc = combine(acc, view[block], dtype=work)
+        combine(acc, views[-1][block], out=tap_major[block], dtype=work, casting="same_kind")
+
+
+def _csr(n_rows, points, taps, weights, strides, n_cols, dtype):
+    """The ``n_rows × n_cols`` CSR matrix with the tensor-product taps of ``points``.
+
+    ``taps[h]``/``weights[h]`` are the ``(K, len(points))`` taps of axis ``h``; row
+    ``points[i]`` holds column ``Σ_h taps[h][k_h, i] * strides[h]`` with weight
+    ``Π_h weights[h][k_h, i]`` (the product computed in float64) for every combination
+    ``(k_0, k_1, …)``, in that (sorted) order, zero weights left out. Written straight
+    into the snapshots; only a matrix with zero weights is compacted into new ones.
+    """
+    m = len(points)
+    width = taps[0].shape[0] ** len(taps)
+    index = _index_dtype(n_cols, m * width)
+    offsets = [(t * s).astype(index, copy=False) for t, s in zip(taps, strides)]
+    cols = new_snapshot((m, width), index, lambda out: _tensor_product(offsets, np.add, out))
+    data = new_snapshot((m, width), dtype, lambda out: _tensor_product(weights, np.multiply, out))
+    counts = None
+    if np.count_nonzero(data) < data.size:
+        keep = data != 0
+        counts = np.count_nonzero(keep, axis=1)
+        # One index list serves both arrays: faster than masking each of them.
+        kept = np.flatnonzero(keep)
+        full_cols, full_data = cols.reshape(-1), data.reshape(-1)
+        cols = new_snapshot(kept.shape, index, lambda out: np.take(full_cols, kept, out=out))
+        data = new_snapshot(kept.shape, dtype, lambda out: np.take(full_data, kept, out=out))
+    indptr = new_snapshot((n_rows + 1,), index, lambda out: _fill_indptr(out, points, counts, width))
+    return _sp.csr_array((data.reshape(-1), cols.reshape(-1), indptr), shape=(n_rows, n_cols))
+
+
+def _fill_indptr(out, points, counts, width):
+    out[0] = 0
+    if counts is None and len(points) == len(out) - 1:
+        np.multiply(np.arange(1, len(out)), width, out=out[1:])
+        return
+    per_row = np.zeros(len(out) - 1, out.dtype)
+    per_row[points] = width if counts is None else counts
+    np.cumsum(per_row, out=out[1:])
 
 
 def taps_matrix(coords, n: int, mode: str, order: int, dtype):
-    """The ``len(coords) × n`` sparse interpolation matrix along one axis."""
-    idx, w = axis_taps(coords, n, mode, order)
-    rows = np.broadcast_to(np.arange(len(coords))[:, None], idx.shape)
-    return weights_matrix(rows, idx, w, (len(coords), n), dtype)
+    """The ``len(coords) × n`` sparse interpolation matrix along one axis.
+
+    Parameters
+    ----------
+    coords : 1-d array of float
+        Coordinates along the axis (padding already added).
+    n : int
+        Axis length.
+    mode : str
+    order : int, 0–5
+    dtype : numpy dtype of the matrix
+    """
+    return point_taps_matrix(np.asarray(coords, dtype=np.float64)[None, :], (n,), mode, order, dtype)
 
 
 def point_taps_matrix(coords, in_shape, mode: str, order: int, dtype):
@@ -129,15 +341,39 @@ def point_taps_matrix(coords, in_shape, mode: str, order: int, dtype):
     ----------
     coords : float array, shape ``(ndim, P)``
     in_shape : tuple of int
+    mode : str
+    order : int, 0–5
+    dtype : numpy dtype of the matrix
     """
     coords = np.asarray(coords, dtype=np.float64)
     P = coords.shape[1]
-    flat = np.zeros((P, 1), np.int64)
-    weight = np.ones((P, 1))
-    for axis, n in enumerate(in_shape):
-        idx, w = axis_taps(coords[axis], n, mode, order)
-        taps = flat.shape[1] * idx.shape[-1]  # explicit: reshape(P, -1) fails when P == 0
-        flat = (flat[:, :, None] * n + idx[:, None, :]).reshape(P, taps)
-        weight = (weight[:, :, None] * w[:, None, :]).reshape(P, taps)
-    rows = np.broadcast_to(np.arange(P)[:, None], flat.shape)
-    return weights_matrix(rows, flat, weight, (P, int(np.prod(in_shape, dtype=np.int64))), dtype)
+    folded = [fold_coordinates(c, n, mode) for c, n in zip(coords, in_shape)]
+    inside = functools.reduce(np.logical_and, [f[1] for f in folded])
+    points = np.arange(P) if inside.all() else np.flatnonzero(inside)
+    taps, weights = [], []
+    for (cc, _), n in zip(folded, in_shape):
+        idx, w = _axis_taps(cc if len(points) == P else cc[points], n, mode, order)
+        taps.append(idx)
+        weights.append(w)
+    strides = [int(np.prod(in_shape[h + 1:], dtype=np.int64)) for h in range(len(in_shape))]
+    n_cols = int(np.prod(in_shape, dtype=np.int64))
+    return _csr(P, points, taps, weights, strides, n_cols, dtype)
+
+
+def affine_coordinates(matrix, offset, out_shape):
+    """Input coordinates ``offset + matrix @ o`` for every output index ``o``, shape ``(ndim, P)``.
+
+    Summed in SciPy's order (offset first, then one output axis after the other),
+    so that coordinates on a rounding tie (order 0) or a border round exactly as
+    in SciPy.
+    """
+    out_shape = tuple(int(s) for s in out_shape)
+    grids = [np.arange(s, dtype=np.float64).reshape((-1,) + (1,) * (len(out_shape) - k - 1))
+             for k, s in enumerate(out_shape)]
+    coords = np.empty((matrix.shape[0],) + out_shape)
+    for h in range(matrix.shape[0]):
+        acc = np.float64(offset[h])
+        for k, g in enumerate(grids):
+            acc = acc + g * matrix[h, k]
+        coords[h] = acc
+    return coords.reshape(matrix.shape[0], -1)

@@ -1,20 +1,34 @@
-"""``scipy.fft`` on traced arrays: SciPy's signatures, linop's FFT primitives.
+"""``scipy.fft`` on traced arrays: SciPy's signatures and semantics, linop's primitives.
 
-The transforms that ``numpy.fft`` also has (``fft``, ``ifft``, ``rfft``,
-``irfft``, ``hfft``, ``ihfft`` and their 2-d and n-d forms) are offered here
-with SciPy's signatures (``axis``/``axes``, ``n``/``s``, ``norm``,
-``overwrite_x``, ``workers``, ``plan``) and SciPy's rules (``s`` without
-``axes`` means the last axes, repeated axes are an error). On arrays they
-call SciPy; on traced arrays they record linop's FFT primitives.
+Every function of ``scipy.fft`` is here under its own name and signature. On
+arrays each one is SciPy's; on traced arrays
+
+* the Fourier transforms (``fft``, ``ifft``, ``rfft``, ``irfft``, ``hfft``,
+  ``ihfft`` and their 2-d and n-d forms) record linop's FFT primitives, with
+  SciPy's rules (``s`` without ``axes`` means the last axes, repeated axes are an
+  error, float16 computes in float32);
+* the cosine and sine transforms (``dct``, ``idct``, ``dst``, ``idst`` and
+  ``dctn``, ``idctn``, ``dstn``, ``idstn``; types 1–4, every ``norm`` and
+  ``orthogonalize``) record the ``dct`` primitive (:mod:`linop.primitives.dct`),
+  whose transpose is exact in every combination. As in SciPy, complex data is
+  transformed in its real and imaginary parts, and ``orthogonalize`` is then
+  left at its default (``norm == "ortho"``): SciPy does not pass it on there;
+* ``fht``/``ifht`` (the fast Hankel transform, linear in the data) are
+  ``rfft``, a constant spectral factor and ``irfft``;
+* ``fftshift``/``ifftshift`` are rolls.
+
+``overwrite_x`` and ``workers`` are accepted (and checked, as SciPy checks
+``workers``) and change nothing of a traced result; ``plan`` must be ``None``.
+Functions that take no array (``fftfreq``, ``rfftfreq``, ``next_fast_len``,
+``prev_fast_len``, ``fhtoffset``, ``get_workers``, ``set_workers`` and the
+backend controls) are SciPy's own.
 
 Calling ``scipy.fft`` itself on a traced array works too: while linop traces a
 function, :func:`tracer_backend` is active, a ``scipy.fft`` backend (SciPy's
 ``uarray`` mechanism, as ``scipy.fft.set_backend``) that takes the calls whose
 array is traced and returns ``NotImplemented`` for every other call, which then
-runs on SciPy's own backend unchanged. The backend is set per thread and only
-inside a trace; outside a trace ``scipy.fft`` is untouched. SciPy transforms
-without a NumPy counterpart (``dct``, ``dst``, ``hfftn``, ``fht`` ...) raise
-:class:`~linop.errors.UnsupportedFunctionError` on traced arrays.
+runs on SciPy's own backend (or one the user set) unchanged. The backend is set
+per thread and only inside a trace; outside a trace ``scipy.fft`` is untouched.
 """
 from __future__ import annotations
 
@@ -23,13 +37,22 @@ import os
 
 import numpy as np
 import scipy.fft as _sfft
+from scipy.fft import (fftfreq, rfftfreq, next_fast_len, prev_fast_len, fhtoffset, get_workers,
+                       set_workers, set_backend, skip_backend, set_global_backend,
+                       register_backend)
 
+from ..errors import user_location
 from ..numpy_api import fft as _npfft
 from ..core import is_tracer
-from ..numpy_api.util import to_dtype, unsupported
+from ..numpy_api.util import fresh, normalize_axis, to_dtype, unsupported
+from ..primitives.dct import dct as dct_primitive
 
 __all__ = ["fft", "ifft", "rfft", "irfft", "hfft", "ihfft", "fft2", "ifft2", "rfft2", "irfft2",
-           "fftn", "ifftn", "rfftn", "irfftn", "tracer_backend"]
+           "fftn", "ifftn", "rfftn", "irfftn", "hfft2", "ihfft2", "hfftn", "ihfftn",
+           "dct", "idct", "dst", "idst", "dctn", "idctn", "dstn", "idstn", "fht", "ifht",
+           "fftshift", "ifftshift", "fftfreq", "rfftfreq", "next_fast_len", "prev_fast_len",
+           "fhtoffset", "get_workers", "set_workers", "set_backend", "skip_backend",
+           "set_global_backend", "register_backend", "tracer_backend"]
 
 
 def _check_common(x, norm, workers, plan, kind):
@@ -55,10 +78,10 @@ def _check_common(x, norm, workers, plan, kind):
         raise TypeError("x must be a real sequence")
 
 
-def _half_precision_real(x, lowering):
-    """SciPy computes the real output of ``irfft``/``hfft`` of float16 data in float32."""
+def _half_precision_real(x, name):
+    """SciPy computes float16 data in float32 (the real output of ``irfft``, every real transform)."""
     if x.dtype == np.float16:
-        return to_dtype(x, np.float32, f"scipy.fft.{lowering.__name__}")
+        return to_dtype(x, np.float32, f"scipy.fft.{name}")
     return x
 
 
@@ -82,7 +105,7 @@ def _one_d(name, lowering, kind, x, n, axis, norm, overwrite_x, workers, plan):
     _check_common(x, norm, workers, plan, kind)
     _check_n(n, kind)
     if kind == "c2r":
-        x = _half_precision_real(x, lowering)
+        x = _half_precision_real(x, name)
     return lowering(x, n=n, axis=axis, norm=norm)
 
 
@@ -111,10 +134,11 @@ def _shape_and_axes(x, s, axes):
                 raise ValueError("shape requires more axes than are present")
             axes = list(range(ndim - len(s), ndim))
         s = [x.shape[a] if n == -1 else n for n, a in zip(s, axes)]
-        if any(n < 1 for n in s):
-            raise ValueError(f"invalid number of data points ({s}) specified")
     elif axes is None:
         axes = list(range(ndim))
+    sizes = s if s is not None else [x.shape[a] for a in axes]
+    if any(n < 1 for n in sizes):
+        raise ValueError(f"invalid number of data points ({list(sizes)}) specified")
     return s, axes
 
 
@@ -127,7 +151,7 @@ def _n_d(name, lowering, kind, x, s, axes, norm, overwrite_x, workers, plan):
     if kind != "c2c" and not axes:
         raise ValueError("at least 1 axis must be transformed")
     if kind == "c2r":
-        x = _half_precision_real(x, lowering)
+        x = _half_precision_real(x, name)
     return lowering(x, s=s, axes=axes, norm=norm)
 
 
@@ -201,8 +225,214 @@ def irfftn(x, s=None, axes=None, norm=None, overwrite_x=False, workers=None, *, 
     return _n_d("irfftn", _npfft.irfftn, "c2r", x, s, axes, norm, overwrite_x, workers, plan)
 
 
+def hfft2(x, s=None, axes=(-2, -1), norm=None, overwrite_x=False, workers=None, *, plan=None):
+    """``scipy.fft.hfft2``, the 2-d transform of a Hermitian-symmetric signal (real output); traced ``x`` records linop's FFT primitives."""
+    return _n_d("hfft2", _npfft.hfftn, "c2r", x, s, axes, norm, overwrite_x, workers, plan)
+
+
+def ihfft2(x, s=None, axes=(-2, -1), norm=None, overwrite_x=False, workers=None, *, plan=None):
+    """``scipy.fft.ihfft2``, the inverse of :func:`hfft2`; traced ``x`` records linop's FFT primitives."""
+    return _n_d("ihfft2", _npfft.ihfftn, "r2c", x, s, axes, norm, overwrite_x, workers, plan)
+
+
+def hfftn(x, s=None, axes=None, norm=None, overwrite_x=False, workers=None, *, plan=None):
+    """``scipy.fft.hfftn``, the n-d transform of a Hermitian-symmetric signal (real output); traced ``x`` records linop's FFT primitives."""
+    return _n_d("hfftn", _npfft.hfftn, "c2r", x, s, axes, norm, overwrite_x, workers, plan)
+
+
+def ihfftn(x, s=None, axes=None, norm=None, overwrite_x=False, workers=None, *, plan=None):
+    """``scipy.fft.ihfftn``, the inverse of :func:`hfftn`; traced ``x`` records linop's FFT primitives."""
+    return _n_d("ihfftn", _npfft.ihfftn, "r2c", x, s, axes, norm, overwrite_x, workers, plan)
+
+
+# -- cosine and sine transforms ------------------------------------------------------------
+
+_REAL_TRANSFORMS = {"dct": ("dct", False), "idct": ("dct", True), "dst": ("dst", False),
+                    "idst": ("dst", True)}
+
+
+def _transform_type(type, kind):
+    """SciPy's DCT/DST ``type`` (an integer 1–4): TypeError for non-integers, ValueError else."""
+    type = operator.index(type)
+    if type not in (1, 2, 3, 4):
+        raise ValueError(f"invalid {kind.upper()} type {type}: scipy.fft has {kind.upper()} types "
+                         "1, 2, 3 and 4")
+    return type
+
+
+def _orthogonalize(orthogonalize, norm, x) -> bool:
+    """The orthogonalization SciPy applies: its default ``norm == "ortho"`` unless asked, and
+    always for complex data, whose real and imaginary parts SciPy transforms without passing
+    ``orthogonalize`` on."""
+    if orthogonalize is None or np.issubdtype(x.dtype, np.complexfloating):
+        return norm == "ortho"
+    return bool(orthogonalize)
+
+
+def _real_transform(name, x, axes, type, norm, orthogonalize):
+    """The ``dct`` primitive for SciPy's ``name`` (``dct``... ``idstn``) of ``x`` over ``axes``."""
+    kind, inverse = _REAL_TRANSFORMS[name.rstrip("n")]
+    type = _transform_type(type, kind)
+    if kind == "dct" and type == 1 and any(x.shape[a] < 2 for a in axes):
+        raise RuntimeError(f"scipy.fft.{name} at {user_location()}: a type-1 DCT needs at least 2 "
+                           f"points along each transformed axis, got shape {x.shape} (SciPy "
+                           "raises 'zero-length FFT requested'). Use another type or pad the data.")
+    norm = "backward" if norm is None else norm
+    return dct_primitive(x, axes, kind, type, norm, _orthogonalize(orthogonalize, norm, x), inverse)
+
+
+def _real_1d(name, x, type, n, axis, norm, overwrite_x, workers, orthogonalize):
+    """A 1-d DCT/DST: SciPy on arrays, the ``dct`` primitive (after cropping/padding) on tracers."""
+    if not is_tracer(x):
+        return getattr(_sfft, name)(x, type, n, axis, norm, overwrite_x, workers,
+                                    orthogonalize=orthogonalize)
+    x = _half_precision_real(x, name)
+    _check_common(x, norm, workers, None, "r2r")
+    axis = normalize_axis(axis, x.ndim)
+    n = x.shape[axis] if n is None else operator.index(n)
+    _check_n(n, "r2r")
+    return _real_transform(name, _npfft.crop_or_pad(x, axis, n), (axis,), type, norm,
+                           orthogonalize)
+
+
+def _real_nd(name, x, type, s, axes, norm, overwrite_x, workers, orthogonalize):
+    """An n-d DCT/DST: SciPy on arrays, one ``dct`` primitive over ``axes`` on tracers."""
+    if not is_tracer(x):
+        return getattr(_sfft, name)(x, type, s, axes, norm, overwrite_x, workers,
+                                    orthogonalize=orthogonalize)
+    data = _half_precision_real(x, name)
+    s, axes = _shape_and_axes(data, s, axes)
+    if not axes:
+        return fresh(x)  # SciPy hands back its input, in its own dtype
+    for n, axis in zip(s or (), axes):
+        data = _npfft.crop_or_pad(data, axis, n)
+    _check_common(data, norm, workers, None, "r2r")
+    return _real_transform(name, data, tuple(axes), type, norm, orthogonalize)
+
+
+def dct(x, type=2, n=None, axis=-1, norm=None, overwrite_x=False, workers=None,
+        orthogonalize=None):
+    """``scipy.fft.dct``, the discrete cosine transform of types 1–4; traced ``x`` records linop's ``dct`` primitive."""
+    return _real_1d("dct", x, type, n, axis, norm, overwrite_x, workers, orthogonalize)
+
+
+def idct(x, type=2, n=None, axis=-1, norm=None, overwrite_x=False, workers=None,
+         orthogonalize=None):
+    """``scipy.fft.idct``, the inverse of :func:`dct`; traced ``x`` records linop's ``dct`` primitive."""
+    return _real_1d("idct", x, type, n, axis, norm, overwrite_x, workers, orthogonalize)
+
+
+def dst(x, type=2, n=None, axis=-1, norm=None, overwrite_x=False, workers=None,
+        orthogonalize=None):
+    """``scipy.fft.dst``, the discrete sine transform of types 1–4; traced ``x`` records linop's ``dct`` primitive."""
+    return _real_1d("dst", x, type, n, axis, norm, overwrite_x, workers, orthogonalize)
+
+
+def idst(x, type=2, n=None, axis=-1, norm=None, overwrite_x=False, workers=None,
+         orthogonalize=None):
+    """``scipy.fft.idst``, the inverse of :func:`dst`; traced ``x`` records linop's ``dct`` primitive."""
+    return _real_1d("idst", x, type, n, axis, norm, overwrite_x, workers, orthogonalize)
+
+
+def dctn(x, type=2, s=None, axes=None, norm=None, overwrite_x=False, workers=None, *,
+         orthogonalize=None):
+    """``scipy.fft.dctn``, the n-d discrete cosine transform; traced ``x`` records one ``dct`` primitive."""
+    return _real_nd("dctn", x, type, s, axes, norm, overwrite_x, workers, orthogonalize)
+
+
+def idctn(x, type=2, s=None, axes=None, norm=None, overwrite_x=False, workers=None,
+          orthogonalize=None):
+    """``scipy.fft.idctn``, the inverse of :func:`dctn`; traced ``x`` records one ``dct`` primitive."""
+    return _real_nd("idctn", x, type, s, axes, norm, overwrite_x, workers, orthogonalize)
+
+
+def dstn(x, type=2, s=None, axes=None, norm=None, overwrite_x=False, workers=None,
+         orthogonalize=None):
+    """``scipy.fft.dstn``, the n-d discrete sine transform; traced ``x`` records one ``dct`` primitive."""
+    return _real_nd("dstn", x, type, s, axes, norm, overwrite_x, workers, orthogonalize)
+
+
+def idstn(x, type=2, s=None, axes=None, norm=None, overwrite_x=False, workers=None,
+          orthogonalize=None):
+    """``scipy.fft.idstn``, the inverse of :func:`dstn`; traced ``x`` records one ``dct`` primitive."""
+    return _real_nd("idstn", x, type, s, axes, norm, overwrite_x, workers, orthogonalize)
+
+
+# -- fast Hankel transform -------------------------------------------------------------------
+
+def _power_law(n, dln, exponent, offset=0.0):
+    """``exp(exponent * ((j - (n-1)/2) * dln + offset))`` for ``j = 0 .. n-1`` (float64)."""
+    return np.exp(exponent * ((np.arange(n, dtype=np.float64) - (n - 1) / 2) * dln + offset))
+
+
+def _bias_weights(n, dln, offset, bias, inverse):
+    """The power-law weights FFTLog applies before and after its convolution (``bias``)."""
+    sign = 1 if inverse else -1
+    return (_power_law(n, dln, sign * bias, offset if inverse else 0.0),
+            _power_law(n, dln, sign * bias, 0.0 if inverse else offset))
+
+
+def _spectral_factor(n, dln, mu, offset, bias, inverse):
+    """What FFTLog multiplies the ``rfft`` of the biased data by: SciPy's coefficients ``u``
+    (``1 / conj(u)`` for the inverse), read off SciPy's public ``fht``/``ifht`` of a unit
+    impulse, which is that factor's ``irfft`` reversed once the bias weights are undone."""
+    before, after = _bias_weights(n, dln, offset, bias, inverse)
+    impulse = np.zeros(n)
+    impulse[0] = 1 / before[0]
+    response = (_sfft.ifht if inverse else _sfft.fht)(impulse, dln, mu, offset=offset, bias=bias)
+    return _sfft.rfft((response / after)[::-1])
+
+
+def _hankel(a, dln, mu, offset, bias, inverse):
+    """FFTLog on a traced ``a`` along its last axis: a convolution in log space, applied
+    with ``rfft``, SciPy's spectral factor and ``irfft``, reversed, between the power-law
+    weights of ``bias``."""
+    n = a.shape[-1]
+    before, after = _bias_weights(n, dln, offset, bias, inverse)
+    if bias != 0:
+        a = a * before
+    spectrum = _npfft.rfft(a) * _spectral_factor(n, dln, mu, offset, bias, inverse)
+    out = _npfft.irfft(to_dtype(spectrum, np.result_type(a.dtype, 1j), "scipy.fft.fht"), n)[..., ::-1]
+    if bias != 0:
+        out = out * after
+    return out
+
+
+def fht(a, dln, mu, offset=0.0, bias=0.0):
+    """``scipy.fft.fht``, the fast Hankel transform along the last axis; linear in ``a`` (traced: ``rfft``, a constant factor, ``irfft``)."""
+    if not is_tracer(a):
+        return _sfft.fht(a, dln, mu, offset, bias)
+    return _hankel(a, dln, mu, offset, bias, inverse=False)
+
+
+def ifht(A, dln, mu, offset=0.0, bias=0.0):
+    """``scipy.fft.ifht``, the inverse of :func:`fht`; linear in ``A``."""
+    if not is_tracer(A):
+        return _sfft.ifht(A, dln, mu, offset, bias)
+    return _hankel(A, dln, mu, offset, bias, inverse=True)
+
+
+# -- shifts ----------------------------------------------------------------------------------
+
+def fftshift(x, axes=None):
+    """``scipy.fft.fftshift``: the zero frequency moved to the centre (a roll on traced ``x``)."""
+    return _npfft.fftshift(x, axes) if is_tracer(x) else _sfft.fftshift(x, axes)
+
+
+def ifftshift(x, axes=None):
+    """``scipy.fft.ifftshift``, the inverse of :func:`fftshift` (a roll on traced ``x``)."""
+    return _npfft.ifftshift(x, axes) if is_tracer(x) else _sfft.ifftshift(x, axes)
+
+
+# -- the scipy.fft backend -------------------------------------------------------------------
+
+#: What the backend runs for each of scipy.fft's dispatched functions.
 _TRACED = {f.__name__: f for f in (fft, ifft, rfft, irfft, hfft, ihfft, fft2, ifft2, rfft2,
-                                   irfft2, fftn, ifftn, rfftn, irfftn)}
+                                   irfft2, fftn, ifftn, rfftn, irfftn, hfft2, ihfft2, hfftn,
+                                   ihfftn, dct, idct, dst, idst, dctn, idctn, dstn, idstn, fht,
+                                   ifht)}
+#: The name of the array argument of scipy.fft's functions, when passed by keyword.
+_ARRAY_KEYWORDS = ("x", "a", "A")
 
 
 class _TracerBackend:
@@ -212,16 +442,15 @@ class _TracerBackend:
 
     @staticmethod
     def __ua_function__(method, args, kwargs):
-        x = args[0] if args else kwargs.get("x")
+        x = args[0] if args else next((kwargs[k] for k in _ARRAY_KEYWORDS if k in kwargs), None)
         if not is_tracer(x):
             return NotImplemented
         name = method.__name__
         traced = _TRACED.get(name)
-        if traced is None:
-            raise unsupported(f"scipy.fft.{name}", "linop traces the scipy.fft transforms that "
-                              f"numpy.fft also has ({', '.join(sorted(_TRACED))}). If the map is "
-                              "linear, register it with @linop.custom_linear together with its "
-                              "transpose.")
+        if traced is None:  # a function of a newer SciPy than linop knows
+            raise unsupported(f"scipy.fft.{name}", "linop traces these scipy.fft functions: "
+                              f"{', '.join(sorted(_TRACED))}. If the map is linear, register it "
+                              "with @linop.custom_linear together with its transpose.")
         return traced(*args, **kwargs)
 
 

@@ -1,5 +1,9 @@
 """``scipy.signal``'s linear functions for traced arrays.
 
+Convolutions live here; filters (``lfilter`` ... ``detrend``) in
+:mod:`linop.scipy._filters`, multirate filtering in :mod:`linop.scipy._multirate`,
+FFT-based functions in :mod:`linop.scipy._spectral`.
+
 Each function takes SciPy's signature. Without a traced argument it simply
 calls SciPy. With one traced operand (the other, the kernel or the filter
 coefficients, constant) it first runs SciPy on zeros of the traced shape: that
@@ -16,28 +20,26 @@ from ..core import is_tracer, zeros
 from ..errors import AffineError, user_location
 from ..numpy_api.util import nonlinear, to_dtype, unsupported
 from ..primitives import complex as C, shape as S, slice as SL
-from ..primitives.arithmetic import add
 from ..primitives.convolve_nd import convolve_nd
-from ..primitives.lfilter import lfilter as _lfilter
 from ..primitives.sparse_matmul import sparse_matmul
-from ._boundary import extension_matrix, weights_matrix
+from ._boundary import extension_matrix
 from ._calls import linear_in
+from ._filters import detrend, filtfilt, lfilter, probe, savgol_filter, sosfilt, sosfiltfilt
+from ._multirate import decimate, resample_poly, upfirdn
+from ._spectral import hilbert, istft, resample, stft
 
 __all__ = ["convolve", "correlate", "fftconvolve", "oaconvolve", "convolve2d", "correlate2d",
-           "lfilter", "sosfilt"]
+           "lfilter", "sosfilt", "filtfilt", "sosfiltfilt", "savgol_filter", "detrend",
+           "upfirdn", "resample_poly", "decimate", "resample", "hilbert", "stft", "istft"]
+
+# The functions of the private modules are this module's: their errors and docs name it.
+for _function in (lfilter, sosfilt, filtfilt, sosfiltfilt, savgol_filter, detrend, upfirdn,
+                  resample_poly, decimate, resample, hilbert, stft, istft):
+    _function.__module__ = __name__
+del _function
 
 
 # -- helpers ---------------------------------------------------------------------
-def _zeros_for(x):
-    """A zero array standing in for a tracer (constants are returned as they are)."""
-    return np.zeros(x.shape, x.dtype) if is_tracer(x) else x
-
-
-def _probe(fn, *args, **kwargs):
-    """SciPy's result on zeros in place of tracers: validates, gives shapes and dtypes."""
-    return fn(*(_zeros_for(a) for a in args), **{k: _zeros_for(v) for k, v in kwargs.items()})
-
-
 def _one_traced(in1, in2, what):
     if is_tracer(in1) and is_tracer(in2):
         raise nonlinear(what, "both operands are traced, which is bilinear, not linear. "
@@ -95,7 +97,7 @@ def convolve(in1, in2, mode="full", method="auto"):
     """
     if not _one_traced(in1, in2, "scipy.signal.convolve"):
         return _sig.convolve(in1, in2, mode=mode, method=method)
-    ref = _probe(_sig.convolve, in1, in2, mode=mode, method=method)
+    ref = probe(_sig.convolve, in1, in2, mode=mode, method=method)
     if np.ndim(in1) == 0:
         return _cast(_zero_d_product(in1, in2), ref.dtype)
     full = _full_convolution(in1, in2, ref.dtype, method)
@@ -116,7 +118,7 @@ def correlate(in1, in2, mode="full", method="auto"):
     """
     if not _one_traced(in1, in2, "scipy.signal.correlate"):
         return _sig.correlate(in1, in2, mode=mode, method=method)
-    ref = _probe(_sig.correlate, in1, in2, mode=mode, method=method)
+    ref = probe(_sig.correlate, in1, in2, mode=mode, method=method)
     if np.ndim(in1) == 0:
         return _cast(_zero_d_product(in1, _conj(in2)), ref.dtype)
     full = _full_convolution(in1, _rev_all(_conj(in2)), ref.dtype, method)
@@ -165,7 +167,7 @@ def _fft_family(scipy_fn, method, in1, in2, mode, axes):
     what = f"scipy.signal.{scipy_fn.__name__}"
     if not _one_traced(in1, in2, what):
         return scipy_fn(in1, in2, mode=mode, axes=axes)
-    ref = _probe(scipy_fn, in1, in2, mode=mode, axes=axes)
+    ref = probe(scipy_fn, in1, in2, mode=mode, axes=axes)
     if np.ndim(in1) == 0:
         return _cast(_zero_d_product(in1, in2), ref.dtype)
     if 0 in np.shape(in1) or 0 in np.shape(in2):
@@ -237,7 +239,7 @@ def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0):
     """
     if not _one_traced(in1, in2, "scipy.signal.convolve2d"):
         return _sig.convolve2d(in1, in2, mode=mode, boundary=boundary, fillvalue=fillvalue)
-    ref = _probe(_sig.convolve2d, in1, in2, mode=mode, boundary=boundary, fillvalue=fillvalue)
+    ref = probe(_sig.convolve2d, in1, in2, mode=mode, boundary=boundary, fillvalue=fillvalue)
     if _swap_needed(mode, np.shape(in1), np.shape(in2)):
         in1, in2 = in2, in1
     return _convolve2d_core(in1, in2, mode, _boundary_name(boundary), fillvalue, True, ref,
@@ -257,129 +259,10 @@ def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0):
     """
     if not _one_traced(in1, in2, "scipy.signal.correlate2d"):
         return _sig.correlate2d(in1, in2, mode=mode, boundary=boundary, fillvalue=fillvalue)
-    ref = _probe(_sig.correlate2d, in1, in2, mode=mode, boundary=boundary, fillvalue=fillvalue)
+    ref = probe(_sig.correlate2d, in1, in2, mode=mode, boundary=boundary, fillvalue=fillvalue)
     swapped = _swap_needed(mode, np.shape(in1), np.shape(in2))
     if swapped:
         in1, in2 = in2, in1
     out = _convolve2d_core(in1, _conj(in2), mode, _boundary_name(boundary), fillvalue, False, ref,
                            "scipy.signal.correlate2d")
     return S.rev(out, (0, 1)) if swapped else out
-
-
-# -- IIR filters -------------------------------------------------------------------------
-def _constant_coefficients(what, *coefs):
-    if any(is_tracer(c) for c in coefs):
-        raise unsupported(f"{what} with traced filter coefficients",
-                          "The coefficients must be constants; only the signal may be traced.")
-
-
-def _zero_state(zi, what):
-    """Refuse a traced or non-zero initial state (zero-state filtering is what is linear)."""
-    if zi is None:
-        return
-    if is_tracer(zi):
-        raise unsupported(f"{what} with a traced initial state zi",
-                          "Pass zi=None or a zero array; only the signal may be traced.")
-    if np.any(np.asarray(zi) != 0):
-        raise AffineError(
-            f"{what} at {user_location()}: a non-zero constant initial state zi adds a constant "
-            "response, which makes the map affine, not linear. Pass zi=None or zeros, and add "
-            "the response to zi (lfilter on zeros with that zi) to your data instead.")
-
-
-def _final_state(x, y, b, a, axis, dtype):
-    """The final state ``zf`` of the transposed direct form II after filtering x into y.
-
-    ``zf[i] = sum_m b[i+1+m] x[N-1-m] - a[i+1+m] y[N-1-m]`` (coefficients
-    normalised by ``a[0]``, zero outside the signal): two sparse products.
-    """
-    K = max(len(a), len(b)) - 1
-    N = x.shape[axis]
-    bn = np.zeros(K + 1, dtype)
-    an = np.zeros(K + 1, dtype)
-    bn[:len(b)] = np.asarray(b) / a[0]
-    an[:len(a)] = np.asarray(a) / a[0]
-    i, m = np.meshgrid(np.arange(K), np.arange(K), indexing="ij")
-    rows, cols, k = i.ravel(), N - 1 - m.ravel(), (i + 1 + m).ravel()
-    keep = (k <= K) & (cols >= 0)
-    rows, cols, k = rows[keep], cols[keep], k[keep]
-    Bm = weights_matrix(rows, cols, bn[k], (K, N), dtype)
-    Am = weights_matrix(rows, cols, -an[k], (K, N), dtype)
-    return add(sparse_matmul(x, Bm, axis), sparse_matmul(y, Am, axis))
-
-
-def lfilter(b, a, x, axis=-1, zi=None):
-    """``scipy.signal.lfilter`` with constant coefficients and a traced signal.
-
-    Parameters
-    ----------
-    b, a : array_like
-        Constant numerator and denominator coefficients.
-    x : array_like or Tracer
-    axis : int
-    zi : array_like, optional
-        ``None`` or a zero array (then ``(y, zf)`` is returned, both linear in ``x``).
-
-    Returns
-    -------
-    y or (y, zf)
-    """
-    if not any(is_tracer(v) for v in (b, a, x, zi)):
-        return _sig.lfilter(b, a, x, axis=axis, zi=zi)
-    what = "scipy.signal.lfilter"
-    _constant_coefficients(what, b, a)
-    _zero_state(zi, what)
-    if not is_tracer(x):
-        raise unsupported(what, "Only the signal x may be traced.")
-    ref = _probe(_sig.lfilter, b, a, x, axis=axis, zi=zi)
-    y_ref = ref[0] if zi is not None else ref
-    dtype = y_ref.dtype
-    ax = axis % x.ndim
-    b = np.atleast_1d(np.asarray(b, dtype=dtype))
-    a = np.atleast_1d(np.asarray(a, dtype=dtype))
-    x = to_dtype(x, dtype, what)
-    y = _lfilter(x, b, a, ax)
-    if zi is None:
-        return y
-    zf = _final_state(x, y, b, a, ax, dtype)
-    return y, _cast(zf, ref[1].dtype)
-
-
-def sosfilt(sos, x, axis=-1, zi=None):
-    """``scipy.signal.sosfilt`` (cascaded second-order sections) with a traced signal.
-
-    Parameters
-    ----------
-    sos : array_like, shape (n_sections, 6)
-    x : array_like or Tracer
-    axis : int
-    zi : array_like, optional
-        ``None`` or zeros of shape ``(n_sections, ..., 2, ...)``.
-
-    Returns
-    -------
-    y or (y, zf)
-    """
-    if not any(is_tracer(v) for v in (sos, x, zi)):
-        return _sig.sosfilt(sos, x, axis=axis, zi=zi)
-    what = "scipy.signal.sosfilt"
-    _constant_coefficients(what, sos)
-    _zero_state(zi, what)
-    if not is_tracer(x):
-        raise unsupported(what, "Only the signal x may be traced.")
-    ref = _probe(_sig.sosfilt, sos, x, axis=axis, zi=zi)
-    y_ref = ref[0] if zi is not None else ref
-    dtype = y_ref.dtype
-    ax = axis % x.ndim
-    sos = np.asarray(sos, dtype=dtype)
-    y = to_dtype(x, dtype, what)
-    states = []
-    for section in sos:
-        section_in = y
-        y = _lfilter(section_in, section[:3], section[3:], ax)
-        if zi is not None:
-            zf = _final_state(section_in, y, section[:3], section[3:], ax, dtype)
-            states.append(S.reshape(zf, (1,) + tuple(zf.shape)))
-    if zi is None:
-        return y
-    return y, _cast(SL.concatenate(states, 0), ref[1].dtype)

@@ -1,0 +1,128 @@
+"""Benchmark: tracing a tomography model of ``rotate`` calls vs evaluating it with SciPy.
+
+The model projects a ``n × n`` image at ``angles`` angles:
+``np.stack([rotate(img, a, reshape=False, order=k).sum(axis=0) for a in angles])``.
+For spline orders 1 and 3, side by side in one run:
+
+* plain SciPy: time and peak memory (``tracemalloc``) of one evaluation;
+* linop: time and peak memory of ``linop.trace`` of the same model, and the size of
+  the interpolation matrices it holds (their ``data``, ``indices`` and ``indptr``);
+* the traced operator's ``matvec``/``rmatvec`` time against one plain evaluation.
+
+Targets: trace time ≤ 2 × one plain evaluation, trace peak memory ≤ 2 × the
+interpolation matrices' size.
+
+Run: ``python benchmarks/bench_ndimage_trace.py`` (256², 180 angles; order 3 holds about
+2 GB of matrices) or ``--small`` (64², 30 angles).
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+import scipy.ndimage as sn
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import linop  # noqa: E402
+from linop.primitives.sparse_matmul import SparseConst  # noqa: E402
+from linop.scipy import ndimage as ln  # noqa: E402
+
+
+def model(ndimage, angles, order):
+    """The projection model with ``ndimage`` (``scipy.ndimage`` or ``linop.scipy.ndimage``)."""
+    def project(img):
+        return np.stack([ndimage.rotate(img, a, reshape=False, order=order).sum(axis=0)
+                         for a in angles])
+    return project
+
+
+def timed(fn, repeats):
+    """``(best seconds, last result)`` of ``repeats`` calls of ``fn()``."""
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        out = None
+        gc.collect()
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def peak_bytes(fn):
+    """Peak bytes allocated (``tracemalloc``) while ``fn()`` runs; the result is dropped."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def matrix_bytes(program) -> int:
+    """Bytes of the distinct sparse matrices held by ``program``'s equations."""
+    seen, total = set(), 0
+    for eqn in program.eqns:
+        for value in eqn.params.values():
+            if isinstance(value, SparseConst):
+                for a in (value.value.data, value.value.indices, value.value.indptr):
+                    if id(a) not in seen:
+                        seen.add(id(a))
+                        total += a.nbytes
+    return total
+
+
+def run(n, n_angles, order, repeats):
+    """Measure one configuration; returns a dict of results."""
+    angles = np.linspace(0.0, 180.0, n_angles, endpoint=False)
+    img = np.random.default_rng(0).standard_normal((n, n))
+    plain = model(sn, angles, order)
+    traced = model(ln, angles, order)
+    spec = linop.ShapeDtype((n, n), np.float64)
+    t_plain, expected = timed(lambda: plain(img), repeats)
+    m_plain = peak_bytes(lambda: plain(img))
+    t_trace, program = timed(lambda: linop.trace(traced, spec), max(1, repeats - 1))
+    sizes = matrix_bytes(program)
+    del program
+    m_trace = peak_bytes(lambda: linop.trace(traced, spec))
+    A = linop.aslinearoperator(traced, spec)
+    y = np.random.default_rng(1).standard_normal(A.shape[0])
+    t_matvec, got = timed(lambda: A.matvec(img.ravel()), repeats)
+    t_rmatvec, _ = timed(lambda: A.rmatvec(y), repeats)
+    error = np.abs(got - expected.ravel()).max() / np.abs(expected).max()
+    return dict(order=order, t_plain=t_plain, m_plain=m_plain, t_trace=t_trace, m_trace=m_trace,
+                sizes=sizes, t_matvec=t_matvec, t_rmatvec=t_rmatvec, error=error)
+
+
+def report(n, n_angles, r):
+    mb = 2.0 ** 20
+    print(f"order {r['order']}, {n_angles} rotations of {n}x{n}:")
+    print(f"  plain SciPy evaluation   {r['t_plain']:8.3f} s   peak {r['m_plain'] / mb:8.1f} MB")
+    print(f"  linop.trace              {r['t_trace']:8.3f} s   peak {r['m_trace'] / mb:8.1f} MB"
+          f"   (matrices {r['sizes'] / mb:.1f} MB)")
+    print(f"  trace / plain time       {r['t_trace'] / r['t_plain']:8.2f}     (target <= 2)")
+    print(f"  trace peak / matrices    {r['m_trace'] / r['sizes']:8.2f}     (target <= 2)")
+    print(f"  matvec  / plain time     {r['t_matvec'] / r['t_plain']:8.2f}     "
+          f"({r['t_matvec']:.3f} s; rmatvec {r['t_rmatvec']:.3f} s, "
+          f"{r['t_rmatvec'] / r['t_plain']:.2f} x plain)")
+    print(f"  max relative difference to SciPy {r['error']:.1e}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", action="store_true", help="64x64 image, 30 angles")
+    parser.add_argument("--orders", type=int, nargs="+", default=[1, 3])
+    args = parser.parse_args(argv)
+    n, n_angles, repeats = (64, 30, 3) if args.small else (256, 180, 2)
+    linop.trace(model(ln, [10.0], 3), linop.ShapeDtype((8, 8), np.float64))  # imports, caches
+    for order in args.orders:
+        report(n, n_angles, run(n, n_angles, order, repeats))
+
+
+if __name__ == "__main__":
+    main()
