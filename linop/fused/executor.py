@@ -1,0 +1,293 @@
+"""The fused executor (``"numba"``) and the choosing one (``"auto"``), registered in :mod:`linop.ir`.
+
+A fused plan is straight-line Python over the program's steps
+(:func:`linop.fused.regions.partition`): each value a region stores is one call of its
+numba kernel (a region that stores only its output is one call), every other equation
+one call of its primitive's ``impl`` (FFTs, dense contractions,
+sparse products run in NumPy/SciPy). Kernels are compiled when the plan is made, for the
+dtypes and ranks of the program; any failure there gives the NumPy plan instead, with one
+:class:`~linop.errors.FusedExecutorWarning`. Plans hold no mutable state and the kernels
+release the GIL, so one plan may run in several threads at once. Outputs are fresh arrays.
+
+``"auto"`` runs the NumPy executor unless the program is *worth compiling*: numba is
+installed, the fusible equations write at least :data:`AUTO_MIN_ELEMENTS` elements per
+call and some region merges two or more equations; then it runs the NumPy executor on
+the first call and the fused plan from call :data:`AUTO_MIN_CALLS` on (a program called
+once does not pay for a compilation; a kernel seen before loads from the disk cache).
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+import itertools
+import warnings
+
+import numpy as np
+
+from ..errors import ExecutorError, FusedExecutorWarning, LinopError, user_location
+from ..execute import compile_plan, conform, run_flat as run_numpy
+from ..ir import EXECUTORS, Program, register_executor
+from ..passes import fuse_for_execution
+from .cache import COMPILE_LOCK, kernel_for
+from .codegen import kernel_source
+from .regions import Region, fused_elements, partition, stored_values
+
+__all__ = ["FusedPlan", "fused_plan", "plan_for", "run_fused", "run_auto", "check_executor",
+           "numba_installed", "AUTO_MIN_ELEMENTS", "AUTO_MIN_CALLS", "EXECUTOR_NAMES"]
+
+#: The executors a program can be run with.
+EXECUTOR_NAMES = ("numpy", "numba", "auto")
+#: ``"auto"`` compiles a program whose fusible equations write at least this many elements.
+AUTO_MIN_ELEMENTS = 1 << 16
+#: ``"auto"`` runs the fused plan from this call of a program on.
+AUTO_MIN_CALLS = 2
+
+
+@functools.cache
+def numba_installed() -> bool:
+    """Whether numba can be imported (the extra ``linop[fast]``); does not import it."""
+    return importlib.util.find_spec("numba") is not None
+
+
+def check_executor(name, what: str = "executor") -> str:
+    """``name`` if it names a usable executor, else a clear :class:`~linop.errors.ExecutorError`."""
+    if not isinstance(name, str) or name not in EXECUTORS:
+        known = ", ".join(repr(n) for n in EXECUTORS)
+        raise ExecutorError(f"{what}={name!r} at {user_location()} is not an executor: use one "
+                            f"of {known}")
+    if name == "numba" and not numba_installed():
+        raise ExecutorError(f"{what}='numba' at {user_location()} needs numba, which is not "
+                            "installed: "
+                            "pip install \"linop[fast]\" (or use executor='auto', which falls "
+                            "back to NumPy)")
+    return name
+
+
+class FusedPlan:
+    """A program compiled into numba kernels and library calls: ``plan.run(*arrays)`` gives the outputs.
+
+    Parameters
+    ----------
+    program : Program
+    """
+
+    def __init__(self, program: Program):
+        program = fuse_for_execution(program)  # the rewrites the NumPy executor runs with
+        self.steps = partition(program)
+        driver = _Driver(program, self.steps)
+        self.source, namespace = driver.generate()
+        #: The numba dispatcher of each kernel call, in call order (equal structures share one).
+        self.kernels = driver.kernels
+        exec(compile(self.source, "<linop fused plan>", "exec"), namespace)
+        #: ``run(*arrays)``: the list of outputs (no checks: inputs must match the program).
+        self.run = namespace["_plan"]
+
+    def __call__(self, args: list) -> list:
+        return self.run(*args)
+
+
+class _Driver:
+    """The plan's Python source: one line per step, intermediates deleted after their last use."""
+
+    def __init__(self, program: Program, steps):
+        self.program, self.steps = program, steps
+        self.namespace: dict = {"_c": np.ascontiguousarray, "_fresh": _fresh_output,
+                                "_copy": np.array}
+        self.names: dict = {}
+        self.contiguous: set = set()
+        self.kernels: list = []
+        self.lines: list = []
+        self._count = itertools.count()
+
+    def bind(self, value) -> str:
+        name = f"k{next(self._count)}"
+        self.namespace[name] = value
+        return name
+
+    def region(self, region: Region) -> None:
+        stored = stored_values(region)
+        for eqn in region.eqns:
+            if eqn.out.id in stored:
+                self.kernel_call(kernel_source(region, stored, eqn), eqn.out)
+
+    def kernel_call(self, spec, out) -> None:
+        kernel = kernel_for(spec.source)
+        _compile(kernel, spec)
+        self.kernels.append(kernel)
+        args = [self.names[v.id] if v.id in self.contiguous else f"_c({self.names[v.id]})"
+                for v in spec.inputs]
+        used = {self.names[v.id] for v in spec.inputs}
+        buffers = []
+        for aval, zeros, flat in spec.buffers:
+            name = f"w{next(self._count)}"
+            shape = (max(aval.size, 1),) if flat else (aval.shape or (1,))
+            fill = self.bind(np.zeros if zeros else np.empty)
+            self.lines.append((f"{name} = {fill}({shape!r}, {self.bind(aval.dtype)})", {name}))
+            buffers.append(name)
+        args += buffers + [self.bind(c) for c in spec.consts] + [self.bind(spec.ints)]
+        self.lines.append((f"{self.bind(kernel)}({', '.join(args)})", used | set(buffers)))
+        name = self.new_name(out)
+        aval, _, flat = spec.buffers[spec.output]
+        view = f".reshape({aval.shape!r})" if flat or not aval.shape else ""
+        self.lines.append((f"{name} = {buffers[spec.output]}{view}", {name, buffers[spec.output]}))
+        if aval.shape:  # a 0-d value is passed to kernels as one element: _c makes it 1-d
+            self.contiguous.add(out.id)
+
+    def equation(self, eqn) -> None:
+        """A library step: the primitive's ``emit`` expression, as the NumPy executor writes it."""
+        ins = [self.names[v.id] for v in eqn.inputs]
+        expr = eqn.prim.emit(ins, [v.aval for v in eqn.inputs], self.bind, **eqn.params)
+        if expr is None:
+            impl = functools.partial(eqn.prim.impl, **eqn.params) if eqn.params else eqn.prim.impl
+            expr = f"{self.bind(impl)}({', '.join(ins)})"
+        out = self.new_name(eqn.out)
+        self.lines.append((f"{out} = {expr}", set(ins) | {out}))
+
+    def new_name(self, var) -> str:
+        name = self.names[var.id] = f"v{next(self._count)}"
+        return name
+
+    def generate(self):
+        args = []
+        for k, v in enumerate(self.program.invars):
+            self.names.setdefault(v.id, f"a{k}")
+            args.append(f"a{k}")
+        for step in self.steps:
+            self.region(step) if isinstance(step, Region) else self.equation(step)
+        results, seen = [], set()
+        for v in self.program.outvars:
+            name = self.names[v.id]
+            results.append(f"_copy({name})" if name in seen
+                           else f"_fresh({name}, ({', '.join(args)}{',' if len(args) == 1 else ''}))")
+            seen.add(name)
+        keep = set(args) | {self.names[v.id] for v in self.program.outvars}
+        body = _with_deletes(self.lines, keep) or ["    pass"]
+        source = (f"def _plan({', '.join(args)}):\n" + "\n".join(body)
+                  + f"\n    return [{', '.join(results)}]\n")
+        return source, self.namespace
+
+
+def _with_deletes(lines, keep) -> list:
+    last: dict = {}
+    for k, (_, used) in enumerate(lines):
+        for name in used:
+            last[name] = k
+    body = []
+    for k, (text, used) in enumerate(lines):
+        body.append(f"    {text}")
+        dead = sorted(n for n in used if last[n] == k and n not in keep)
+        if dead:
+            body.append(f"    del {', '.join(dead)}")
+    return body
+
+
+def _compile(kernel, spec) -> None:
+    """Compile ``kernel`` for the types the plan will pass (or load them from the disk cache)."""
+    import numba
+
+    def array(aval, ndim):
+        return numba.types.Array(numba.from_dtype(aval.dtype), ndim, "C")
+
+    types = [array(v.aval, max(v.aval.ndim, 1)) for v in spec.inputs]
+    types += [array(aval, 1 if flat else max(aval.ndim, 1)) for aval, _, flat in spec.buffers]
+    types += [numba.typeof(c) for c in spec.consts] + [numba.typeof(spec.ints)]
+    with COMPILE_LOCK:
+        kernel.compile(tuple(types))
+
+
+def _fresh_output(out, inputs):
+    # Outputs must not alias inputs, be read-only or be NumPy scalars.
+    out = np.asarray(out)
+    if not out.flags.writeable or any(np.may_share_memory(out, a) for a in inputs):
+        return np.array(out)
+    return out
+
+
+def fused_plan(program: Program):
+    """The fused plan of ``program`` (made once, kept on the program).
+
+    Falls back to the NumPy plan, with one warning, when a kernel does not compile.
+    """
+    cache = program.executor_cache
+    plan = cache.get("numba")
+    if plan is None:
+        with COMPILE_LOCK:
+            plan = cache.get("numba")
+            if plan is None:
+                plan = cache["numba"] = _plan_or_fallback(program)
+    return plan
+
+
+def _plan_or_fallback(program: Program):
+    try:
+        return FusedPlan(program)
+    except Exception as error:  # any failure of code generation or numba: NumPy still runs it
+        warnings.warn(FusedExecutorWarning(
+            f"the fused executor could not compile this program ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}); it runs with the NumPy "
+            "executor instead, which gives the same results"), stacklevel=4)
+        return compile_plan(program)
+
+
+def _plain(value) -> bool:
+    return isinstance(value, (np.ndarray, np.generic, int, float, complex, list, tuple))
+
+
+def run_fused(program: Program, args: list) -> list:
+    """Run ``program`` with the fused executor (tracers and other arrays go to the NumPy one)."""
+    if not numba_installed():
+        check_executor("numba")
+    if len(args) != len(program.invars) or not all(_plain(a) for a in args):
+        return run_numpy(program, args)
+    try:
+        arrays = [conform(a, v.aval, f"input {i}") for i, (a, v) in enumerate(zip(args, program.invars))]
+    except LinopError:
+        return run_numpy(program, args)
+    return fused_plan(program).run(*arrays)
+
+
+class _AutoChoice:
+    """Whether ``"auto"`` fuses a program, and how often it has run."""
+
+    def __init__(self, program: Program):
+        elements, largest = fused_elements(program)
+        self.worth = numba_installed() and elements >= AUTO_MIN_ELEMENTS and largest >= 2
+        self.calls = 0
+
+    def plan(self, program: Program):
+        if self.worth:
+            self.calls += 1
+            if self.calls >= AUTO_MIN_CALLS:
+                return fused_plan(program)
+        return compile_plan(program)
+
+
+def _auto_choice(program: Program) -> _AutoChoice:
+    choice = program.executor_cache.get("auto")
+    if choice is None:
+        choice = program.executor_cache["auto"] = _AutoChoice(program)
+    return choice
+
+
+def run_auto(program: Program, args: list) -> list:
+    """Run ``program`` fused when it is worth compiling (see the module's notes), else with NumPy."""
+    choice = _auto_choice(program)
+    if not choice.worth:
+        return run_numpy(program, args)
+    if choice.calls + 1 < AUTO_MIN_CALLS:
+        choice.calls += 1
+        return run_numpy(program, args)
+    return run_fused(program, args)
+
+
+def plan_for(program: Program, executor: str):
+    """The plan that runs ``program`` on arrays now with ``executor``: call ``plan.run(*arrays)``."""
+    if executor == "numpy":
+        return compile_plan(program)
+    if executor == "numba":
+        return fused_plan(program)
+    return _auto_choice(program).plan(program)
+
+
+register_executor("numba", run_fused)
+register_executor("auto", run_auto)

@@ -1,0 +1,250 @@
+"""The fused (numba) executor: the whole table on both executors, fallback, disk cache, threads, options."""
+import os
+import pathlib
+import subprocess
+import sys
+import threading
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+import linop
+from linop import ir
+from linop.errors import ExecutorError, FusedExecutorWarning
+from linop.fused import executor as fused_executor
+from linop.pytree import tree_flatten
+from linop.testing import tolerance_for
+
+import harness
+
+numba = pytest.importorskip("numba")
+
+
+def _table():
+    """Every table case; each in one of its dtypes (rotating through all four over the table),
+    or in all of them with LINOP_TEST_FUSED_DTYPES=all: a numba compilation costs ~0.1 s per
+    kernel, and the whole sweep would take the suite past its budget."""
+    every = os.environ.get("LINOP_TEST_FUSED_DTYPES") == "all"
+    rows = []
+    for k, (name, case) in enumerate(harness.table_cases()):
+        dtypes = case.dtypes if every else [case.dtypes[k % len(case.dtypes)]]
+        rows += [(name, case, np.dtype(d)) for d in dtypes]
+    return rows
+
+
+TABLE = _table()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def kernel_cache(tmp_path_factory):
+    """Kernels of this module compile into a temporary cache directory."""
+    old = os.environ.get("LINOP_CACHE_DIR")
+    os.environ["LINOP_CACHE_DIR"] = str(tmp_path_factory.mktemp("kernels"))
+    yield
+    if old is None:
+        os.environ.pop("LINOP_CACHE_DIR")
+    else:
+        os.environ["LINOP_CACHE_DIR"] = old
+
+
+def _same(got, want, inputs, rtol):
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert isinstance(g, np.ndarray) and g.shape == w.shape and g.dtype == w.dtype
+        assert not any(np.may_share_memory(g, a) for a in inputs)
+        scale = max(np.linalg.norm(np.asarray(w, np.complex128).ravel()), 1e-30)
+        err = np.linalg.norm((g.astype(np.complex128) - w).ravel()) / scale
+        assert err <= rtol, f"relative error {err:.3g} > {rtol:g}"
+
+
+def _agree(program, seed):
+    args = [harness.random_like(v.aval, np.random.default_rng(seed)) for v in program.invars]
+    rtol = 10 * tolerance_for([v.aval.dtype for v in program.invars] or [np.float64])
+    want = program.call_flat(args, "numpy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FusedExecutorWarning)
+        got = program.call_flat(args, "numba")
+    _same(got, want, args, max(rtol, 1e-11))
+
+
+@pytest.mark.parametrize("name, case, dtype", TABLE, ids=[f"{n}-{d.name}" for n, _, d in TABLE])
+def test_table_runs_alike_on_both_executors(name, case, dtype):
+    primals = case.primals(dtype)
+    program = linop.trace(case.fun, *primals)
+    _agree(program, 0)
+    _agree(linop.transpose(program), 1)
+
+
+def _stencil(x):
+    return 2.0 * x[2:] - x[1:-1] - x[:-2]
+
+
+def _program(n=12, dtype=np.float64):
+    return linop.trace(_stencil, linop.ShapeDtype((n,), dtype))
+
+
+def test_programs_of_one_structure_share_a_kernel():
+    small, large = fused_executor.fused_plan(_program(12)), fused_executor.fused_plan(_program(40))
+    assert isinstance(small, fused_executor.FusedPlan) and len(small.kernels) == 1
+    assert small.kernels[0] is large.kernels[0]
+
+
+def test_a_small_program_compiles_to_one_kernel_call():
+    def chain(x):
+        y = np.pad(np.roll(3.0 * x[::-1], 2), 3)[::2] * 0.5
+        return np.cumsum(np.concatenate([y, np.zeros(4)])[2:-2].reshape(4, -1), axis=1)
+
+    program = linop.trace(chain, np.zeros(50))
+    assert len(program.eqns) >= 8
+    assert len(fused_executor.fused_plan(program).kernels) == 1
+    _agree(program, 3)
+    _agree(linop.transpose(program), 4)
+
+
+def test_repeated_steps_compile_one_kernel():
+    def chain(x):
+        y = x * 3.0
+        for k in range(8):
+            y = np.roll(y, 1) - (k + 0.5) * y[::-1]
+        return y
+
+    program = linop.trace(chain, np.zeros(50))
+    kernels = fused_executor.fused_plan(program).kernels
+    assert len(kernels) == 9 and len({id(k) for k in kernels}) == 2
+    _agree(program, 3)
+    _agree(linop.transpose(program), 4)
+
+
+def test_library_steps_run_between_kernels():
+    matrix = np.random.default_rng(0).standard_normal((30, 30))
+
+    def fun(x):
+        return np.fft.fft(matrix @ (x[1:] - x[:-1]) * 2.0).real[::2]
+
+    program = linop.trace(fun, np.zeros(31))
+    plan = fused_executor.fused_plan(program)
+    assert isinstance(plan, fused_executor.FusedPlan) and len(plan.kernels) == 3
+    _agree(program, 5)
+    _agree(linop.transpose(program), 6)
+
+
+def test_compile_failure_falls_back_to_numpy_with_one_warning(monkeypatch):
+    def broken(source):
+        raise RuntimeError("no compiler today")
+
+    monkeypatch.setattr(fused_executor, "kernel_for", broken)
+    program = _program(15)
+    x = np.arange(15.0)
+    with pytest.warns(FusedExecutorWarning, match="no compiler today.*NumPy executor") as record:
+        first = program.call_flat([x], "numba")[0]
+        second = program.call_flat([x], "numba")[0]
+    assert len(record) == 1
+    np.testing.assert_array_equal(first, _stencil(x))
+    np.testing.assert_array_equal(second, _stencil(x))
+
+
+_CACHE_SCRIPT = """
+import time, numpy as np, linop
+from linop.fused import fused_plan
+import numba
+program = linop.trace(lambda x: np.cumsum(2.0 * x[1:] - x[:-1])[::-1], np.zeros(7))
+start = time.perf_counter()
+plan = fused_plan(program)
+took = time.perf_counter() - start
+out = plan.run(np.arange(7.0))[0]
+print(sum(sum(k.stats.cache_hits.values()) for k in plan.kernels), len(plan.kernels), took,
+      out.tolist())
+"""
+
+
+def test_kernels_are_cached_on_disk_for_a_new_process(tmp_path):
+    root = str(pathlib.Path(linop.__file__).parent.parent)
+    env = dict(os.environ, LINOP_CACHE_DIR=str(tmp_path / "kernels"),
+               PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    runs = [subprocess.run([sys.executable, "-c", _CACHE_SCRIPT], env=env, capture_output=True,
+                           text=True, check=True).stdout.split(maxsplit=3) for _ in range(2)]
+    (hits_first, count, took_first, out_first), (hits_second, _, took_second, out_second) = runs
+    assert int(hits_first) == 0 and int(hits_second) == int(count) >= 1
+    assert out_first == out_second
+    assert float(took_second) < float(took_first)
+    assert list((tmp_path / "kernels").glob("kernel_*.py"))
+
+
+def test_threads_share_plans_and_results_stay_exact():
+    program = _program(2000)
+    transposed = linop.transpose(program)
+    inputs = [np.random.default_rng(k).standard_normal(2000) for k in range(16)]
+    wants = [transposed.call_flat([_stencil(x)], "numpy")[0] for x in inputs]
+    results = [None] * len(inputs)
+
+    def work(k):
+        y = program.call_flat([inputs[k]], "numba")[0]
+        results[k] = transposed.call_flat([y], "numba")[0]
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, want in zip(results, wants):
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+
+
+def test_operator_executors_agree_on_matvec_rmatvec_and_matmat():
+    ops = {name: linop.aslinearoperator(_stencil, np.zeros(300, np.complex128), executor=name)
+           for name in ("numpy", "numba", "auto")}
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(300) + 1j * rng.standard_normal(300)
+    y = rng.standard_normal(298) + 1j * rng.standard_normal(298)
+    X = rng.standard_normal((300, 16))
+    for op in ops.values():
+        assert op.H.executor == op.executor
+        np.testing.assert_allclose(op.matvec(x), ops["numpy"].matvec(x), rtol=1e-13)
+        np.testing.assert_allclose(op.rmatvec(y), ops["numpy"].rmatvec(y), rtol=1e-13)
+        np.testing.assert_allclose(op.matmat(X), ops["numpy"].matmat(X), rtol=1e-13)
+
+
+@pytest.mark.parametrize("bad", ["jax", "", None, 3])
+def test_unknown_executor_names_are_clear_errors(bad):
+    with pytest.raises(ExecutorError, match=r"is not an executor: use one of 'numpy', 'numba', 'auto'"):
+        linop.aslinearoperator(_stencil, np.zeros(5), executor=bad)
+
+
+def test_program_call_with_an_unknown_executor_lists_the_registered_ones():
+    with pytest.raises(ExecutorError, match="no executor named 'fast'.*'auto'"):
+        _program().call_flat([np.zeros(12)], "fast")
+
+
+def test_numba_without_numba_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(fused_executor, "numba_installed", lambda: False)
+    with pytest.raises(ExecutorError, match=r"pip install \"linop\[fast\]\""):
+        linop.aslinearoperator(_stencil, np.zeros(5), executor="numba")
+    program = _program(30)
+    assert fused_executor.plan_for(program, "auto") is not None
+    np.testing.assert_array_equal(program(np.arange(30.0)), _stencil(np.arange(30.0)))
+
+
+def test_auto_fuses_only_programs_worth_compiling():
+    small = _program(50)
+    assert not isinstance(fused_executor.plan_for(small, "auto"), fused_executor.FusedPlan)
+    assert not isinstance(fused_executor.plan_for(small, "auto"), fused_executor.FusedPlan)
+    large = _program(fused_executor.AUTO_MIN_ELEMENTS)
+    first = fused_executor.plan_for(large, "auto")
+    later = fused_executor.plan_for(large, "auto")
+    assert not isinstance(first, fused_executor.FusedPlan)
+    assert isinstance(later, fused_executor.FusedPlan)
+    x = np.random.default_rng(0).standard_normal(fused_executor.AUTO_MIN_ELEMENTS)
+    np.testing.assert_allclose(large(x), _stencil(x), rtol=1e-14)
+    assert ir.DEFAULT_EXECUTOR == "auto"
+
+
+def test_outputs_are_fresh_even_for_pass_through_and_repeated_outputs():
+    program = linop.trace(lambda x, y: (x, y[::2] * 2.0, x), np.zeros(4), np.zeros(6))
+    x, y = np.arange(4.0), np.arange(6.0)
+    a, b, c = program.call_flat([x, y], "numba")
+    assert not np.may_share_memory(a, x) and not np.may_share_memory(a, c)
+    np.testing.assert_array_equal(a, x)
+    np.testing.assert_array_equal(b, y[::2] * 2.0)
+    assert a.flags.writeable and c.flags.writeable
