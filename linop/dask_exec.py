@@ -1,0 +1,249 @@
+"""Programs on Dask arrays: the Dask backend of :mod:`linop.namespace`.
+
+A :class:`~linop.ir.Program` called on ``dask.array`` inputs returns lazy ``dask.array``
+outputs. Each primitive's :meth:`~linop.core.Primitive.dask_impl` rule builds its step of
+the task graph with the chunk-aware services of :class:`DaskBackend`:
+
+* :meth:`DaskBackend.constant` turns a captured constant into a Dask array chunked like
+  the data it meets, once per constant (one graph key per chunk, never a copy per task);
+  under a ``distributed`` client it is persisted on the workers, so later calls do not
+  ship it again.
+* :meth:`DaskBackend.along_axes` runs a primitive's NumPy ``impl`` on blocks that hold
+  whole ``axes`` (FFTs, one axis at a time): only those axes are rechunked, the others
+  split so that blocks stay the size of the input's.
+* :meth:`DaskBackend.sparse_along` applies a constant sparse matrix along one axis block
+  by block: each output block reads only the input rows its part of the matrix touches
+  (a banded matrix reads a block and a halo), the matrix pieces being one key each.
+* :meth:`DaskBackend.whole` is the fallback for primitives with no rule of their own:
+  the inputs are gathered into one block (lazily: one task of the graph).
+
+Dask is imported when the first Dask array reaches a program, never by ``import linop``.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+import uuid
+
+import numpy as np
+
+from .core import aval_of
+from .namespace import BACKENDS, Backend
+from .primitives.sparse_matmul import apply_sparse
+
+__all__ = ["DaskBackend", "is_dask_array", "dask_backend", "distributed_client"]
+
+
+def is_dask_array(x) -> bool:
+    """Whether ``x`` is a ``dask.array.Array`` (without importing Dask)."""
+    module = sys.modules.get("dask.array")
+    return module is not None and isinstance(x, module.Array)
+
+
+def distributed_client():
+    """The current ``distributed`` client, or ``None`` (no cluster, or no ``distributed``)."""
+    if "distributed" not in sys.modules:
+        return None
+    from distributed import default_client
+
+    try:
+        return default_client()
+    except ValueError:
+        return None
+
+
+def _unique(prefix: str) -> str:
+    # explicit names spare Dask from hashing the (large) constants a task closes over
+    return f"linop-{prefix}-{uuid.uuid4().hex}"
+
+
+class DaskBackend(Backend):
+    """Runs primitives on Dask arrays (one instance per process: :func:`dask_backend`)."""
+
+    name = "dask"
+
+    def __init__(self):
+        import dask
+        import dask.array as da
+
+        try:
+            import array_api_compat.dask.array as xp
+        except ImportError:  # pragma: no cover - array-api-compat is part of the dask extra
+            xp = da
+        super().__init__(xp)
+        self.dask = dask
+        #: The ``dask.array`` module.
+        self.da = da
+
+    # -- arrays and constants ----------------------------------------------------------
+    def asarray(self, value):
+        return self.da.asarray(value)
+
+    def rule(self, prim, xs, params):
+        return prim.dask_impl(self, *xs, **params)
+
+    def settle(self, out, layouts: dict):
+        """Arrays of one shape share one chunking: the first seen (the inputs' come first).
+
+        Shifted slices and pads cut blocks at other places; bringing every result back to
+        the shape's chunking keeps elementwise steps between them free of rechunking and
+        the blocks from fragmenting step after step.
+        """
+        shape = tuple(out.shape)
+        chunks = layouts.get(shape)
+        if chunks is None:
+            out = _defragmented(out)
+            layouts[shape] = out.chunks
+            return out
+        return out if out.chunks == chunks else out.rechunk(chunks)
+
+    def _placed(self, collection):
+        """``collection`` persisted on the cluster when there is a client (else as it is)."""
+        client = distributed_client()
+        return collection if client is None else client.persist(collection)
+
+    def _client_key(self):
+        client = distributed_client()
+        return None if client is None else client.id
+
+    def constant(self, value, like=None, chunks=None):
+        """``value`` as a Dask array chunked to meet ``like`` (right-aligned broadcasting).
+
+        Axes of length 1 stay single chunks; axes that ``like`` has at the same length get
+        ``like``'s chunks; others are one chunk. ``chunks`` overrides. Made once per
+        constant, chunking and client.
+        """
+        if np.ndim(value) == 0:
+            return value
+        if chunks is None:
+            chunks = self._chunks_like(np.shape(value), like)
+        key = (tuple(chunks), self._client_key())
+        return self.constants.get(value, key, lambda: self._placed(
+            self.da.from_array(value, chunks=chunks, name=_unique("const"))))
+
+    @staticmethod
+    def _chunks_like(shape, like):
+        lead = 0 if like is None else like.ndim - len(shape)
+        out = []
+        for d, n in enumerate(shape):
+            if like is not None and n != 1 and d + lead >= 0 and like.shape[d + lead] == n:
+                out.append(like.chunks[d + lead])
+            else:
+                out.append((n,))
+        return tuple(out)
+
+    # -- chunk-aware services for the primitives' rules --------------------------------
+    def whole(self, prim, xs, params, out_aval):
+        """``prim.impl`` on each input gathered into one block (one task)."""
+        task = self.dask.delayed(functools.partial(prim.impl, **params), pure=True)
+        result = task(*xs, dask_key_name=_unique(prim.name))
+        return self.da.from_delayed(result, out_aval.shape, dtype=out_aval.dtype)
+
+    def elementwise(self, prim, xs, params):
+        """``prim.impl`` block by block on inputs of one shape (an elementwise primitive)."""
+        out = prim.abstract_eval(*(aval_of(x) for x in xs), **params)
+        xs = [x if x.chunks == xs[0].chunks else x.rechunk(xs[0].chunks) for x in xs]
+        return self.da.map_blocks(functools.partial(prim.impl, **params), *xs, dtype=out.dtype,
+                                  meta=np.empty((0,) * out.ndim, out.dtype),
+                                  name=_unique(prim.name))
+
+    def whole_axes(self, x, axes):
+        """``x`` rechunked so that ``axes`` are whole, other axes split to keep block sizes."""
+        growth = int(np.prod([len(x.chunks[a]) for a in axes]))
+        if growth == 1:
+            return x
+        spec = {a: -1 for a in axes}
+        others = sorted((d for d in range(x.ndim) if d not in axes), key=lambda d: -max(x.chunks[d]))
+        for d in others:  # split the largest other blocks by as much as the axes grew
+            if growth <= 1:
+                break
+            size = max(x.chunks[d])
+            split = min(growth, size)
+            spec[d] = -(-size // split)
+            growth = -(-growth // split)
+        return x.rechunk(spec)
+
+    def along_axes(self, prim, x, axes, params):
+        """``prim.impl`` on blocks of ``x`` holding whole ``axes`` (the output keeps its other axes)."""
+        out = prim.abstract_eval(aval_of(x), **params)
+        x = self.whole_axes(x, axes)
+        chunks = tuple((out.shape[d],) if d in axes else x.chunks[d] for d in range(x.ndim))
+        return self.da.map_blocks(functools.partial(prim.impl, **params), x, chunks=chunks,
+                                  dtype=out.dtype, meta=np.empty((0,) * out.ndim, out.dtype),
+                                  name=_unique(prim.name))
+
+    def sparse_along(self, S, x, axis, dtype, key=None):
+        """The constant sparse ``S`` (``m × n``) applied along ``axis`` of ``x``, block by block.
+
+        The output has as many blocks along ``axis`` as ``x``, each the product of a band of
+        ``S``'s rows with the input rows that band touches. ``key`` (default ``S``) is the
+        constant whose lifetime the cached bands of ``S`` follow.
+        """
+        m, n = S.shape
+        edges = np.cumsum((0,) + x.chunks[axis])
+        rows = np.unique(np.rint(edges * (m / n)).astype(np.int64))
+        rows[0], rows[-1] = 0, m
+        columns, pieces = self.constants.get(
+            S if key is None else key, ("bands", tuple(rows), self._client_key()),
+            lambda: self._bands(S, rows))
+        parts = [self._band_product(x, axis, r0, r1, c0, c1, pieces, dtype)
+                 for (r0, r1), (c0, c1) in zip(zip(rows[:-1], rows[1:]), columns)]
+        return self.da.concatenate(parts, axis=axis) if len(parts) > 1 else parts[0]
+
+    def _bands(self, S, rows):
+        """The column range each row band of ``S`` touches, and the bands (one graph key each)."""
+        import scipy.sparse as sp
+
+        S = sp.csr_array(S)
+        columns, bands = [], {}
+        for r0, r1 in zip(rows[:-1], rows[1:]):
+            cols = S.indices[S.indptr[r0]:S.indptr[r1]]
+            if cols.size:
+                c0, c1 = int(cols.min()), int(cols.max()) + 1
+                bands[int(r0)] = self._placed(self.dask.delayed(S[r0:r1, c0:c1], pure=True,
+                                                                name=_unique("band")))
+                columns.append((c0, c1))
+            else:
+                columns.append((0, 0))
+        return columns, bands
+
+    def _band_product(self, x, axis, r0, r1, c0, c1, pieces, dtype):
+        length = int(r1 - r0)
+        if c1 <= c0:  # rows with no entries
+            chunks = x.chunks[:axis] + ((length,),) + x.chunks[axis + 1:]
+            return self.da.zeros(x.shape[:axis] + (length,) + x.shape[axis + 1:], dtype=dtype,
+                                 chunks=chunks)
+        sub = self.whole_axes(x[(slice(None),) * axis + (slice(c0, c1),)], (axis,))
+        band = pieces[int(r0)]
+        chunks = sub.chunks[:axis] + ((length,),) + sub.chunks[axis + 1:]
+        return self.da.map_blocks(functools.partial(_band_block, axis=axis, dtype=dtype), sub, band,
+                                  dtype=dtype, chunks=chunks,
+                                  meta=np.empty((0,) * x.ndim, dtype), name=_unique("sparse"))
+
+    def persist(self, *arrays):
+        """``arrays`` computed and kept in memory (on the cluster under a client)."""
+        return self.dask.persist(*arrays)
+
+
+def _band_block(x, S, *, axis, dtype):
+    return apply_sparse(S, x, axis).astype(dtype, copy=False)
+
+
+def _defragmented(x):
+    """``x`` with axes cut into many small blocks (slices and pads of neighbours met) merged
+    back into blocks of the axis's largest block size."""
+    spec = {}
+    for axis, chunks in enumerate(x.chunks):
+        largest = max(chunks, default=0)
+        if len(chunks) > 1 and len(chunks) > -(-sum(chunks) // largest) + 1:
+            spec[axis] = largest
+    return x.rechunk(spec) if spec else x
+
+
+@functools.cache
+def dask_backend() -> DaskBackend:
+    """The process's Dask backend (its constant cache is shared by every program)."""
+    return DaskBackend()
+
+
+BACKENDS.append((is_dask_array, lambda x: dask_backend()))

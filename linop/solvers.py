@@ -1,0 +1,415 @@
+"""Krylov solvers whose vectors stay in the array library of the data: ``cg``, ``cgls``, ``lsqr``.
+
+On NumPy vectors they follow :func:`scipy.sparse.linalg.cg` and
+:func:`scipy.sparse.linalg.lsqr` step for step (the same iterates to rounding, the same
+stopping rules, ``info``/``istop`` codes and return tuples). On Dask vectors every vector
+stays a lazy Dask array held in (cluster) memory: each iteration's new vectors are
+persisted together with the scalars the iteration needs, so the task graph of an iterate
+is its blocks, whatever the iteration count (a lazily chained Krylov loop would grow its
+graph with every step). The operator must accept such vectors: an operator from
+:func:`linop.aslinearoperator` does (its programs run on Dask arrays).
+
+Every solver takes ``callback(x)`` (SciPy's, once per iteration) and ``progress``, called
+once per iteration as ``progress(iteration, residual_norm)``; :func:`print_progress` is a
+ready-made iteration log.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.sparse.linalg import aslinearoperator
+
+from .errors import NamespaceError, user_location
+from .namespace import backend_for
+
+__all__ = ["cg", "cgls", "lsqr", "print_progress"]
+
+_EPS = np.finfo(np.float64).eps
+
+
+def print_progress(iteration: int, residual: float) -> None:
+    """An iteration log: one line per iteration with the residual norm."""
+    print(f"{iteration:6d}  residual {residual:.6e}")
+
+
+class _Vectors:
+    """What a solver does with its vectors: NumPy's functions, or Dask's kept in memory."""
+
+    def __init__(self, like):
+        self.backend = backend_for((like,))
+        self.xp = np if self.backend is None else self.backend.xp
+        self.lazy = self.backend is not None and hasattr(self.backend, "persist")
+
+    def norm(self, v):
+        if self.backend is None:
+            return np.linalg.norm(v)
+        return self.value(self.xp.linalg.vector_norm(v))
+
+    def dot(self, a, b):
+        if self.backend is None:
+            return np.vdot(a, b) if np.iscomplexobj(a) else np.dot(a, b)
+        return self.value(self.xp.vecdot(a, b) if np.issubdtype(a.dtype, np.complexfloating)
+                          else self.xp.sum(a * b))
+
+    def value(self, scalar):
+        """A 0-d array of the namespace as a NumPy scalar."""
+        if self.lazy:
+            scalar = scalar.compute()
+        return np.asarray(scalar)[()]
+
+    def settle(self, *vectors):
+        """``vectors`` computed and held in memory (Dask), as they are (NumPy)."""
+        if not self.lazy:
+            return vectors
+        return self.backend.persist(*vectors)
+
+    def zeros(self, like, dtype):
+        return np.zeros(like.shape[0], dtype) if self.backend is None else \
+            self.xp.zeros_like(like, dtype=dtype)
+
+    def asarray(self, v, dtype):
+        if self.backend is None:
+            return np.asarray(v).astype(dtype, copy=True)
+        return self.xp.astype(v, dtype) if v.dtype != dtype else v
+
+    def check(self, y, what):
+        """``y`` (an operator's result) must stay in the vectors' library."""
+        if self.backend is not None and backend_for((y,)) is None:
+            raise NamespaceError(
+                f"{what} at {user_location()}: the operator turned the {self.backend.name} "
+                f"vector into {type(y).__name__}, which gathers the data in one place. Use an "
+                "operator that runs on these arrays (linop.aslinearoperator of the forward "
+                "function does).")
+        return y
+
+
+def _operator(A):
+    return A if hasattr(A, "matvec") and hasattr(A, "rmatvec") else aslinearoperator(A)
+
+
+def _vector(b):
+    if backend_for((b,)) is None:
+        b = np.asarray(b)
+        if b.ndim > 1:
+            b = b.squeeze()
+    return b
+
+
+def _system_dtype(A, b) -> np.dtype:
+    dtype = np.result_type(A.dtype, b.dtype)
+    return dtype if dtype.kind in "fc" else np.dtype(np.float64)
+
+
+def _tolerance(name, b_norm, atol, rtol) -> float:
+    if atol is None or atol < 0:
+        raise ValueError(f"linop.solvers.{name} called with invalid atol={atol!r}; atol must be "
+                         "a real, non-negative number")
+    return max(float(atol), float(rtol) * float(b_norm))
+
+
+def cg(A, b, x0=None, *, rtol=1e-5, atol=0.0, maxiter=None, M=None, callback=None,
+       progress=None):
+    """Conjugate gradients for a Hermitian positive definite ``A``; ``scipy.sparse.linalg.cg``.
+
+    Parameters
+    ----------
+    A : LinearOperator or matrix
+        ``(n, n)``; for Dask vectors an operator that runs on them.
+    b : array, shape (n,)
+        NumPy or Dask.
+    x0 : array, optional
+        Starting guess (zeros by default).
+    rtol, atol : float
+        Stop when ``||r|| < max(atol, rtol * ||b||)``.
+    maxiter : int, optional
+        At most this many iterations (``10 n`` by default).
+    M : LinearOperator, optional
+        Preconditioner (approximating the inverse of ``A``).
+    callback : callable, optional
+        ``callback(x)`` after each iteration.
+    progress : callable, optional
+        ``progress(iteration, residual_norm)`` at the start of each iteration.
+
+    Returns
+    -------
+    x : array
+        The solution, in ``b``'s array library.
+    info : int
+        ``0`` converged, ``maxiter`` when the iteration limit was reached.
+    """
+    A = _operator(A)
+    b = _vector(b)
+    vs = _Vectors(b)
+    dtype = _system_dtype(A, b)
+    b = vs.asarray(b, dtype)
+    x = vs.zeros(b, dtype) if x0 is None else vs.asarray(x0, dtype)
+    psolve = (lambda r: r) if M is None else _operator(M).matvec
+    b_norm = vs.norm(b)
+    tol = _tolerance("cg", b_norm, atol, rtol)
+    if b_norm == 0:
+        return b, 0
+    maxiter = 10 * b.shape[0] if maxiter is None else maxiter
+    r = b - vs.check(A.matvec(x), "cg") if x0 is not None else b
+    rho_prev = p = None
+    for iteration in range(maxiter):
+        r_norm = vs.norm(r)
+        if progress is not None:
+            progress(iteration, float(r_norm))
+        if r_norm < tol:
+            return x, 0
+        z = psolve(r)
+        rho = vs.dot(r, z)
+        p = z if iteration == 0 else p * (rho / rho_prev) + z
+        (p,) = vs.settle(p)
+        (q,) = vs.settle(vs.check(A.matvec(p), "cg"))
+        alpha = rho / vs.dot(p, q)
+        x, r = vs.settle(x + alpha * p, r - alpha * q)
+        rho_prev = rho
+        if callback is not None:
+            callback(x)
+    return x, maxiter
+
+
+def cgls(A, b, x0=None, *, damp=0.0, rtol=1e-5, atol=0.0, iter_lim=None, callback=None,
+         progress=None):
+    """Least squares ``min ||A x - b||² + damp² ||x||²`` by conjugate gradients on the normal
+    equations (CGLS: ``A`` and ``A^H`` once each per iteration, never ``A^H A`` formed).
+
+    Stopping rule: with ``s = A^H (b - A x) - damp² x`` (the normal-equation residual,
+    whose norm is ``||A^H b||`` at ``x = 0``), stop when
+    ``||s|| <= max(atol, rtol * ||s_0||)``, or after ``iter_lim`` iterations.
+
+    Parameters
+    ----------
+    A : LinearOperator or matrix
+        ``(m, n)``; for Dask vectors an operator that runs on them.
+    b : array, shape (m,)
+    x0 : array, optional
+    damp : float
+        Tikhonov damping.
+    rtol, atol : float
+        See the stopping rule.
+    iter_lim : int, optional
+        ``2 n`` by default (as ``lsqr``).
+    callback : callable, optional
+        ``callback(x)`` after each iteration.
+    progress : callable, optional
+        ``progress(iteration, normal_residual_norm)`` after each iteration.
+
+    Returns
+    -------
+    x : array
+    istop : int
+        ``0``: ``A^H b - damp² x0 = 0``, ``x0`` (zeros by default) is the solution;
+        ``1``: the stopping rule holds; ``7``: the iteration limit was reached
+        (``lsqr``'s codes for the same situations).
+    itn : int
+        Iterations run.
+    r1norm : float
+        ``||b - A x||``.
+    snorm : float
+        ``||A^H (b - A x) - damp² x||``.
+    """
+    A = _operator(A)
+    b = _vector(b)
+    vs = _Vectors(b)
+    dtype = _system_dtype(A, b)
+    b = vs.asarray(b, dtype)
+    damp2 = float(damp) ** 2
+    if x0 is None:
+        x, r = vs.zeros(vs.check(A.rmatvec(b), "cgls"), dtype), b
+    else:
+        x = vs.asarray(x0, dtype)
+        r = b - vs.check(A.matvec(x), "cgls")
+    s = vs.check(A.rmatvec(r), "cgls") - damp2 * x
+    x, r, s = vs.settle(x, r, s)
+    gamma = vs.norm(s) ** 2
+    tol = _tolerance("cgls", math.sqrt(gamma), atol, rtol)
+    iter_lim = 2 * x.shape[0] if iter_lim is None else iter_lim
+    if gamma == 0:
+        return x, 0, 0, float(vs.norm(r)), 0.0
+    p, istop, itn = s, 7, 0
+    while itn < iter_lim:
+        itn += 1
+        q = vs.check(A.matvec(p), "cgls")
+        (q,) = vs.settle(q)
+        delta = vs.norm(q) ** 2 + (damp2 * vs.norm(p) ** 2 if damp2 else 0)
+        alpha = gamma / delta
+        x, r = x + alpha * p, r - alpha * q
+        s = vs.check(A.rmatvec(r), "cgls") - damp2 * x
+        x, r, s = vs.settle(x, r, s)
+        gamma, gamma_prev = vs.norm(s) ** 2, gamma
+        if progress is not None:
+            progress(itn, math.sqrt(gamma))
+        if callback is not None:
+            callback(x)
+        if math.sqrt(gamma) <= tol:
+            istop = 1
+            break
+        (p,) = vs.settle(s + (gamma / gamma_prev) * p)
+    return x, istop, itn, float(vs.norm(r)), float(math.sqrt(gamma))
+
+
+def _givens(a, b):
+    """``(c, s, r)`` with ``[c s; -s c] [a; b] = [r; 0]``, computed without overflow."""
+    if b == 0:
+        return np.sign(a), 0, abs(a)
+    if a == 0:
+        return 0, np.sign(b), abs(b)
+    if abs(b) > abs(a):
+        t = a / b
+        s = np.sign(b) / math.sqrt(1 + t * t)
+        return s * t, s, b / s
+    t = b / a
+    c = np.sign(a) / math.sqrt(1 + t * t)
+    return c, c * t, a / c
+
+
+class _LSQRState:
+    """The scalars of Paige and Saunders' LSQR recurrences between iterations."""
+
+    def __init__(self, alfa, beta, damp):
+        self.alfa, self.beta, self.damp = alfa, beta, damp
+        self.rhobar, self.phibar = alfa, beta
+        self.anorm = self.acond = self.ddnorm = self.res2 = 0
+        self.xnorm = self.xxnorm = self.z = 0
+        self.cs2, self.sn2 = -1, 0
+        self.rnorm = self.r1norm = self.r2norm = beta
+        self.arnorm = alfa * beta
+
+    def rotate(self):
+        """Eliminate the damping and the new subdiagonal; the step's weights for ``w``."""
+        if self.damp > 0:
+            rhobar1 = math.sqrt(self.rhobar ** 2 + self.damp ** 2)
+            cs1, sn1 = self.rhobar / rhobar1, self.damp / rhobar1
+            psi, self.phibar = sn1 * self.phibar, cs1 * self.phibar
+        else:
+            rhobar1, psi = self.rhobar, 0.0
+        cs, sn, rho = _givens(rhobar1, self.beta)
+        theta = sn * self.alfa
+        self.rhobar = -cs * self.alfa
+        phi = cs * self.phibar
+        self.phibar = sn * self.phibar
+        self.tau = sn * phi
+        self.psi, self.rho, self.theta, self.phi = psi, rho, theta, phi
+        return phi / rho, -theta / rho
+
+    def estimate_norms(self, dk_norm):
+        """Update the estimates of ``||x||``, ``cond(A)``, ``||r||`` and ``||A^H r||``."""
+        self.ddnorm = self.ddnorm + dk_norm ** 2
+        delta, gambar = self.sn2 * self.rho, -self.cs2 * self.rho
+        rhs = self.phi - delta * self.z
+        zbar = rhs / gambar
+        self.xnorm = math.sqrt(self.xxnorm + zbar ** 2)
+        gamma = math.sqrt(gambar ** 2 + self.theta ** 2)
+        self.cs2, self.sn2 = gambar / gamma, self.theta / gamma
+        self.z = rhs / gamma
+        self.xxnorm = self.xxnorm + self.z ** 2
+        self.acond = self.anorm * math.sqrt(self.ddnorm)
+        self.res2 = self.res2 + self.psi ** 2
+        self.rnorm = math.sqrt(self.phibar ** 2 + self.res2)
+        self.arnorm = self.alfa * abs(self.tau)
+        if self.damp > 0:
+            r1sq = self.rnorm ** 2 - self.damp ** 2 * self.xxnorm
+            self.r1norm = -math.sqrt(-r1sq) if r1sq < 0 else math.sqrt(r1sq)
+        else:
+            self.r1norm = self.rnorm
+        self.r2norm = self.rnorm
+
+    def stop_code(self, itn, iter_lim, bnorm, atol, btol, ctol):
+        """LSQR's ``istop``: the most significant of its tests that holds (0 for none)."""
+        test1 = self.rnorm / bnorm
+        test2 = self.arnorm / (self.anorm * self.rnorm + _EPS)
+        test3 = 1 / (self.acond + _EPS)
+        t1 = test1 / (1 + self.anorm * self.xnorm / bnorm)
+        rtol = btol + atol * self.anorm * self.xnorm / bnorm
+        tests = [(test1 <= rtol, 1), (test2 <= atol, 2), (test3 <= ctol, 3), (1 + t1 <= 1, 4),
+                 (1 + test2 <= 1, 5), (1 + test3 <= 1, 6), (itn >= iter_lim, 7)]
+        return next((code for holds, code in tests if holds), 0)
+
+
+def lsqr(A, b, damp=0.0, atol=1e-6, btol=1e-6, conlim=1e8, iter_lim=None, show=False,
+         calc_var=False, x0=None, *, callback=None, progress=None):
+    """LSQR (Paige and Saunders) for ``min ||A x - b||² + damp² ||x||²``; ``scipy.sparse.linalg.lsqr``.
+
+    Parameters
+    ----------
+    A : LinearOperator or matrix
+        ``(m, n)``; for Dask vectors an operator that runs on them.
+    b : array, shape (m,)
+        NumPy or Dask.
+    damp, atol, btol, conlim, iter_lim, calc_var, x0
+        As :func:`scipy.sparse.linalg.lsqr`.
+    show : bool
+        Print an iteration log (:func:`print_progress`).
+    callback : callable, optional
+        ``callback(x)`` after each iteration.
+    progress : callable, optional
+        ``progress(iteration, r1norm)`` after each iteration.
+
+    Returns
+    -------
+    tuple
+        ``(x, istop, itn, r1norm, r2norm, anorm, acond, arnorm, xnorm, var)`` with
+        SciPy's meanings (``istop`` 0–7).
+    """
+    A = _operator(A)
+    b = _vector(b)
+    vs = _Vectors(b)
+    if show and progress is None:
+        progress = print_progress
+    n = A.shape[1]
+    iter_lim = 2 * n if iter_lim is None else iter_lim
+    ctol = 1 / conlim if conlim > 0 else 0
+    bnorm = vs.norm(b)
+    u = b
+    if x0 is None:
+        x, beta = None, bnorm
+    else:
+        x = vs.asarray(x0, np.result_type(x0.dtype))
+        (u,) = vs.settle(u - vs.check(A.matvec(x), "lsqr"))
+        beta = vs.norm(u)
+    if beta > 0:
+        u = (1 / beta) * u
+        (v,) = vs.settle(vs.check(A.rmatvec(u), "lsqr"))
+        alfa = vs.norm(v)
+    else:
+        v, alfa = (vs.zeros(vs.check(A.rmatvec(b), "lsqr"), np.float64) if x is None else x), 0
+    if x is None:
+        x = vs.zeros(v, np.float64)
+    var = vs.zeros(v, np.float64)
+    if alfa > 0:
+        v = (1 / alfa) * v
+    w = v
+    state = _LSQRState(alfa, beta, damp)
+    if state.arnorm == 0:
+        return x, 0, 0, beta, beta, 0, 0, 0, 0, var
+    istop, itn = 0, 0
+    while itn < iter_lim:
+        itn += 1
+        (u,) = vs.settle(vs.check(A.matvec(v), "lsqr") - state.alfa * u)
+        state.beta = vs.norm(u)
+        if state.beta > 0:
+            u = (1 / state.beta) * u
+            state.anorm = math.sqrt(state.anorm ** 2 + state.alfa ** 2 + state.beta ** 2 + damp ** 2)
+            (v,) = vs.settle(vs.check(A.rmatvec(u), "lsqr") - state.beta * v)
+            state.alfa = vs.norm(v)
+            if state.alfa > 0:
+                v = (1 / state.alfa) * v
+        t1, t2 = state.rotate()
+        dk = (1 / state.rho) * w
+        x, w = x + t1 * w, v + t2 * w
+        if calc_var:
+            var = var + dk ** 2
+        x, w, u, v, var = vs.settle(x, w, u, v, var)
+        state.estimate_norms(vs.norm(dk))
+        istop = state.stop_code(itn, iter_lim, bnorm, atol, btol, ctol)
+        if progress is not None:
+            progress(itn, float(state.r1norm))
+        if callback is not None:
+            callback(x)
+        if istop != 0:
+            break
+    return (x, istop, itn, state.r1norm, state.r2norm, state.anorm, state.acond, state.arnorm,
+            state.xnorm, var)

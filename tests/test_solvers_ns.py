@@ -1,0 +1,180 @@
+"""linop.solvers: SciPy's iterates on NumPy vectors; Dask vectors stay lazy with bounded graphs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse.linalg as spla
+
+import linop
+from linop import solvers
+
+RNG = np.random.default_rng(11)
+
+
+def _spd(n, dtype=np.float64):
+    a = RNG.standard_normal((n, n)) + (1j * RNG.standard_normal((n, n)) if dtype == complex else 0)
+    return a @ a.conj().T + n * np.eye(n)
+
+
+def _iterates(solve, *args, **kwargs):
+    seen = []
+    out = solve(*args, callback=lambda x: seen.append(np.array(x)), **kwargs)
+    return out, seen
+
+
+CG_SETTINGS = [
+    dict(),
+    dict(rtol=1e-10),
+    dict(maxiter=3),
+    dict(atol=1e-3, rtol=0.0),
+    dict(x0="random"),
+    dict(M="jacobi"),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, complex])
+@pytest.mark.parametrize("settings", CG_SETTINGS, ids=str)
+def test_cg_follows_scipy(settings, dtype):
+    n = 30
+    A = _spd(n, dtype)
+    b = RNG.standard_normal(n) + (1j * RNG.standard_normal(n) if dtype == complex else 0)
+    kwargs = dict(settings)
+    if kwargs.get("x0") == "random":
+        kwargs["x0"] = RNG.standard_normal(n).astype(dtype)
+    if kwargs.get("M") == "jacobi":
+        kwargs["M"] = spla.aslinearoperator(np.diag(1 / np.diag(A)))
+    (x, info), ours = _iterates(solvers.cg, linop.aslinearoperator(A), b,
+                                **{k: (v.copy() if k == "x0" else v) for k, v in kwargs.items()})
+    (xs, info_s), theirs = _iterates(spla.cg, A, b, **{k: (v.copy() if k == "x0" else v)
+                                                       for k, v in kwargs.items()})
+    assert info == info_s and len(ours) == len(theirs)
+    for a, c in zip(ours, theirs):
+        np.testing.assert_allclose(a, c, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(x, xs, rtol=1e-10, atol=1e-12)
+
+
+def test_cg_zero_rhs_and_bad_atol():
+    A = linop.aslinearoperator(_spd(5))
+    x, info = solvers.cg(A, np.zeros(5))
+    assert info == 0 and not x.any()
+    with pytest.raises(ValueError, match="atol"):
+        solvers.cg(A, np.ones(5), atol=-1)
+
+
+LSQR_SETTINGS = [
+    dict(),
+    dict(damp=0.5),
+    dict(iter_lim=4),
+    dict(atol=1e-12, btol=1e-12),
+    dict(conlim=10.0),
+    dict(calc_var=True),
+    dict(x0="random"),
+]
+
+
+@pytest.mark.parametrize("shape", [(40, 25), (20, 30)])
+@pytest.mark.parametrize("settings", LSQR_SETTINGS, ids=str)
+def test_lsqr_follows_scipy(settings, shape):
+    M = RNG.standard_normal(shape)
+    b = RNG.standard_normal(shape[0])
+    kwargs = dict(settings)
+    if kwargs.get("x0") == "random":
+        kwargs["x0"] = RNG.standard_normal(shape[1])
+    ours = solvers.lsqr(linop.aslinearoperator(M), b, **kwargs)
+    theirs = spla.lsqr(M, b, **kwargs)
+    assert ours[1:3] == theirs[1:3]  # istop, itn
+    np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours[3:9], theirs[3:9], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours[9], theirs[9], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 2, 5])
+def test_lsqr_iterates_follow_scipy(k):
+    M, b = RNG.standard_normal((30, 12)), RNG.standard_normal(30)
+    (x, *_), ours = _iterates(solvers.lsqr, linop.aslinearoperator(M), b, iter_lim=k)
+    np.testing.assert_allclose(ours[-1], spla.lsqr(M, b, iter_lim=k)[0], rtol=1e-10)
+    assert len(ours) == k
+
+
+def test_lsqr_zero_rhs():
+    out = solvers.lsqr(linop.aslinearoperator(np.eye(3)), np.zeros(3))
+    ref = spla.lsqr(np.eye(3), np.zeros(3))
+    assert out[1:3] == ref[1:3] and not out[0].any()
+
+
+@pytest.mark.parametrize("damp", [0.0, 0.3])
+def test_cgls_solves_the_least_squares_problem(damp):
+    M, b = RNG.standard_normal((40, 15)), RNG.standard_normal(40)
+    x, istop, itn, rnorm, snorm = solvers.cgls(linop.aslinearoperator(M), b, damp=damp,
+                                               rtol=1e-12)
+    normal = M.T @ M + damp ** 2 * np.eye(15)
+    np.testing.assert_allclose(x, np.linalg.solve(normal, M.T @ b), rtol=1e-8)
+    assert istop == 1 and itn <= 30
+    assert rnorm == pytest.approx(np.linalg.norm(b - M @ x), rel=1e-8)
+    assert snorm <= 1e-12 * np.linalg.norm(M.T @ b)
+
+
+def test_cgls_stops_at_the_iteration_limit_and_on_zero():
+    M, b = RNG.standard_normal((40, 15)), RNG.standard_normal(40)
+    assert solvers.cgls(M, b, iter_lim=3)[1:3] == (7, 3)
+    assert solvers.cgls(M, np.zeros(40))[1] == 0
+
+
+def test_progress_log(capsys):
+    M, b = RNG.standard_normal((20, 8)), RNG.standard_normal(20)
+    seen = []
+    solvers.lsqr(M, b, iter_lim=3, progress=lambda k, r: seen.append((k, r)))
+    assert [k for k, _ in seen] == [1, 2, 3] and all(r > 0 for _, r in seen)
+    solvers.cg(_spd(6), np.ones(6), progress=solvers.print_progress, maxiter=2)
+    assert "residual" in capsys.readouterr().out
+
+
+# -- on Dask ---------------------------------------------------------------------------------
+def _stencil(x):
+    """An SPD operator: identity plus the negative 7-point Laplacian (zero boundaries)."""
+    y = 7 * x
+    y[1:] -= x[:-1]
+    y[:-1] -= x[1:]
+    y[:, 1:] -= x[:, :-1]
+    y[:, :-1] -= x[:, 1:]
+    y[:, :, 1:] -= x[:, :, :-1]
+    y[:, :, :-1] -= x[:, :, 1:]
+    return y
+
+
+@pytest.fixture(scope="module")
+def dask_threads():
+    dask = pytest.importorskip("dask")
+    with dask.config.set(scheduler="threads"):
+        yield pytest.importorskip("dask.array")
+
+
+SHAPE = (8, 10, 6)
+
+
+@pytest.mark.parametrize("name", ["cg", "cgls", "lsqr"])
+def test_dask_solve_equals_numpy_and_graph_stays_bounded(dask_threads, name):
+    da = dask_threads
+    A = linop.aslinearoperator(_stencil, np.zeros(SHAPE))
+    b = RNG.standard_normal(A.shape[0])
+    bd = da.from_array(b, chunks=160)
+    solve = getattr(solvers, name)
+    graph_sizes = []
+
+    def record(x):
+        assert isinstance(x, da.Array)
+        graph_sizes.append(len(x.__dask_graph__()))
+
+    kwargs = dict(maxiter=12) if name == "cg" else dict(iter_lim=12)
+    got = solve(A, bd, callback=record, **kwargs)
+    want = solve(A, b, **kwargs)
+    assert isinstance(got[0], da.Array)
+    np.testing.assert_allclose(got[0].compute(), want[0], rtol=1e-10, atol=1e-12)
+    assert got[1:3] == want[1:3] if name != "cg" else got[1] == want[1]
+    assert len(graph_sizes) == 12 and len(set(graph_sizes[1:])) == 1  # no growth
+
+
+def test_dask_vectors_need_an_operator_that_takes_them(dask_threads):
+    da = dask_threads
+    with pytest.raises(linop.errors.NamespaceError, match="linop.aslinearoperator"):
+        solvers.cg(spla.aslinearoperator(_spd(6)), da.ones(6, chunks=3), maxiter=2)
