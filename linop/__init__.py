@@ -1,6 +1,8 @@
 """linop: matrix-free linear operators with exact adjoints from ordinary NumPy code."""
 from . import execute  # noqa: F401  (registers the default executor, "numpy")
+from . import fused  # noqa: F401  (registers the fused executor "numba" and the default, "auto")
 from . import foreign  # noqa: F401  (registers SciPy's and PyLops' operators with tracing)
+from . import dask_exec  # noqa: F401  (registers the Dask backend; Dask itself loads on first use)
 from .api import linear_transpose
 from .errors import (AffineError, ArrayAssignmentError, BatchingError, ConversionError, LinopError,
                      NonLinearError, TracerMixError, UnsupportedFunctionError, ViewWriteError)
@@ -45,3 +47,9 @@ from .errors import DenseMatrixError
 from .operator import tosparse
 
 __all__ += ["DenseMatrixError", "tosparse"]
+from . import solvers  # linop.solvers.{cg, cgls, lsqr}: vectors stay NumPy or Dask
+
+__all__ += ["solvers"]
+from .errors import NamespaceError
+
+__all__ += ["NamespaceError"]

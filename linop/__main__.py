@@ -1,233 +1,178 @@
-"""``python -m linop``: deblur a synthetic image with a traced forward model (and show the IR).
-
-``python -m linop demo`` builds a phantom image, blurs it with a forward model
-written in plain NumPy, adds noise, wraps the model with
-:func:`linop.aslinearoperator`, checks the adjoint with a dot test and solves
-the damped least-squares problem with ``scipy.sparse.linalg.lsqr``.
-``python -m linop demo --ir`` prints the forward and transposed IR of a small
-example instead.
-"""
+"""``python -m linop``: the command line (``demo`` and ``check``); with no command, the help."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-import time
 
-import numpy as np
+DESCRIPTION = """\
+linop turns a linear function written in plain NumPy into a matrix-free SciPy
+LinearOperator whose adjoint is derived from the traced program.
 
-import linop
-from linop.testing import dot_test_function
+Start here:
+  python -m linop demo
+      deblur a synthetic image with lsqr on a traced NumPy model
+  python -m linop check mymodel:forward --shape 256,256
+      trace your own function forward(x) from mymodel.py, dot-test its adjoint,
+      compare it with its dense matrix when small, and time it
+"""
 
+CHECK_DESCRIPTION = """\
+Trace FUNCTION on an input of the given shape and dtype, print a summary of the
+program (equations by primitive, constants' memory), run the dot test with real
+and complex vectors, compare forward and adjoint with the dense matrix of the
+plain NumPy function when the input is small, and time forward, adjoint and the
+function itself.
 
-# -- the synthetic image and the forward model ------------------------------------------------
-def phantom(n: int) -> np.ndarray:
-    """A Shepp-Logan-like phantom: ellipses of constant intensity on an ``n x n`` grid."""
-    # (intensity, semi-axis a, semi-axis b, centre x, centre y, rotation in degrees)
-    ellipses = [(1.0, 0.69, 0.92, 0.0, 0.0, 0), (-0.8, 0.6624, 0.874, 0.0, -0.0184, 0),
-                (-0.2, 0.11, 0.31, 0.22, 0.0, -18), (-0.2, 0.16, 0.41, -0.22, 0.0, 18),
-                (0.1, 0.21, 0.25, 0.0, 0.35, 0), (0.1, 0.046, 0.046, 0.0, 0.1, 0),
-                (0.1, 0.046, 0.023, -0.08, -0.605, 0), (0.1, 0.023, 0.046, 0.06, -0.605, 0)]
-    y, x = np.mgrid[1:-1:n * 1j, -1:1:n * 1j]
-    img = np.zeros((n, n))
-    for value, a, b, cx, cy, deg in ellipses:
-        t = np.deg2rad(deg)
-        u = (x - cx) * np.cos(t) + (y - cy) * np.sin(t)
-        v = -(x - cx) * np.sin(t) + (y - cy) * np.cos(t)
-        img[(u / a) ** 2 + (v / b) ** 2 <= 1] += value
-    return img
+Exit status: 0 passed, 1 a check failed, 2 the function could not be loaded or
+traced (the message says where in your code).
+"""
 
+CHECK_EPILOG = """\
+examples:
+  python -m linop check mymodel:forward --shape 256,256
+  python -m linop check models/blur.py:forward --shape 64,64 --dtype float32
+  python -m linop check mymodel:forward --like data.npy --complex
+"""
 
-def gaussian_psf(n: int, sigma: float) -> np.ndarray:
-    """A normalised Gaussian point-spread function centred at index (0, 0) (periodic)."""
-    d = np.minimum(np.arange(n), n - np.arange(n))
-    g = np.exp(-0.5 * (d / sigma) ** 2)
-    psf = np.outer(g, g)
-    return psf / psf.sum()
-
-
-def make_fft_blur(n: int, sigma: float):
-    """Periodic Gaussian blur written with ``np.fft.rfft2`` / ``irfft2``."""
-    kernel = np.fft.rfft2(gaussian_psf(n, sigma))
-
-    def blur(img):
-        return np.fft.irfft2(np.fft.rfft2(img) * kernel, s=img.shape)
-    return blur
+DEMO_DESCRIPTION = """\
+Deblur a synthetic phantom image: a Gaussian blur written with np.fft.rfft2 and
+irfft2 is traced into an operator, dot-tested, and inverted with
+scipy.sparse.linalg.lsqr (damped least squares) until lsqr's stopping rule holds
+(atol = btol = --tol) or --iters iterations have run.
+"""
 
 
-def make_stencil_blur(sigma: float):
-    """Separable Gaussian blur with slicing (zero boundaries); used when FFTs are not traced."""
-    radius = max(1, int(round(2.5 * sigma)))
-    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    taps /= taps.sum()
-
-    def smooth(img, axis):
-        out = taps[radius] * img
-        for k in range(1, radius + 1):
-            lo = [slice(None)] * 2
-            hi = [slice(None)] * 2
-            lo[axis], hi[axis] = slice(k, None), slice(None, -k)
-            shifted = np.zeros_like(img)
-            shifted[tuple(lo)] = img[tuple(hi)]
-            shifted[tuple(hi)] += img[tuple(lo)]
-            out = out + taps[radius + k] * shifted
-        return out
-
-    def blur(img):
-        return smooth(smooth(img, 0), 1)
-    return blur
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Plain-text help: descriptions kept as written (each option's help shows its default)."""
 
 
-def _fft_traceable(blur, n) -> bool:
+def positive_int(text: str) -> int:
+    """An ``int`` of at least 1 (argparse type)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def image_size(text: str) -> int:
+    """An image size of at least 8 pixels (argparse type)."""
+    value = int(text)
+    if value < 8:
+        raise argparse.ArgumentTypeError(f"must be at least 8 pixels, not {value}")
+    return value
+
+
+def non_negative(text: str) -> float:
+    """A finite ``float`` of at least 0 (argparse type)."""
+    value = float(text)
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, not {text}")
+    return value
+
+
+def positive(text: str) -> float:
+    """A finite ``float`` greater than 0 (argparse type)."""
+    value = non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def shape(text: str) -> tuple:
+    """``256,256`` -> ``(256, 256)`` (argparse type); ``""`` is a 0-d input."""
     try:
-        linop.trace(blur, np.zeros((n, n)))
-        return True
-    except linop.LinopError:
-        return False
+        dims = tuple(int(d) for d in text.replace("x", ",").split(",") if d.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of sizes "
+                                         "such as 256,256") from None
+    if any(d < 1 for d in dims):
+        raise argparse.ArgumentTypeError(f"sizes must be at least 1: {text!r}")
+    return dims
 
 
-# -- the demo ----------------------------------------------------------------------------------
-class _Stages:
-    def __init__(self, total: int):
-        self.total, self.k, self.t0 = total, 0, time.perf_counter()
+def float_dtype(text: str) -> str:
+    """A floating or complex NumPy dtype name (argparse type)."""
+    import numpy as np
 
-    def start(self, what: str):
-        self.k += 1
-        self.t = time.perf_counter()
-        print(f"[{self.k}/{self.total}] {what} ...", end="", flush=True)
-
-    def done(self, detail: str = ""):
-        print(f" done in {time.perf_counter() - self.t:.2f} s{'; ' + detail if detail else ''}",
-              flush=True)
-
-
-def demo_deblur(args) -> int:
-    """The image deblurring demo; returns the exit status."""
-    from scipy.sparse.linalg import lsqr
-
-    n = args.size
-    rng = np.random.default_rng(args.seed)
-    stages = _Stages(6)
-
-    stages.start(f"building a {n}x{n} phantom image")
-    truth = phantom(n)
-    stages.done(f"{n * n} unknowns")
-
-    stages.start("tracing the NumPy forward model (Gaussian blur)")
-    blur = make_fft_blur(n, args.sigma)
-    kind = "FFT (np.fft.rfft2/irfft2)"
-    if not _fft_traceable(blur, n):
-        blur, kind = make_stencil_blur(args.sigma), "separable stencil"
-    A = linop.aslinearoperator(blur, np.zeros((n, n)))
-    stages.done(f"{kind}, {len(A.program.eqns)} forward / {len(A.adjoint_program.eqns)} adjoint "
-                f"equations, operator {A.shape[0]}x{A.shape[1]} {A.dtype}")
-
-    stages.start("simulating the data: blur + noise")
-    clean = blur(truth)
-    noise = args.noise * np.linalg.norm(clean) / np.sqrt(clean.size) * rng.standard_normal(clean.shape)
-    data = clean + noise
-    stages.done(f"noise level {args.noise:g} (relative)")
-
-    stages.start("dot test <A x, y> = <x, A^H y>")
-    err = linop.dottest(A)
-    stages.done(f"relative error {err:.1e} (real and complex vectors)")
-
-    stages.start(f"solving with scipy.sparse.linalg.lsqr (damp={args.damp:g}, "
-                 f"at most {args.iters} iterations)")
-    result = lsqr(A, data.ravel(), damp=args.damp, iter_lim=args.iters, atol=1e-8, btol=1e-8)
-    x = result[0].reshape(n, n)
-    stages.done(f"{result[2]} iterations ({_LSQR_STOP.get(result[1], f'istop={result[1]}')})")
-
-    stages.start("comparing with the true image")
-    rel = np.linalg.norm(x - truth) / np.linalg.norm(truth)
-    rel_data = np.linalg.norm(data - truth) / np.linalg.norm(truth)
-    stages.done()
-    print(f"\nrelative error of the blurred data:   {rel_data:.3f}")
-    print(f"relative error of the reconstruction: {rel:.3f}")
-    print(f"total time: {time.perf_counter() - stages.t0:.2f} s")
-    if args.plot:
-        _plot(args.plot, truth, data, x, rel_data, rel)
-    return 0
-
-
-def _plot(path, truth, data, x, rel_data, rel):
     try:
-        import matplotlib
+        dtype = np.dtype(text)
+    except TypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a NumPy dtype") from None
+    if not np.issubdtype(dtype, np.inexact):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a floating or complex dtype "
+                                         "(float32, float64, complex64, complex128)")
+    return dtype.name
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m linop`` and its two commands."""
+    parser = argparse.ArgumentParser(prog="python -m linop", description=DESCRIPTION,
+                                     formatter_class=HelpFormatter)
+    sub = parser.add_subparsers(dest="command", title="commands", metavar="{demo,check}")
+
+    demo = sub.add_parser("demo", help="deblur a synthetic image with lsqr on a traced NumPy model",
+                          description=DEMO_DESCRIPTION, formatter_class=HelpFormatter)
+    demo.add_argument("--size", type=image_size, default=256, help="image size in pixels per side (default: %(default)s)")
+    demo.add_argument("--iters", type=positive_int, default=200, help="most lsqr iterations (default: %(default)s)")
+    demo.add_argument("--tol", type=positive, default=1e-3,
+                      help="lsqr's stopping tolerances atol and btol (default: %(default)s)")
+    demo.add_argument("--damp", type=non_negative, default=0.02, help="lsqr damping (Tikhonov) (default: %(default)s)")
+    demo.add_argument("--noise", type=non_negative, default=0.01, help="relative noise level (default: %(default)s)")
+    demo.add_argument("--sigma", type=positive, default=2.0, help="blur width in pixels (default: %(default)s)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed of the noise (default: %(default)s)")
+    demo.add_argument("--plot", metavar="OUT.png", default=None,
+                      help="save a figure of truth, data and reconstruction (needs matplotlib)")
+    demo.add_argument("--ir", action="store_true",
+                      help="print the IR of a small example instead of deblurring")
+
+    check = sub.add_parser("check", help="trace your function and check its adjoint",
+                           description=CHECK_DESCRIPTION, epilog=CHECK_EPILOG,
+                           formatter_class=HelpFormatter)
+    check.add_argument("target", metavar="MODULE:FUNCTION",
+                       help="the function: a module on the path or a file, e.g. mymodel:forward "
+                            "or models/blur.py:forward")
+    given = check.add_mutually_exclusive_group(required=True)
+    given.add_argument("--shape", type=shape, help="the input's shape, e.g. 256,256")
+    given.add_argument("--like", metavar="DATA.npy",
+                       help="take the input's shape and dtype from a saved array")
+    check.add_argument("--dtype", type=float_dtype, default="float64", help="the input's dtype (default: %(default)s)")
+    check.add_argument("--complex", action="store_true",
+                       help="a complex input (complex128 for float64, complex64 for float32)")
+    check.add_argument("--dense-limit", type=positive_int, default=1024,
+                       help="compare with the dense matrix up to this many (real) unknowns (default: %(default)s)")
+    check.add_argument("--repeat", type=positive_int, default=5, help="timed calls of each (default: %(default)s)")
+    return parser
+
+
+def matplotlib_missing() -> bool:
+    """Whether ``import matplotlib`` fails (checked before any work is done)."""
+    try:
+        importlib.import_module("matplotlib")
     except ImportError:
-        print(f"--plot {path}: matplotlib is not installed (pip install matplotlib); no figure saved")
-        return
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4.2))
-    for ax, img, title in zip(axes, (truth, data, x), (
-            "true image", f"blurred + noise (error {rel_data:.2f})",
-            f"lsqr reconstruction (error {rel:.2f})")):
-        ax.imshow(img, cmap="gray", vmin=truth.min(), vmax=truth.max())
-        ax.set_title(title)
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    print(f"figure saved to {path}")
-
-
-def demo_ir(args) -> int:
-    """Print the forward and transposed IR of a small regulariser, and its dot test."""
-    def gradient(img):
-        """Forward differences along both axes: a typical regulariser."""
-        gx = np.zeros_like(img)
-        gx[:, :-1] = img[:, 1:] - img[:, :-1]
-        gy = img[1:, :] - img[:-1, :]
-        return gx, 0.5 * gy
-
-    x = np.zeros((4, 5))
-    program = linop.trace(gradient, x)
-    print("Forward program:")
-    print(program)
-    print("\nTransposed program:")
-    print(linop.transpose(program))
-    err = dot_test_function(gradient, x)
-    print(f"\nDot test <A x, y> = <x, A^T y>: relative error {err:.2e}")
-    return 0
-
-
-# scipy.sparse.linalg.lsqr's `istop` codes, in words.
-_LSQR_STOP = {
-    0: "x = 0 is the solution",
-    1: "converged: residual small enough",
-    2: "converged: least-squares solution",
-    3: "stopped: condition number too large",
-    4: "converged to machine precision",
-    5: "converged to machine precision (least squares)",
-    6: "stopped: condition number too large for machine precision",
-    7: "iteration limit reached",
-}
+        return True
+    return False
 
 
 def main(argv=None) -> int:
-    """Entry point of ``python -m linop``."""
-    parser = argparse.ArgumentParser(prog="python -m linop", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command")
-    demo = sub.add_parser("demo", help="deblur a synthetic image with lsqr on a traced NumPy model")
-    demo.add_argument("--size", type=int, default=256, help="image size (pixels per side)")
-    demo.add_argument("--iters", type=int, default=100, help="maximum lsqr iterations")
-    demo.add_argument("--damp", type=float, default=0.02, help="lsqr damping (Tikhonov)")
-    demo.add_argument("--noise", type=float, default=0.01, help="relative noise level")
-    demo.add_argument("--sigma", type=float, default=2.0, help="blur width in pixels")
-    demo.add_argument("--seed", type=int, default=0, help="random seed of the noise")
-    demo.add_argument("--plot", metavar="OUT.png", help="save a figure (needs matplotlib)")
-    demo.add_argument("--ir", action="store_true",
-                      help="print the IR of a small example instead of deblurring")
+    """Entry point of ``python -m linop``; returns the exit status."""
+    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("demo", "-h", "--help"):
-        argv = ["demo"] + argv  # the demo is the default command
+    if not argv:
+        parser.print_help()
+        return 0
     args = parser.parse_args(argv)
     if args.command == "demo":
-        if args.size < 8:
-            parser.error("--size must be at least 8")
-        return demo_ir(args) if args.ir else demo_deblur(args)
-    parser.print_help()
-    return 2
+        from .commands import demo
+
+        if args.plot and matplotlib_missing():
+            parser.exit(2, f"python -m linop demo: error: --plot {args.plot} needs matplotlib, "
+                           'which is not installed: python -m pip install matplotlib '
+                           '(or ".[plot]")\n')
+        return demo.demo_ir(args) if args.ir else demo.demo_deblur(args)
+    from .commands import check
+
+    return check.run_check(args)
 
 
 if __name__ == "__main__":

@@ -32,8 +32,8 @@ from .snapshots import Captures
 
 __all__ = ["Primitive", "lookup_primitive", "TracerBase", "Builder", "bind", "is_tracer",
            "current_builder", "active_builders", "building", "zeros", "zeros_p",
-           "zeros_or_affine", "replay", "sparse_identity", "sparse_diagonal",
-           "selection_jacobians", "transposed_selection_jacobians"]
+           "zeros_or_affine", "replay", "Scaling", "Placement", "transposed_selection_jacobians",
+           "aval_of"]
 
 
 class Primitive:
@@ -101,6 +101,16 @@ class Primitive:
         """
         return None
 
+    def overwrites(self, eqn, earlier) -> bool:
+        """Whether ``eqn`` (of this primitive) writes again every element ``earlier`` changed.
+
+        Both equations have the same first input ``x``; ``earlier`` computes a new
+        version of ``x`` (a slice update, an accumulation into a slice). When ``eqn``'s
+        result does not depend on those elements of ``x``, it may read ``earlier``'s
+        output instead (:func:`linop.passes.rebase_writes`). The default is ``False``.
+        """
+        return False
+
     def fold_into(self, inner, eqn):
         """``eqn`` (of this primitive) merged with ``inner``, the producer of its first input.
 
@@ -108,8 +118,9 @@ class Primitive:
 
         Returns
         -------
-        Eqn or None
-            One equation computing ``eqn.out`` from ``inner``'s inputs, or ``None``.
+        Eqn, Var or None
+            One equation computing ``eqn.out`` from ``inner``'s inputs, a variable
+            (one of ``inner``'s inputs) whose value ``eqn.out`` is, or ``None``.
         """
         return None
 
@@ -160,21 +171,98 @@ class Primitive:
             return params
         return {k: promote(v) if isinstance(v, np.dtype) else v for k, v in params.items()}
 
+    #: How the fused executor (:mod:`linop.fused`) compiles this primitive into loops:
+    #: ``"element"`` (each output element is an expression of input elements, written by
+    #: :meth:`fused_element`), ``"loops"`` (it writes its output with loops of its own,
+    #: :meth:`fused_loops`: running sums, accumulations), or ``None`` (a library call, run
+    #: with ``impl``: FFTs, dense and sparse products).
+    fused_form = None
+    #: Whether :meth:`fused_element` reads one input element for several output elements
+    #: (broadcasts, gathers): a computed input is then stored first, not recomputed.
+    fused_repeats_inputs = False
+
+    def fused_element(self, loop, index, **params) -> str:
+        """One output element as an expression of input elements (``fused_form = "element"``).
+
+        Parameters
+        ----------
+        loop : linop.fused.codegen.Loop
+            The kernel being written: ``loop.read(k, index)`` is input ``k``'s element at
+            ``index``, ``loop.int(n)`` an integer parameter, ``loop.const_at(array, index)``
+            a constant's element (broadcast right-aligned), ``loop.select(branches)`` a
+            conditional value (bounds as predicates), ``loop.temp(expr)`` a local.
+        index : list of str
+            The output element's index, one integer expression per axis.
+
+        Returns
+        -------
+        str
+            A numba expression of the element (cast to the output dtype by the caller).
+        """
+        raise LinopError(f"primitive {self.name} has no fused element rule")
+
+    def fused_loops(self, loop, **params):
+        """Write the whole output with loops (required when ``fused_form = "loops"``).
+
+        ``loop.output(zeros)`` allocates the output, ``loop.nest(shape)`` opens loops
+        over a shape (a context manager giving the index), ``loop.emit(line)`` writes a
+        statement and ``loop.read(k, index)`` reads an input element in those loops.
+        An ``"element"`` primitive may define it too, for when its output is stored (a
+        reshape then loops over its input's shape, sparing index arithmetic).
+
+        Returns
+        -------
+        None, or NotImplemented
+            ``NotImplemented`` (the default) lets :meth:`fused_element` write the output.
+        """
+        return NotImplemented
+
+    #: Whether every output element is one input element or a zero that ``impl`` fills in,
+    #: with no arithmetic (slices, pads, reshapes, transposes, gathers, concatenations).
+    #: :func:`linop.tosparse` then carries each element's column indices and coefficients
+    #: through ``batch`` (which must work on integer arrays too) instead of multiplying
+    #: matrices, and needs no :meth:`sparse_jacobian`.
+    moves_elements = False
+
     def sparse_jacobian(self, *in_avals, **params):
         """The exact sparse matrix of each input, or ``None`` for no structural rule.
 
         Used by :func:`linop.tosparse`. For inputs of ``in_avals`` (ShapeDtype) and
-        output ``out``, the result is a list with one ``scipy.sparse`` matrix ``J_k``
-        per input, of shape ``(out.size, in_k.size)`` over C-order flattened elements
-        and of the output's dtype, such that ``out.ravel() = sum_k J_k @ in_k.ravel()``.
-        A real-linear primitive (``real``, ``conj``, ...) gives a pair ``(J_k, K_k)``
-        instead, meaning ``J_k @ in_k.ravel() + K_k @ conj(in_k.ravel())``. With
-        ``None`` (the default) ``tosparse`` probes ``impl`` on the identity instead,
-        up to its ``dense_limit``. The helpers :func:`selection_jacobians` and
-        :func:`transposed_selection_jacobians` cover primitives that only move
-        elements around.
+        output ``out``, the result is a list with one rule ``J_k`` per input such that
+        ``out.ravel() = sum_k J_k @ in_k.ravel()``: a ``scipy.sparse`` matrix of shape
+        ``(out.size, in_k.size)`` over C-order flattened elements, a :class:`Scaling`
+        (an element-wise factor, for inputs of the output's shape), a :class:`Placement`
+        (the input placed as a primitive that moves elements places it) or ``None``
+        (the input does not contribute). A real-linear primitive (``real``, ``conj``, ...)
+        gives a pair ``(J_k, K_k)`` instead, meaning ``J_k @ in_k.ravel() +
+        K_k @ conj(in_k.ravel())``. With ``None`` (the default) ``tosparse`` probes
+        ``impl`` on the identity instead, up to its ``dense_limit``. Primitives that
+        only move elements set :attr:`moves_elements` instead;
+        :func:`transposed_selection_jacobians` covers those whose transpose does.
         """
         return None
+
+    def array_impl(self, ns, *xs, **params):
+        """The result on arrays of another array library, written against its array API.
+
+        Used by :func:`linop.namespace.run_on_backend` for non-NumPy inputs. ``ns`` is a
+        :class:`linop.namespace.Backend`: ``ns.xp`` is the inputs' array-API namespace and
+        ``ns.constant(value, like)`` brings a captured NumPy constant over (once). The
+        default runs :meth:`impl` on whole NumPy copies of the inputs
+        (:meth:`~linop.namespace.Backend.whole`): correct for every primitive, but it
+        gathers each input in one place.
+        """
+        return ns.whole(self, xs, params, self.abstract_eval(*(aval_of(x) for x in xs), **params))
+
+    def dask_impl(self, dk, *xs, **params):
+        """The result on Dask arrays; the default is :meth:`array_impl`.
+
+        Overridden where Dask needs its own chunk-aware operation. ``dk`` is a
+        :class:`linop.dask_exec.DaskBackend` (a :class:`~linop.namespace.Backend` with
+        ``dk.da``, the ``dask.array`` module, and chunk-aware helpers such as
+        ``dk.along_axes``, ``dk.sparse_along`` and ``dk.elementwise``).
+        """
+        return self.array_impl(dk, *xs, **params)
 
     def bind(self, *args, **params):
         """Apply the primitive: record an equation on tracers, compute on arrays."""
@@ -204,59 +292,75 @@ class Primitive:
         return (lookup_primitive, (type(self).__module__, self.name))
 
 
-def sparse_identity(n: int, dtype, scale=1) -> sp.csr_matrix:
-    """``scale * I`` (``n`` by ``n``) as a CSR matrix of ``dtype``."""
-    return sparse_diagonal(np.full(n, scale, dtype=dtype))
+def aval_of(x) -> ShapeDtype:
+    """The shape and dtype of an array of any library (read from ``.shape`` and ``.dtype``)."""
+    return ShapeDtype(tuple(x.shape), np.dtype(x.dtype))
 
 
-def sparse_diagonal(values) -> sp.csr_matrix:
-    """The diagonal matrix of a 1-d array ``values`` (CSR, ``values``' dtype)."""
-    n = values.shape[0]
-    return sp.csr_matrix((values, np.arange(n), np.arange(n + 1)), shape=(n, n))
+class Scaling:
+    """The sparse rule ``out = factor * x``, element by element (a diagonal matrix).
 
+    Returned by :meth:`Primitive.sparse_jacobian` for an input of the output's shape.
 
-def _selection(codes, rows_of, cols_of, shape, dtype) -> sp.csr_matrix:
-    """Ones at the entries that ``codes`` (1-based, 0 for none) describe."""
-    codes = np.asarray(codes).ravel()
-    hit = np.flatnonzero(codes)
-    source = np.rint(codes[hit]).astype(np.int64) - 1
-    return sp.csr_matrix((np.ones(hit.size, dtype), (rows_of(hit, source), cols_of(hit, source))),
-                         shape=shape)
-
-
-def selection_jacobians(prim: Primitive, in_avals, out_aval, params) -> list:
-    """The matrices of a primitive each of whose output elements is one input element or zero.
-
-    ``impl`` runs once on arrays that hold each input element's (1-based, offset
-    per input) position, as exact float64 integers; zeros in its result are elements
-    it fills with zeros. The matrices are of ``out_aval``'s dtype.
+    Parameters
+    ----------
+    factor : int, float, complex or numpy.ndarray
+        Broadcasts to the input's shape (right-aligned, as in NumPy). A Python number
+        keeps the coefficients' dtype (NumPy's weak scalars); an array's dtype takes
+        part in the result's (``imag`` scales by ``np.asarray(-0.5j, dtype)``).
     """
-    offsets = np.cumsum([0] + [a.size for a in in_avals])
-    codes = [np.arange(lo + 1, lo + a.size + 1, dtype=np.float64).reshape(a.shape)
-             for lo, a in zip(offsets, in_avals)]
-    out = np.asarray(prim.impl(*codes, **params)).ravel()
-    result = []
-    for k, a in enumerate(in_avals):
-        mine = np.where((out > offsets[k]) & (out <= offsets[k + 1]), out - offsets[k], 0)
-        result.append(_selection(mine, lambda hit, src: hit, lambda hit, src: src,
-                                 (out_aval.size, a.size), out_aval.dtype))
-    return result
+
+    __slots__ = ("factor",)
+
+    def __init__(self, factor=1):
+        self.factor = factor if isinstance(factor, (int, float, complex)) else np.asarray(factor)
+
+    def __repr__(self):
+        return f"Scaling({self.factor!r})"
+
+
+class Placement:
+    """The sparse rule ``out = factor * prim(x)`` for a primitive ``prim`` that moves elements.
+
+    Returned by :meth:`Primitive.sparse_jacobian` where an input lands in the output
+    as another primitive would place it (``add_slice`` adds its update as ``pad``
+    places it); ``prim`` sets :attr:`Primitive.moves_elements`.
+
+    Parameters
+    ----------
+    prim : Primitive
+    params : dict
+        ``prim``'s parameters.
+    factor : int, float or complex
+        A Python number (it keeps the coefficients' dtype).
+    """
+
+    __slots__ = ("prim", "params", "factor")
+
+    def __init__(self, prim, params, factor=1):
+        self.prim, self.params, self.factor = prim, params, factor
+
+    def __repr__(self):
+        return f"Placement({self.prim.name}, {self.params!r}, {self.factor!r})"
 
 
 def transposed_selection_jacobians(prim: Primitive, in_avals, out_aval, params) -> list:
     """The matrices of a primitive whose transpose is a selection (sums, scatters).
 
     The ``transpose`` rule runs on arrays holding each output element's 1-based
-    position; every input element then names the output element it adds into.
+    position; every input element then names the output element it adds into
+    (0: none). The matrices are CSR, of ``out_aval``'s dtype.
     """
     ct = np.arange(1, out_aval.size + 1, dtype=np.float64).reshape(out_aval.shape)
     real_avals = [ShapeDtype(a.shape, np.float64) for a in in_avals]
     cts = prim.transpose(ct, *real_avals, **params)
     result = []
     for a, c in zip(in_avals, cts):
-        codes = np.zeros(a.size) if c is None else np.broadcast_to(c, a.shape)
-        result.append(_selection(codes, lambda hit, src: src, lambda hit, src: hit,
-                                 (out_aval.size, a.size), out_aval.dtype))
+        codes = np.zeros(a.size) if c is None else np.broadcast_to(c, a.shape).ravel()
+        cols = np.flatnonzero(codes)
+        rows = np.rint(codes[cols]).astype(np.int64) - 1
+        result.append(sp.csr_matrix((np.ones(cols.size, out_aval.dtype), (rows, cols)),
+                                    shape=(out_aval.size, a.size)))
     return result
 
 
@@ -462,11 +566,19 @@ class Zeros(Primitive):
     def abstract_eval(self, *, shape, dtype):
         return ShapeDtype(shape, dtype)
 
+    fused_form = "element"
+
+    def fused_element(self, loop, index, *, shape, dtype):
+        return loop.zero()
+
     def transpose(self, ct, *, shape, dtype):
         return ()
 
     def sparse_jacobian(self, *, shape, dtype):
         return []
+
+    def array_impl(self, ns, *, shape, dtype):
+        return ns.xp.zeros(shape, dtype=dtype)
 
 
 zeros_p = Zeros()

@@ -11,6 +11,7 @@ import sys
 
 __all__ = [
     "LinopError",
+    "FusedExecutorWarning",
     "DenseMatrixError",
     "NonLinearError",
     "AffineError",
@@ -24,6 +25,7 @@ __all__ = [
     "BatchingError",
     "UnboundAxisError",
     "RealLinearError",
+    "NamespaceError",
 ]
 
 _LINOP_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -181,4 +183,20 @@ class ExecutorError(LinopError, LookupError):
 
     Executors register themselves by name with :func:`linop.ir.register_executor`;
     :mod:`linop.execute` registers the default one, ``"numpy"``, when ``linop`` is imported.
+    """
+
+
+class FusedExecutorWarning(UserWarning):
+    """The fused (numba) executor could not compile a program, which then runs with NumPy.
+
+    The results are the same; only the speed-up is lost. Issued once per program.
+    """
+
+
+class NamespaceError(LinopError, TypeError):
+    """A program or solver met arrays of another array library (Dask, ...) it cannot run on.
+
+    Raised for inputs of two array libraries that cannot be mixed, for a backend rule whose
+    result has the wrong type (a bug in that rule), and for solvers given vectors of a library
+    their operator does not accept.
     """

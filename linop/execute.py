@@ -7,8 +7,12 @@ primitive's parameters bound ahead of time (each primitive's ``emit`` rule turns
 ``x[idx]``, a multiplication by a constant into ``x * c3``; other primitives call
 their ``impl`` with bound parameters), so that a call pays no dictionary look-ups, no
 keyword-argument packing and no checks. Intermediates are deleted after their
-last use so that memory is returned early. A compiled plan holds no mutable
-state: one plan may run in several threads at once.
+last use so that memory is returned early. An equation whose input is a buffer the
+plan owns and nobody reads afterwards updates it in place (``y[i] = v``, ``y += v``,
+``y *= c``; decided by :func:`linop.passes.plan_buffers`), so that a chain of ``k``
+slice writes costs what it writes, not ``k`` copies of the array. Outputs never alias
+an input or each other. A compiled plan holds no mutable state: one plan may run in
+several threads at once.
 """
 from __future__ import annotations
 
@@ -19,7 +23,8 @@ import numpy as np
 
 from .errors import LinopError
 from .ir import Program, register_executor
-from .passes import fuse_for_execution, use_counts
+from .namespace import backend_for, check_input, run_on_backend
+from .passes import fuse_for_execution, plan_buffers, rebase_writes
 from .primitives.complex import convert
 from .core import is_tracer, replay
 
@@ -60,20 +65,20 @@ class Plan:
 class _Codegen:
     """Writes a program as one Python function over local variables.
 
-    Equations whose first input (or, for commutative primitives, either input) is
-    an intermediate the function owns (a fresh array read only there) are written
-    in place when the primitive offers :meth:`~linop.core.Primitive.emit_inplace`.
+    :func:`~linop.passes.plan_buffers` decides which equations update an input in
+    place (written with the primitive's :meth:`~linop.core.Primitive.emit_inplace`):
+    a chain of slice writes into an array nobody else reads becomes writes into one
+    buffer. Views that must outlive such an update are copied where they are made.
     """
 
     def __init__(self, program: Program):
         self.program = program
         self.namespace: dict = {"_fresh": _fresh_output, "_copy": np.array}
         self._counter = itertools.count()
-        self.uses = use_counts(program)
-        self.producer = {e.out.id: e for e in program.eqns}
         self.names: dict[int, str] = {}
-        self.maybe_view: dict[int, bool] = {}
         self.lines: list = []  # (text, names read or written)
+        self.buffers = plan_buffers(program, self.updatable)
+        self.producers = {e.out.id: e for e in self.buffers.eqns}
 
     def bind(self, value) -> str:
         """Store ``value`` in the generated code's namespace; return its name."""
@@ -81,32 +86,24 @@ class _Codegen:
         self.namespace[name] = value
         return name
 
-    def owned(self, v) -> bool:
-        """A fresh intermediate array read once: it may be updated in place."""
-        e = self.producer.get(v.id)
-        return (e is not None and e.prim.returns_fresh and v.aval.ndim >= 1
-                and self.uses.get(v.id) == 1)
+    @staticmethod
+    def inplace_text(eqn, position, args, bind):
+        """``eqn`` written as an update of its input ``position`` (named ``args``), or ``None``."""
+        order = [position] + [k for k in range(len(eqn.inputs)) if k != position]
+        return eqn.prim.emit_inplace([args[k] for k in order], [eqn.inputs[k].aval for k in order],
+                                     bind, **eqn.params)
 
-    def inplace(self, eqn, ins):
-        """The in-place statement for ``eqn`` and the name it updates, or ``None``."""
-        orders = [(0, 1), (1, 0)] if eqn.prim.commutative and len(ins) == 2 else [None]
-        for order in orders:
-            args = [ins[i] for i in order] if order else ins
-            inputs = [eqn.inputs[i] for i in order] if order else eqn.inputs
-            if not inputs or not self.owned(inputs[0]) or inputs[0] in inputs[1:]:
-                continue
-            text = eqn.prim.emit_inplace(args, [v.aval for v in inputs], self.bind, **eqn.params)
-            if text is not None:
-                return text, args[0]
-        return None
+    def updatable(self, eqn, position) -> bool:
+        """Whether the primitive can write ``eqn`` as an update of its input ``position``."""
+        names = [f"t{k}" for k in range(len(eqn.inputs))]
+        return self.inplace_text(eqn, position, names, lambda value: "k") is not None
 
     def equation(self, k: int, eqn):
         ins = [self.names[v.id] for v in eqn.inputs]
-        updated = self.inplace(eqn, ins)
-        if updated is not None:
-            text, target = updated
-            self.names[eqn.out.id] = target
-            self.maybe_view[eqn.out.id] = False
+        position = self.buffers.updates.get(id(eqn))
+        if position is not None:
+            self.names[eqn.out.id] = ins[position]
+            text = self.inplace_text(eqn, position, ins, self.bind)
             self.lines.append((f"    {text}", set(ins)))
             return
         out = self.names[eqn.out.id] = f"v{k}"
@@ -115,23 +112,39 @@ class _Codegen:
             impl = self.bind(functools.partial(eqn.prim.impl, **eqn.params) if eqn.params
                              else eqn.prim.impl)
             expr = f"{impl}({', '.join(ins)})"
-        self.maybe_view[eqn.out.id] = not eqn.prim.returns_fresh and (
-            not eqn.prim.returns_view or any(self.maybe_view[v.id] for v in eqn.inputs))
+        if eqn.out.id in self.buffers.copies:
+            expr = f"_copy({expr})"
         self.lines.append((f"    {out} = {expr}", set(ins) | {out}))
 
-    def results(self, args) -> list:
-        """Output expressions: copies where an output could alias an input or another output."""
-        results, seen = [], set()
-        for v in self.program.outvars:
+    def results(self) -> list:
+        """Statements naming the outputs ``r0, r1, ...``: copies where one could alias an input,
+        another output or a read-only broadcast."""
+        aliases = self.buffers.aliases
+        statements, earlier = [], []
+        for i, v in enumerate(self.program.outvars):
             name = self.names[v.id]
-            if name in seen:
-                results.append(f"_copy({name})")
-            elif self.maybe_view[v.id] or not v.aval.shape:  # 0-d results may be NumPy scalars
-                results.append(f"_fresh({name}, ({', '.join(args)}{',' if len(args) == 1 else ''}))")
+            shared = [f"a{-1 - b}" for b in sorted(aliases[v.id], reverse=True) if b < 0]
+            shared += [r for r, w in earlier if aliases[w.id] & aliases[v.id]]
+            if any(name == self.names[w.id] for _, w in earlier):
+                expr = f"_copy({name})"
+            elif shared or not self.is_fresh_version(v):  # 0-d results may be NumPy scalars
+                expr = f"_fresh({name}, ({', '.join(shared)}{',' if len(shared) == 1 else ''}))"
             else:
-                results.append(name)
-            seen.add(name)
-        return results
+                expr = name
+            statements.append(f"    r{i} = {expr}")
+            earlier.append((f"r{i}", v))
+        return statements
+
+    def is_fresh_version(self, v) -> bool:
+        """Whether ``v`` is a writeable array of the plan's own (not a view, not 0-d)."""
+        buffers = self.buffers.aliases[v.id]
+        return bool(v.aval.shape) and len(buffers) == 1 and min(buffers) >= 0 and (
+            v.id in self.buffers.copies or self.producer_fresh(v))
+
+    def producer_fresh(self, v) -> bool:
+        """Whether ``v`` was made by a ``returns_fresh`` primitive or an in-place update."""
+        eqn = self.producers.get(v.id)
+        return eqn is not None and (eqn.prim.returns_fresh or id(eqn) in self.buffers.updates)
 
     def body_with_deletes(self, keep) -> list:
         """The lines, each intermediate deleted after its last use so memory returns early."""
@@ -152,19 +165,18 @@ class _Codegen:
         args = []
         for i, v in enumerate(self.program.invars):
             self.names.setdefault(v.id, f"a{i}")
-            self.maybe_view[v.id] = True
             args.append(f"a{i}")
-        for k, eqn in enumerate(self.program.eqns):
+        for k, eqn in enumerate(self.buffers.eqns):
             self.equation(k, eqn)
-        results = self.results(args)
+        results = self.results()
         keep = set(args) | {self.names[v.id] for v in self.program.outvars}
-        body_text = "\n".join(self.body_with_deletes(keep)) or "    pass"
-        return (f"def _plan({', '.join(args)}):\n{body_text}\n"
-                f"    return [{', '.join(results)}]\n")
+        body = self.body_with_deletes(keep) + results
+        names = ", ".join(f"r{i}" for i in range(len(results)))
+        return f"def _plan({', '.join(args)}):\n" + "\n".join(body) + f"\n    return [{names}]\n"
 
 
 def _generate(program: Program):
-    gen = _Codegen(fuse_for_execution(program))
+    gen = _Codegen(fuse_for_execution(rebase_writes(program)))
     return gen.source(), gen.namespace
 
 
@@ -189,6 +201,9 @@ def run_flat(program: Program, args: list) -> list:
     if any(is_tracer(a) for a in args):
         return replay(program, [conform(a, v.aval, f"input {i}")
                                 for i, (a, v) in enumerate(zip(args, program.invars))])
+    backend = backend_for(args)
+    if backend is not None:  # arrays of another library (Dask): its namespace runs the program
+        return run_on_backend(program, args, backend)
     try:
         arrays = [conform(a, v.aval, f"input {i}") for i, (a, v) in enumerate(zip(args, program.invars))]
     except LinopError:
@@ -208,14 +223,7 @@ def conform(value, aval, name: str):
     Works on arrays and on tracers. Errors name the value as ``name``.
     """
     x = value if is_tracer(value) else np.asarray(value)
-    if tuple(x.shape) != aval.shape:
-        raise ValueError(f"{name} must have shape {aval.shape}, got {tuple(x.shape)}")
-    if x.dtype != aval.dtype:
-        if not np.can_cast(x.dtype, aval.dtype, "same_kind"):
-            hint = ("; a complex value for a real one is not allowed"
-                    if np.issubdtype(x.dtype, np.complexfloating) else "")
-            raise TypeError(f"{name} has dtype {x.dtype}, which does not cast to {aval.dtype} "
-                            f"(same_kind casting){hint}")
+    if check_input(x.shape, x.dtype, aval, name):
         if is_tracer(x):
             return convert(x, aval.dtype)
         x = x.astype(aval.dtype)

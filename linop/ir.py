@@ -247,8 +247,10 @@ class Eqn:
 #: inputs are arrays (giving arrays) or tracers (recording equations).
 EXECUTORS: dict = {}
 
-#: The executor that runs :meth:`Program.__call__` and :meth:`Program.call_flat`.
-DEFAULT_EXECUTOR = "numpy"
+#: The executor that runs :meth:`Program.__call__` and :meth:`Program.call_flat`: ``"auto"``
+#: (registered by :mod:`linop.fused`) fuses programs worth compiling when numba is
+#: installed and runs the NumPy executor otherwise.
+DEFAULT_EXECUTOR = "auto"
 
 
 def register_executor(name: str, run_flat) -> None:
@@ -257,7 +259,8 @@ def register_executor(name: str, run_flat) -> None:
     Parameters
     ----------
     name : str
-        The executor's name (:mod:`linop.execute` registers ``"numpy"``).
+        The executor's name (:mod:`linop.execute` registers ``"numpy"``, :mod:`linop.fused`
+        ``"numba"`` and ``"auto"``).
     run_flat : callable
         Runs a program on a list of flat inputs and returns the list of flat outputs.
     """
@@ -277,8 +280,9 @@ def executor(name: str):
         known = ", ".join(repr(n) for n in sorted(EXECUTORS)) or "none"
         raise ExecutorError(
             f"no executor named {name!r} is registered (registered: {known}). Import linop "
-            "(which registers the NumPy executor 'numpy' from linop.execute) before running a "
-            "Program, or register one with linop.ir.register_executor(name, run_flat).")
+            "(which registers the NumPy executor 'numpy' from linop.execute, and 'numba' and "
+            "the default 'auto' from linop.fused) before running a Program, or register one "
+            "with linop.ir.register_executor(name, run_flat).")
     return run_flat
 
 
@@ -307,6 +311,9 @@ class Program:
         fills it on first run). Not an argument of the constructor, so
         ``dataclasses.replace`` gives a copy without it; not printed, not compared,
         not pickled.
+    executor_cache : dict
+        Plans and state of the other executors, by executor name (the fused plan of
+        :mod:`linop.fused`); like ``plan_cache``, never copied, compared or pickled.
     """
 
     invars: list
@@ -317,6 +324,7 @@ class Program:
     in_wrapped: bool = False
     out_is_args: bool = False
     plan_cache: Any = field(default=None, init=False, repr=False, compare=False)
+    executor_cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # -- calling ----------------------------------------------------------
     @property
@@ -333,9 +341,17 @@ class Program:
         """Run the program with the calling convention of the function it was traced from."""
         return unflatten_out(self.out_tree, self.call_flat(flatten_args(args, self.in_tree)))
 
-    def call_flat(self, flat_args) -> list:
-        """Run the program on a flat list of inputs; return a flat list."""
-        return executor(DEFAULT_EXECUTOR)(self, list(flat_args))
+    def call_flat(self, flat_args, executor_name: str | None = None) -> list:
+        """Run the program on a flat list of inputs; return a flat list.
+
+        Parameters
+        ----------
+        flat_args : sequence
+        executor_name : str, optional
+            A registered executor (``"numpy"``, ``"numba"``, ``"auto"``); default
+            :data:`DEFAULT_EXECUTOR`.
+        """
+        return executor(executor_name or DEFAULT_EXECUTOR)(self, list(flat_args))
 
     # -- comparing and pickling -------------------------------------------
     def __eq__(self, other) -> bool:
@@ -358,6 +374,7 @@ class Program:
     def __getstate__(self):
         state = dict(self.__dict__)
         state["plan_cache"] = None
+        state["executor_cache"] = {}
         return state
 
     # -- printing -----------------------------------------------------------

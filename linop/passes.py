@@ -16,20 +16,28 @@ the primitive declares on its class:
   (:meth:`~linop.core.Primitive.absorb`,
   :meth:`~linop.core.Primitive.fuse_into`): ``t + pad(p)`` and
   ``y[i] += v`` become one accumulation into a slice of ``t``. It runs where a program is compiled for
-  execution, so the printed IR keeps the small primitive vocabulary.
+  execution, so the printed IR keeps the small primitive vocabulary;
+* :func:`rebase_writes` points a write at the newest version of the array it
+  overwrites (``y[i] = a; y[i] = b`` folds into one write into the *original* ``y``
+  while the first version is still read; rebased, the versions form a chain again);
+* :func:`plan_buffers` decides which equations update an input in place, in
+  which order equations run and which views are copied, from the primitives'
+  ``returns_fresh``/``returns_view`` flags (the executor's buffer plan).
 
 :func:`simplify` is what tracing and transposing apply to every new program.
 """
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 
-from .ir import Const, Eqn, Program
+from .ir import Const, Eqn, Program, Var
 
 __all__ = ["simplify", "eliminate_dead_code", "eliminate_common_subexpressions",
-           "fold_chains", "fuse_for_execution", "use_counts"]
+           "fold_chains", "fuse_for_execution", "use_counts", "rebase_writes", "plan_buffers",
+           "BufferPlan"]
 
 
 def simplify(program: Program) -> Program:
@@ -133,20 +141,41 @@ def fold_chains(program: Program) -> Program:
 
     A primitive says how with :meth:`~linop.core.Primitive.fold_into`
     (``mul(mul(v, a), c)`` is ``mul(v, a * c)``; a slice update overwritten by
-    the same slice update is skipped); the inner equation is left for dead-code
-    elimination when nothing else uses it.
+    the same slice update is skipped; a slice that misses a slice update reads the
+    array before it; the slice of a pad that is the padded array is that array),
+    again with the producer of the new first input while it folds; the inner
+    equation is left for dead-code elimination when nothing else uses it.
     """
     producer: dict[int, Eqn] = {}
+    rename: dict[int, object] = {}  # outputs of equations folded into an existing variable
     changed = False
     eqns = []
     for eqn in program.eqns:
+        if rename:
+            eqn = _renamed(eqn, tuple(rename.get(v.id, v) for v in eqn.inputs))
+        folded = _folded(eqn, producer)
+        if isinstance(folded, Var):
+            rename[eqn.out.id], changed = folded, True
+            continue
+        changed = changed or folded is not eqn
+        producer[folded.out.id] = folded
+        eqns.append(folded)
+    if not changed:
+        return program
+    outvars = [rename.get(v.id, v) for v in program.outvars]
+    return dataclasses.replace(program, eqns=eqns, outvars=outvars)
+
+
+def _folded(eqn: Eqn, producer: dict):
+    """``eqn`` folded into its first input's producer while it folds: an Eqn, or a Var it equals."""
+    inner = producer.get(eqn.inputs[0].id) if eqn.inputs else None
+    while inner is not None:
+        folded = eqn.prim.fold_into(inner, eqn)
+        if folded is None or isinstance(folded, Var):
+            return eqn if folded is None else folded
+        eqn = folded
         inner = producer.get(eqn.inputs[0].id) if eqn.inputs else None
-        folded = eqn.prim.fold_into(inner, eqn) if inner is not None else None
-        if folded is not None:
-            eqn, changed = folded, True
-        producer[eqn.out.id] = eqn
-        eqns.append(eqn)
-    return dataclasses.replace(program, eqns=eqns) if changed else program
+    return eqn
 
 
 def _fused_producer(eqn: Eqn, producer: dict, uses: dict):
@@ -182,3 +211,251 @@ def fuse_for_execution(program: Program) -> Program:
     if not changed:
         return program
     return eliminate_dead_code(dataclasses.replace(program, eqns=eqns))
+
+
+def rebase_writes(program: Program) -> Program:
+    """Point each write at the newest version of its first input that it overwrites.
+
+    ``y[i] = a; y[i] = b`` is folded (:func:`fold_chains`) into a write of ``b`` into
+    the original ``y``; where the first version is still read (``y[i] += b`` reads it),
+    both writes then start from the original and neither can update it in place. A
+    primitive says which earlier writes its equation overwrites with
+    :meth:`~linop.core.Primitive.overwrites`; the equation then reads the newest of
+    those versions instead, which leaves the same result (every element the earlier
+    write changed is written again) and a chain of versions.
+    """
+    writers: dict[int, list] = {}  # var id -> equations so far whose first input it is
+    changed = False
+    eqns = []
+    for eqn in program.eqns:
+        if eqn.inputs:
+            newest = _newest_overwritten(eqn, writers)
+            if newest is not eqn.inputs[0]:
+                eqn, changed = dataclasses.replace(eqn, inputs=(newest,) + eqn.inputs[1:]), True
+            writers.setdefault(newest.id, []).append(eqn)
+        eqns.append(eqn)
+    return dataclasses.replace(program, eqns=eqns) if changed else program
+
+
+def _newest_overwritten(eqn: Eqn, writers: dict):
+    version = eqn.inputs[0]
+    while True:
+        newer = next((w for w in reversed(writers.get(version.id, ()))
+                      if eqn.prim.overwrites(eqn, w)), None)
+        if newer is None:
+            return version
+        version = newer.out
+
+
+@dataclasses.dataclass
+class BufferPlan:
+    """How an executor runs a program over buffers (made by :func:`plan_buffers`).
+
+    Attributes
+    ----------
+    eqns : list of Eqn
+        The equations in the order to run them (readers of a buffer moved before the
+        equation that updates it, where their inputs allow).
+    updates : dict
+        ``id(eqn) -> k``: the equation updates its input ``k`` in place (its output is
+        that input's buffer).
+    copies : set
+        Ids of variables computed by a view-returning equation that must be made a copy
+        (a buffer they view is updated while they are still read).
+    aliases : dict
+        ``var id -> frozenset`` of the buffers the variable may share memory with;
+        buffer ``-1 - i`` is input ``i``'s.
+    """
+
+    eqns: list
+    updates: dict
+    copies: set
+    aliases: dict
+
+
+def plan_buffers(program: Program, updatable) -> BufferPlan:
+    """Which equations update a buffer in place, in which order, with which views copied.
+
+    An equation may update its input ``x`` in place when ``x`` is the newest version of
+    a buffer the executor owns (made by a ``returns_fresh`` primitive or by such an
+    update, never an input or a view of one) and nothing reads that buffer afterwards:
+    not ``x`` (no later reader, not an output) and no other variable sharing its
+    memory. Later readers of ``x`` whose inputs are ready are moved before the update;
+    views of the buffer that are still read are copied; both only while they hold less
+    than half the buffer (otherwise the update copies, as out of place). The analysis
+    knows no primitive by name, only its ``returns_fresh``, ``returns_view`` and
+    ``commutative`` flags.
+
+    Parameters
+    ----------
+    program : Program
+    updatable : callable
+        ``updatable(eqn, k)``: whether the executor can write ``eqn`` as an in-place
+        update of its input ``k``.
+    """
+    return _BufferPlanner(program, updatable).plan()
+
+
+class _BufferPlanner:
+    """One walk over a program that places equations and tracks which buffers variables view."""
+
+    def __init__(self, program: Program, updatable):
+        self.program, self.updatable = program, updatable
+        self.pending = use_counts(program)  # reads not run yet (outputs: never run)
+        self.readers: dict[int, list] = {}
+        for eqn in program.eqns:
+            for v in dict.fromkeys(eqn.inputs):
+                self.readers.setdefault(v.id, []).append(eqn)
+        self.aliases = {v.id: frozenset({-1 - i}) for i, v in enumerate(program.invars)}
+        self.kind = {v.id: "version" for v in program.invars}  # version, view or alias
+        self.parent: dict[int, tuple] = {}  # a view or alias -> the variables it came from
+        self.sizes = {v.id: v.aval.size for v in program.invars}
+        self.members: dict[int, list] = {}  # owned buffer -> its variables, oldest first
+        self.buffers = itertools.count()
+        self.defined = {v.id for v in program.invars}
+        self.placed: set = set()
+        self.order, self.updates, self.copies = [], {}, set()
+
+    def plan(self) -> BufferPlan:
+        for eqn in self.program.eqns:
+            if id(eqn) not in self.placed:
+                self.run(eqn)
+        return BufferPlan(self.order, self.updates, self.copies, self.aliases)
+
+    def run(self, eqn: Eqn):
+        for position in self.candidates(eqn):
+            cleared = self.clearing(eqn, eqn.inputs[position])
+            if cleared is not None and self.updatable(eqn, position):
+                hoisted, copied = cleared
+                for reader in hoisted:
+                    self.place(reader, None)
+                for v in copied:
+                    self.copy(v)
+                self.place(eqn, position)
+                return
+        self.place(eqn, None)
+
+    def candidates(self, eqn: Eqn) -> list:
+        """Positions of inputs ``eqn`` might update: owned newest versions read once there."""
+        n = len(eqn.inputs)
+        positions = [0, 1] if eqn.prim.commutative and n == 2 else [0] if n else []
+        return [k for k in positions
+                if self.owned_version(eqn.inputs[k])
+                and sum(v is eqn.inputs[k] for v in eqn.inputs) == 1]
+
+    def owned_version(self, v) -> bool:
+        buffers = self.aliases[v.id]
+        return (self.kind[v.id] == "version" and len(buffers) == 1
+                and next(iter(buffers)) in self.members and v.aval.ndim >= 1)
+
+    def clearing(self, eqn: Eqn, x):
+        """Readers to move before ``eqn`` and views to copy so that it may update ``x``; or ``None``."""
+        (buffer,) = self.aliases[x.id]
+        reads = _read_counts([eqn])
+        hoisted = self.hoistable_readers(eqn, x, reads) if self.pending[x.id] > reads[x.id] else []
+        if hoisted is None:
+            return None
+        reads = _read_counts([eqn] + hoisted)
+        cost = sum(r.out.aval.size for r in hoisted)
+        copied = []
+        for m in self.live_members(buffer):
+            if m == x.id or self.pending[m] <= reads.get(m, 0):
+                continue
+            if self.kind[m] != "view":
+                return None
+            if not self.descends(m, set(copied), views_only=True):  # it views the copy
+                copied.append(m)
+                cost += self.sizes[m]
+        copied += [r.out.id for r in hoisted if r.prim.returns_view]
+        return (hoisted, copied) if 2 * cost <= x.aval.size else None
+
+    def hoistable_readers(self, eqn: Eqn, x, reads):
+        """The later readers of ``x``, if all can run before ``eqn``; else ``None``."""
+        if any(v is x for v in self.program.outvars):
+            return None
+        ready, hoisted = set(), []
+        for reader in self.readers[x.id]:
+            if reader is eqn or id(reader) in self.placed:
+                continue
+            fresh_or_view = reader.prim.returns_fresh or (reader.prim.returns_view
+                                                          and len(reader.inputs) == 1)
+            if not fresh_or_view or any(v.id not in self.defined and v.id not in ready
+                                        for v in reader.inputs):
+                return None
+            hoisted.append(reader)
+            ready.add(reader.out.id)
+        return hoisted
+
+    def live_members(self, buffer) -> list:
+        """The variables of ``buffer`` still to be read (the others are dropped for good)."""
+        live = self.members[buffer] = [m for m in self.members[buffer] if self.pending[m] > 0]
+        return live
+
+    def place(self, eqn: Eqn, position):
+        self.order.append(eqn)
+        self.placed.add(id(eqn))
+        for v in eqn.inputs:
+            self.pending[v.id] -= 1
+        out, prim = eqn.out.id, eqn.prim
+        self.defined.add(out)
+        self.sizes[out] = eqn.out.aval.size
+        if position is not None:
+            self.updates[id(eqn)] = position
+            self.aliases[out], self.kind[out] = self.aliases[eqn.inputs[position].id], "version"
+        elif prim.returns_fresh:
+            self.aliases[out], self.kind[out] = self.new_buffer(), "version"
+        elif prim.returns_view and len(eqn.inputs) == 1:
+            self.aliases[out], self.kind[out] = self.aliases[eqn.inputs[0].id], "view"
+            self.parent[out] = (eqn.inputs[0].id,)
+        else:  # may return any input, a view of one, or new memory
+            self.aliases[out] = frozenset().union(*(self.aliases[v.id] for v in eqn.inputs))
+            self.kind[out] = "alias"
+            self.parent[out] = tuple(v.id for v in eqn.inputs)
+        for buffer in self.aliases[out]:
+            if buffer in self.members:
+                self.members[buffer].append(out)
+
+    def new_buffer(self) -> frozenset:
+        buffer = next(self.buffers)
+        self.members[buffer] = []
+        return frozenset({buffer})
+
+    def descends(self, m: int, ancestors: set, views_only: bool = False) -> bool:
+        """Whether ``m`` was computed from one of ``ancestors`` through views (and aliases)."""
+        stack, seen = [m], set()
+        while stack:
+            v = stack.pop()
+            if v in ancestors:
+                return True
+            if v not in seen and (v == m or not views_only or self.kind[v] == "view"):
+                seen.add(v)
+                stack += self.parent.get(v, ())
+        return False
+
+    def copy(self, v: int):
+        """Make the view ``v`` a copy: it and what was computed from it view a new buffer."""
+        self.copies.add(v)
+        (old,) = self.aliases[v]
+        new = self.new_buffer()
+        (buffer,) = new
+        staying = []
+        for m in self.live_members(old):
+            if m == v or (self.kind[m] == "view" and self.descends(m, {v}, views_only=True)):
+                self.aliases[m] = new  # views of views of v: they see the copy only
+            elif self.descends(m, {v}):  # it may share the copy's memory as well as others'
+                self.aliases[m] = self.aliases[m] | new
+                staying.append(m)
+            else:
+                staying.append(m)
+                continue
+            self.members[buffer].append(m)
+        self.members[old] = staying
+        self.kind[v] = "version"
+
+
+def _read_counts(eqns) -> dict:
+    counts: dict[int, int] = {}
+    for eqn in eqns:
+        for v in eqn.inputs:
+            counts[v.id] = counts.get(v.id, 0) + 1
+    return counts

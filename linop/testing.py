@@ -181,6 +181,6 @@ def dot_test_function(fun, *primals, rtol=None, seed=0) -> float:
     err = abs(lhs - rhs) / scale
     rtol = rtol if rtol is not None else 1e3 * tolerance_for([a.dtype for a in avals])
     if err > rtol:
-        raise DotTestError(f"dot test failed: <f(x), t> = {lhs!r}, <x, fT(t)> = {rhs!r}, "
+        raise DotTestError(f"dot test failed: <f(x), t> = {lhs:.12g}, <x, fT(t)> = {rhs:.12g}, "
                            f"relative error {err:.3g} > {rtol:g}")
     return float(err)

@@ -71,9 +71,14 @@ def test_scipy_special_ufunc_is_named_as_scipy_special():
 
 # -- np.r_ / np.c_, sequences of tracers, shape assignment --------------------------------
 @pytest.mark.parametrize("fun", [lambda x: np.r_[x, x], lambda x: np.c_[x, x]], ids=["r_", "c_"])
-def test_index_tricks_get_a_true_message(fun):
-    msg = _error(linop.ConversionError, fun)
-    assert "np.r_" in msg and "np.concatenate" in msg and "used as an index" not in msg, msg
+def test_index_tricks_join_traced_pieces(fun):
+    x = np.arange(8.0)
+    np.testing.assert_array_equal(linop.trace(fun, X)(x), fun(x))
+
+
+def test_index_tricks_matrix_directive_gets_a_true_message():
+    msg = _error(linop.UnsupportedFunctionError, lambda x: np.r_["c", x, x])
+    assert "np.matrix" in msg and "np.concatenate" in msg and "used as an index" not in msg, msg
     assert not isinstance(linop.ConversionError("x"), linop.NonLinearError)
 
 
@@ -202,11 +207,6 @@ def test_tracer_escaping_by_exception_is_closed_too():
 # -- linear in the traced argument, but refused for another reason ------------------------
 LINEAR_BUT_UNSUPPORTED = [
     ("polyfit_y", lambda y: np.polyfit(np.arange(8.0), y, 1), "np.polyfit", "y"),
-    ("histogram2d_weights",
-     lambda w: np.histogram2d(np.arange(8.0), np.arange(8.0), weights=w), "np.histogram2d",
-     "weights"),
-    ("histogramdd_weights",
-     lambda w: np.histogramdd(np.arange(8.0)[:, None], weights=w), "np.histogramdd", "weights"),
 ]
 
 
@@ -303,7 +303,7 @@ SCIPY_WITH_EQUIVALENT = [  # (id, function, SciPy's name, the advice)
     ("solve_triangular", lambda x: scipy.linalg.solve_triangular(TRIANGULAR, x),
      "scipy.linalg.solve_triangular", "Use linop.scipy.linalg.solve_triangular"),
     ("linalg.solve", lambda x: scipy.linalg.solve(TRIANGULAR, x), "scipy.linalg.solve",
-     "np.linalg.solve computes the same map"),
+     "Use linop.scipy.linalg.solve"),
     ("linalg.lstsq", lambda x: scipy.linalg.lstsq(TRIANGULAR, x)[0], "scipy.linalg.lstsq",
      "np.linalg.lstsq computes the same map"),
     ("sparse.spsolve",

@@ -13,7 +13,10 @@ def _program():
 def test_numpy_executor_is_registered_by_linop():
     from linop.execute import run_flat
 
-    assert ir.EXECUTORS[ir.DEFAULT_EXECUTOR] is run_flat
+    from linop.fused.executor import run_auto
+
+    assert ir.EXECUTORS["numpy"] is run_flat
+    assert ir.DEFAULT_EXECUTOR == "auto" and ir.EXECUTORS["auto"] is run_auto
 
 
 @pytest.mark.parametrize("call", [lambda p, x: p(x), lambda p, x: p.call_flat([x])[0]])
@@ -33,10 +36,10 @@ def test_program_calls_go_through_the_default_executor(monkeypatch, call):
 
 def test_missing_executor_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(ir, "EXECUTORS", {})
-    with pytest.raises(linop.errors.ExecutorError, match="no executor named 'numpy' is registered"):
+    with pytest.raises(linop.errors.ExecutorError, match="no executor named 'auto' is registered"):
         _program()(np.arange(6.0))
 
 
 def test_unknown_executor_name_lists_the_registered_ones():
-    with pytest.raises(LookupError, match=r"'numba'.*registered: 'numpy'"):
-        ir.executor("numba")
+    with pytest.raises(LookupError, match=r"'cupy'.*registered: 'auto', 'numba', 'numpy'"):
+        ir.executor("cupy")

@@ -6,7 +6,44 @@ import pytest
 import scipy.sparse as sp
 
 import linop
-from harness import table_cases
+from harness import ALL, Case, table_cases
+
+
+def _uneven_rows(x):
+    y = np.concatenate([x.sum(keepdims=True), 2 * x[1:]])     # one full row among short ones
+    return np.pad(y[::-1], 2) + np.pad(x[::-1], (2, 3))[:-1]
+
+
+def _patches(x):
+    out = np.zeros_like(x, shape=(40,))
+    for i in range(10):                                        # disjoint: many slots, few used
+        out[4 * i:4 * i + 4] += (i + 1) * x[i:i + 4]
+    return out
+
+
+_BLOCKS = np.arange(60.0).reshape(3, 4, 5) % 7 - 3
+
+
+def _block_contraction(x):
+    return np.einsum("bi,bij->bj", x, _BLOCKS)
+
+
+def _strided_stencil(u):
+    out = np.zeros_like(u)
+    out[::2, 1:] = u[::2, :-1] - 2 * u[::2, 1:]
+    out[1::2] = np.roll(u[1::2], 1, axis=1)[:, ::-1]
+    return out.T
+
+
+CASES = [
+    Case("uneven-rows", _uneven_rows, ((50,),), ALL),
+    Case("disjoint-patches", _patches, ((13,),), ALL),
+    Case("block-contraction", _block_contraction, ((3, 4),), ALL),
+    Case("strided-stencil", _strided_stencil, ((5, 6),), ALL),
+    Case("convolve-long", lambda x: np.convolve(x, np.array([1.0, -2.0, 0.0, 0.5])), ((40,),), ALL),
+    Case("convolve-valid", lambda x: np.convolve(x, np.array([1.0, 3.0, -1.0]), "valid"), ((30,),),
+         ALL),
+]
 
 TOL = {np.dtype(np.float32): 1e-5, np.dtype(np.complex64): 1e-5,
        np.dtype(np.float64): 1e-12, np.dtype(np.complex128): 1e-12}
@@ -40,6 +77,10 @@ def test_tosparse_matches_dense_oracle(case, dtype):
     tol = TOL[dtype] * max(1.0, np.abs(D).max(initial=0))
     np.testing.assert_allclose(M.toarray(), D, rtol=0, atol=tol)
     assert np.all(M.data != 0)
+    canonical = M.copy()
+    canonical.has_sorted_indices = False
+    canonical.sum_duplicates()                  # sorts and merges: nothing to do on M
+    assert np.array_equal(canonical.indices, M.indices) and np.array_equal(canonical.indptr, M.indptr)
     # structure: every entry the dense matrix clearly has is stored, and nothing clearly absent
     dense_structure = np.abs(D) > tol
     stored = np.zeros(D.shape, bool)
@@ -128,3 +169,51 @@ def test_todense_sparse_method_and_progress(capsys):
     B = linop.aslinearoperator(lambda x: np.fft.fft(x), np.zeros(8, complex))
     linop.todense(B, batch_size=4, progress=True)
     assert capsys.readouterr().out.count("todense: columns") == 2
+
+
+@pytest.mark.parametrize("fun, shape", [
+    (_laplacian, (60, 70)),
+    (_patches, (13,)),
+    (_uneven_rows, (400,)),
+    (_block_contraction, (3, 4)),
+    (_strided_stencil, (30, 40)),
+    (lambda x: np.convolve(x, np.array([1.0, -2.0, 0.0, 0.5])), (3000,)),
+    (lambda x: np.convolve(x, np.array([1.0, 3.0, -1.0]), "valid"), (3000,)),
+    (lambda x: np.einsum("ij,j->ij", x, np.arange(40.0)), (30, 40)),
+], ids=["laplacian", "patches", "uneven-rows", "block-contraction", "strided-stencil",
+        "convolve-full", "convolve-valid", "scaling-contraction"])
+def test_structural_steps_are_not_probed(fun, shape):
+    # dense_limit=0: probing any step would raise
+    A = linop.aslinearoperator(fun, np.zeros(shape))
+    M = A.tosparse(dense_limit=0)
+    x = np.random.default_rng(1).standard_normal(A.shape[1])
+    np.testing.assert_allclose(M @ x, A.matvec(x), rtol=1e-12, atol=1e-12)
+
+
+def test_dense_contraction_is_probed_under_the_limit():
+    C = np.arange(1.0, 65.0).reshape(8, 8)
+
+    def f(x):
+        return C @ x                            # the line the error names
+    A = linop.aslinearoperator(f, np.zeros(8))
+    line = f.__code__.co_firstlineno + 1
+    with pytest.raises(linop.DenseMatrixError, match=rf"dot .*test_tosparse.py:{line}"):
+        A.tosparse(dense_limit=63)
+    np.testing.assert_array_equal(A.tosparse(dense_limit=64).toarray(), C)
+
+
+def test_only_real_linear_programs_have_no_complex_matrix():
+    from linop.operator.sparse import program_matrix
+    exact = linop.trace(lambda x: np.real(x) + 1j * np.imag(x), np.zeros(5, complex))
+    np.testing.assert_array_equal(program_matrix(exact).toarray(), np.eye(5))
+    conjugating = linop.trace(lambda x: x + 1e-6 * np.conj(x), np.zeros(5, complex))
+    with pytest.raises(linop.LinopError, match="real_coords=True"):
+        program_matrix(conjugating)
+
+
+def test_normal_diagonal_has_the_operators_dtype():
+    c = np.arange(1, 7) * (1 + 2j)
+    A = linop.aslinearoperator(lambda x: c * x[::-1], np.zeros(6, complex))
+    d = A.normal().diagonal()
+    assert d.dtype == A.normal().dtype == np.complex128
+    np.testing.assert_array_equal(d, 5.0 * np.arange(6, 0, -1) ** 2)     # |k (1 + 2j)|^2

@@ -80,7 +80,9 @@ def scipy_entries() -> list[Entry]:
         names = getattr(ours, "__all__", [n for n in vars(ours) if not n.startswith("_")])
         for name in names:
             obj = getattr(ours, name, None)
-            if inspect.isfunction(obj) and callable(getattr(theirs, name, None)):
+            # SciPy's own functions passed through (``fftfreq``...) take no traced array
+            if inspect.isfunction(obj) and obj.__module__.startswith("linop.") \
+                    and callable(getattr(theirs, name, None)):
                 entries.append(Entry(f"scipy.{sub}.{name}", obj, obj))
     return sorted(entries, key=lambda e: e.name)
 
@@ -128,6 +130,14 @@ def render() -> str:
             continue
         out += [f"## {title}", "", f"{len(entries)} entries.", ""] + _table(entries) + [""]
     out += [
+        "## Index tricks",
+        "",
+        "`np.r_[...]` and `np.c_[...]` join traced pieces (with the string directives for the "
+        "axis, `ndmin` and `trans1d`, slices and scalars as constant pieces, which must be "
+        "zero), as `np.concatenate` does (`linop.numpy_api.index_tricks`). The `'r'`/`'c'` "
+        "directives build an `np.matrix`, which is refused with "
+        "`linop.UnsupportedFunctionError`.",
+        "",
         "## Known non-linear functions",
         "",
         "These raise `linop.NonLinearError` on traced arrays: "

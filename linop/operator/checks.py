@@ -136,6 +136,6 @@ def dottest(A, rtol=None, complex_vectors=None, seed=0, raise_error=True) -> flo
         worst = max(worst, float(err))
         if raise_error and not err <= rtol:
             raise DotTestError(f"dot test failed ({'complex' if cplx else 'real'} vectors): "
-                               f"<A x, y> = {lhs!r}, <x, A^H y> = {rhs!r}, relative error "
+                               f"<A x, y> = {lhs:.12g}, <x, A^H y> = {rhs:.12g}, relative error "
                                f"{err:.3g} > {rtol:g}")
     return worst

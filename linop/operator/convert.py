@@ -5,6 +5,7 @@ import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
 from ..errors import user_location
+from ..fused import check_executor
 from ..primitives.complex import real_dtype
 from ..tracing import primal_avals, trace_flat
 from .classify import check_complex_linear
@@ -16,7 +17,7 @@ from .traced import TracedLinearOperator, as_traced_operator
 __all__ = ["aslinearoperator"]
 
 
-def aslinearoperator(fun, *primals, real_coords=False) -> LinearOperator:
+def aslinearoperator(fun, *primals, real_coords=False, executor="auto") -> LinearOperator:
     """Trace a linear NumPy function into a SciPy ``LinearOperator``.
 
     Parameters
@@ -36,6 +37,11 @@ def aslinearoperator(fun, *primals, real_coords=False) -> LinearOperator:
         real parts then imaginary parts). Required when ``fun`` has complex
         inputs or outputs but is only real-linear (it uses ``np.real``,
         ``np.imag``, ``np.conj`` ...); allowed for any function.
+    executor : {"auto", "numpy", "numba"}, optional
+        What runs ``matvec``/``rmatvec``/``matmat``: ``"numba"`` compiles fused loops
+        (the extra ``linop[fast]``), ``"numpy"`` runs NumPy code, ``"auto"`` (default)
+        fuses programs worth compiling when numba is installed (see
+        :mod:`linop.fused.executor`).
 
     Returns
     -------
@@ -55,6 +61,8 @@ def aslinearoperator(fun, *primals, real_coords=False) -> LinearOperator:
     TypeError
         A matrix or operator was given together with ``primals``, or an array
         that is not 2-d.
+    ExecutorError
+        ``executor`` is not one of the names above, or is ``"numba"`` without numba.
 
     Examples
     --------
@@ -67,23 +75,30 @@ def aslinearoperator(fun, *primals, real_coords=False) -> LinearOperator:
     >>> linop.aslinearoperator(np.eye(2)).shape
     (2, 2)
     """
+    check_executor(executor)
     if (not primals and not callable(fun)) or is_matrix(fun) or is_operator(fun):
         if primals:
             raise TypeError(f"aslinearoperator: a {type(fun).__name__} is an operator already; "
                             "call linop.aslinearoperator(M) without example arguments")
         if isinstance(fun, LinearOperator):
             return fun
-        return as_traced_operator(fun, "aslinearoperator")
+        return _with_executor(as_traced_operator(fun, "aslinearoperator"), executor)
     if not primals:
         raise TypeError(f"aslinearoperator at {user_location()}: example inputs are needed to "
                         f"trace {getattr(fun, '__name__', type(fun).__name__)}: pass arrays (or "
                         "linop.ShapeDtype) of the shapes and dtypes it takes, e.g. "
                         "linop.aslinearoperator(fun, np.zeros(n))")
     in_tree, in_avals = primal_avals(primals, "aslinearoperator")
-    return _from_function(fun, in_tree, in_avals, real_coords)
+    return _from_function(fun, in_tree, in_avals, real_coords, executor)
 
 
-def _from_function(fun, in_tree, in_avals, real_coords) -> TracedLinearOperator:
+def _with_executor(op, executor):
+    if isinstance(op, TracedLinearOperator):
+        op.executor = executor
+    return op
+
+
+def _from_function(fun, in_tree, in_avals, real_coords, executor) -> TracedLinearOperator:
     program = trace_flat(fun, in_tree, in_avals)
     out_avals = program.out_avals
     avals = list(in_avals) + list(out_avals)
@@ -99,4 +114,5 @@ def _from_function(fun, in_tree, in_avals, real_coords) -> TracedLinearOperator:
     flat = forward_flat(program, in_avals, out_avals, dtype, coords)
     adjoint = adjoint_of(flat, flat.outvars[0].aval.shape[0], dtype)
     return TracedLinearOperator(flat, adjoint, dtype,
-                                Source(program, list(in_avals), list(out_avals), coords))
+                                Source(program, list(in_avals), list(out_avals), coords),
+                                executor=executor)

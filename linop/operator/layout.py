@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..namespace import backend_for
 from ..precision import promote_program
 from ..primitives.complex import real_dtype
 from ..pytree import TreeDef, tree_flatten, tree_unflatten
@@ -103,8 +104,9 @@ class Source:
         """The flat vector of ``leaves`` (of ``avals``), of at least ``dtype``."""
         parts = []
         for leaf, aval in zip(leaves, avals):
-            arr = np.asarray(leaf)
-            if arr.shape != aval.shape:
+            # arrays of another library (Dask) stay there: np.concatenate dispatches to it
+            arr = leaf if backend_for((leaf,)) is not None else np.asarray(leaf)
+            if tuple(arr.shape) != aval.shape:
                 raise ValueError(f"expected a leaf of shape {aval.shape}, got {arr.shape}")
             if self.real_coords and is_complex(aval.dtype):
                 parts += [arr.real.ravel(), arr.imag.ravel()]

@@ -12,8 +12,10 @@ from ..batched import BatchedArray, apply_operator
 from ..batching import batch_program
 from ..core import is_tracer
 from ..errors import user_location
-from ..execute import compile_plan
+from ..fused import check_executor, plan_for
 from ..ir import Program
+from ..namespace import backend_for
+from ..execute import run_flat
 from ..precision import promote_program
 from ..primitives.complex import real_dtype
 from ..transpose import transpose
@@ -75,6 +77,10 @@ class TracedLinearOperator(LinearOperator):
         operator comes straight from :func:`linop.aslinearoperator` (or is its adjoint).
     flipped : bool
         The operator is the adjoint of the one ``source`` describes (``A.H``).
+    executor : {"auto", "numpy", "numba"}
+        What runs the programs: the fused (numba) executor, the NumPy one, or
+        ``"auto"`` (fused when numba is installed and the program is worth compiling,
+        see :mod:`linop.fused.executor`). Its adjoint and its promoted copies use the same.
 
     Attributes
     ----------
@@ -89,7 +95,9 @@ class TracedLinearOperator(LinearOperator):
         Whether complex leaves are split into real and imaginary coordinates.
     """
 
-    def __init__(self, flat_program, adjoint_program, dtype, source=None, flipped=False):
+    def __init__(self, flat_program, adjoint_program, dtype, source=None, flipped=False,
+                 executor="auto"):
+        self.executor = check_executor(executor)
         n = flat_program.invars[0].aval.shape[0]
         m = flat_program.outvars[0].aval.shape[0]
         super().__init__(np.dtype(dtype), (m, n))
@@ -171,7 +179,8 @@ class TracedLinearOperator(LinearOperator):
         source = self._source and self._source.at_precision(real)
         return TracedLinearOperator(promote_program(self.flat_program, real),
                                     promote_program(self.adjoint_program, real),
-                                    np.result_type(self.dtype, real), source, self._flipped)
+                                    np.result_type(self.dtype, real), source, self._flipped,
+                                    self.executor)
 
     # -- vectors -----------------------------------------------------------------------
     def _vector(self, x, n, what):
@@ -211,7 +220,25 @@ class TracedLinearOperator(LinearOperator):
                 cols = op._apply_batched(which, np.stack([x.real, x.imag]))
                 return (cols[0] + 1j * cols[1]).astype(np.result_type(x.dtype, dtype))
             x = x.astype(dtype)
-        return compile_plan(getattr(op, which)).run(x)[0]
+        return plan_for(getattr(op, which), self.executor).run(x)[0]
+
+    def _apply_namespace(self, which, x, n, what):
+        """The program ``which`` on a vector of another array library (Dask): lazy, in its namespace."""
+        if tuple(x.shape) not in ((n,), (n, 1)):
+            raise ValueError(f"{what} at {user_location()}: this {self.shape[0]}x{self.shape[1]} "
+                             f"operator expects a vector of shape ({n},) or ({n}, 1), got shape "
+                             f"{tuple(x.shape)}")
+        column = len(x.shape) == 2
+        v = x[:, 0] if column else x
+        dtype = np.dtype(v.dtype)
+        op = self.at_precision(dtype)
+        program = getattr(op, which)
+        if is_complex(dtype) and not is_complex(op.dtype):  # a real map on both parts
+            parts = [run_flat(program, [p.astype(op.dtype)])[0] for p in (v.real, v.imag)]
+            y = (parts[0] + 1j * parts[1]).astype(np.result_type(dtype, op.dtype))
+        else:
+            y = run_flat(program, [v if dtype == op.dtype else v.astype(op.dtype)])[0]
+        return y[:, None] if column else y
 
     def _apply_batched(self, which, X):
         """The program ``which`` on the rows of ``X`` (k, n) at once: a (k, m) result."""
@@ -224,7 +251,7 @@ class TracedLinearOperator(LinearOperator):
             return (Y[:k] + 1j * Y[k:]).astype(out_dtype)
         X = np.ascontiguousarray(X, dtype=dtype)
         batched = op._batched_program(getattr(op, which), X.shape[0])
-        Y = compile_plan(batched).run(X)[0]
+        Y = plan_for(batched, self.executor).run(X)[0]
         return Y if Y.dtype == out_dtype else Y.astype(out_dtype)
 
     def _batched_program(self, program, k):
@@ -247,6 +274,8 @@ class TracedLinearOperator(LinearOperator):
                 return foreign.matvec(self, x, "A", "matvec")
             if isinstance(x, BatchedArray):
                 return apply_operator(self.matmat, x, self.shape[1], "matvec")
+            if backend_for((x,)) is not None:
+                return self._apply_namespace("flat_program", x, self.shape[1], "matvec")
         xv, column = self._vector(x, self.shape[1], "matvec")
         y = self._apply_vector("flat_program", xv)
         return _like(x, y[:, None] if column else y)
@@ -258,6 +287,8 @@ class TracedLinearOperator(LinearOperator):
                 return foreign.matvec(self, x, "H", "rmatvec")
             if isinstance(x, BatchedArray):
                 return apply_operator(self.rmatmat, x, self.shape[0], "rmatvec")
+            if backend_for((x,)) is not None:
+                return self._apply_namespace("adjoint_program", x, self.shape[0], "rmatvec")
         xv, column = self._vector(x, self.shape[0], "rmatvec")
         y = self._apply_vector("adjoint_program", xv)
         return _like(x, y[:, None] if column else y)
@@ -401,10 +432,23 @@ class TracedLinearOperator(LinearOperator):
         return tosparse(self, format, dense_limit)
 
     def diagonal(self, dense_limit=DEFAULT_DENSE_LIMIT) -> np.ndarray:
-        """The exact main diagonal (dtype ``self.dtype``), from :meth:`tosparse`.
+        """The exact main diagonal, from :meth:`tosparse`.
 
         For ``A.normal()`` it is ``sum_i |A_ij|^2`` from ``A``'s sparse matrix,
         without forming ``A^H A``.
+
+        Parameters
+        ----------
+        dense_limit : int
+            As for :meth:`tosparse`.
+
+        Returns
+        -------
+        numpy.ndarray
+            Always of the operator's dtype, as NumPy's ``M.diagonal()`` of the matrix
+            would be: for a complex ``A``, ``A.normal().diagonal()`` is complex with
+            zero imaginary parts (the diagonal of ``AᴴA`` is real; take ``.real`` for
+            a real array).
         """
         factor = getattr(self, "_normal_factor", None)
         if factor is not None:
@@ -420,7 +464,8 @@ class TracedLinearOperator(LinearOperator):
     def _flip(self):
         """The adjoint operator, whose own adjoint is ``self``."""
         op = TracedLinearOperator(self.adjoint_program, self.flat_program, self.dtype,
-                                  source=self._source, flipped=not self._flipped)
+                                  source=self._source, flipped=not self._flipped,
+                                  executor=self.executor)
         op._adjoint_op = self
         return op
 
@@ -450,6 +495,8 @@ class TracedLinearOperator(LinearOperator):
             return foreign.dot(self, x)
         if isinstance(x, BatchedArray):
             return apply_operator(self.matmat, x, self.shape[1], "A @ x")
+        if backend_for((x,)) is not None and len(x.shape) == 1:  # a Dask vector stays lazy
+            return self.matvec(x)
         if np.ndim(x) > 2:
             raise ValueError(f"A @ x at {user_location()}: this {self.shape[0]}x{self.shape[1]} "
                              f"operator applies to 1-d vectors and 2-d matrices of columns "

@@ -18,6 +18,7 @@ Index (module: primitives)
     convolve.py          convolve  (1-d, constant kernel)
     convolve_nd.py       convolve_nd  (n-d, constant kernel)
     cumsum.py            cumsum
+    dct.py               dct  (SciPy's DCT/DST, types 1-4, every norm, and their inverses)
     dot.py               dot  (contraction with a constant)
     fft.py               fft, rfft, irfft
     gather.py            gather, scatter_add  (each other's transposes)
@@ -28,5 +29,6 @@ Index (module: primitives)
     shape.py             reshape, transpose, broadcast_to, reduce_sum, rev  (axes)
     slice.py             slice, pad, update_slice, add_slice, concatenate  (slicing and its transposes)
     sparse_matmul.py     sparse_matmul
+    spline_filter.py     spline_filter  (SciPy's B-spline prefilter, and its transpose)
     triangular_solve.py  triangular_solve
 """

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..ir import Const, Eqn, ShapeDtype
 from ..snapshots import new_snapshot
-from ..core import Primitive, sparse_diagonal, sparse_identity
+from ..core import Primitive, Scaling
 
 __all__ = ["add", "sub", "neg", "mul", "div", "mask",
            "add_p", "sub_p", "neg_p", "mul_p", "div_p", "mask_p"]
@@ -15,6 +15,12 @@ def _same_aval(x: ShapeDtype, y: ShapeDtype, name: str) -> ShapeDtype:
     if x != y:
         raise TypeError(f"{name}: operands must have equal shape and dtype, got {x.short()} and {y.short()}")
     return x
+
+
+def _keeps_aval(x: ShapeDtype, c) -> bool:
+    """Whether ``x * c`` has ``x``'s shape and dtype, so that ``x *= c`` computes the same."""
+    return (np.result_type(x.dtype, c) == x.dtype
+            and np.broadcast_shapes(np.shape(c), x.shape) == x.shape)
 
 
 class Add(Primitive):
@@ -32,14 +38,22 @@ class Add(Primitive):
     def emit_inplace(self, args, avals, bind):
         return f"{args[0]} += {args[1]}"
 
+    fused_form = "element"
+
+    def fused_element(self, loop, index):
+        return f"{loop.read(0, index)} + {loop.read(1, index)}"
+
     def impl(self, x, y):
+        return x + y
+
+    def array_impl(self, ns, x, y):
         return x + y
 
     def abstract_eval(self, x, y):
         return _same_aval(x, y, self.name)
 
     def sparse_jacobian(self, x, y):
-        return [sparse_identity(x.size, x.dtype), sparse_identity(y.size, y.dtype)]
+        return [Scaling(), Scaling()]
 
     def transpose(self, ct, x, y):
         return ct, ct
@@ -62,14 +76,22 @@ class Sub(Primitive):
     def emit_inplace(self, args, avals, bind):
         return f"{args[0]} -= {args[1]}"
 
+    fused_form = "element"
+
+    def fused_element(self, loop, index):
+        return f"{loop.read(0, index)} - {loop.read(1, index)}"
+
     def impl(self, x, y):
+        return x - y
+
+    def array_impl(self, ns, x, y):
         return x - y
 
     def abstract_eval(self, x, y):
         return _same_aval(x, y, self.name)
 
     def sparse_jacobian(self, x, y):
-        return [sparse_identity(x.size, x.dtype), sparse_identity(y.size, y.dtype, -1)]
+        return [Scaling(), Scaling(-1)]
 
     def transpose(self, ct, x, y):
         return ct, neg(ct)
@@ -89,14 +111,25 @@ class Neg(Primitive):
     def emit(self, args, avals, bind):
         return f"-{args[0]}"
 
+    def emit_inplace(self, args, avals, bind):
+        return f"{bind(np.negative)}({args[0]}, out={args[0]})"
+
+    fused_form = "element"
+
+    def fused_element(self, loop, index):
+        return f"-{loop.read(0, index)}"
+
     def impl(self, x):
+        return -x
+
+    def array_impl(self, ns, x):
         return -x
 
     def abstract_eval(self, x):
         return x
 
     def sparse_jacobian(self, x):
-        return [sparse_identity(x.size, x.dtype, -1)]
+        return [Scaling(-1)]
 
     def transpose(self, ct, x):
         return (neg(ct),)
@@ -116,14 +149,26 @@ class Mul(Primitive):
     def emit(self, args, avals, bind, *, c):
         return f"{args[0]} * {bind(c.value)}"
 
+    def emit_inplace(self, args, avals, bind, *, c):
+        return f"{args[0]} *= {bind(c.value)}" if _keeps_aval(avals[0], c.value) else None
+
+    fused_form = "element"
+
+    def fused_element(self, loop, index, *, c):
+        product = f"{loop.read(0, index)} * {loop.const_at(c.value, index)}"
+        return loop.cast(product) if loop.const_dtype_differs(c.value) else product
+
     def impl(self, x, *, c):
         return x * c.value
+
+    def array_impl(self, ns, x, *, c):
+        return x * ns.constant(c.value, like=x)
 
     def abstract_eval(self, x, *, c):
         return x
 
     def sparse_jacobian(self, x, *, c):
-        return [sparse_diagonal(self.impl(np.ones(x.shape, x.dtype), c=c).ravel())]
+        return [Scaling(self.impl(np.ones((1,) * x.ndim, x.dtype), c=c))]
 
     def transpose(self, ct, x, *, c):
         return (mul(ct, c),)
@@ -159,14 +204,26 @@ class Div(Primitive):
     def emit(self, args, avals, bind, *, c):
         return f"{args[0]} / {bind(c.value)}"
 
+    def emit_inplace(self, args, avals, bind, *, c):
+        return f"{args[0]} /= {bind(c.value)}" if _keeps_aval(avals[0], c.value) else None
+
+    fused_form = "element"
+
+    def fused_element(self, loop, index, *, c):
+        quotient = f"{loop.read(0, index)} / {loop.const_at(c.value, index)}"
+        return loop.cast(quotient) if loop.const_dtype_differs(c.value) else quotient
+
     def impl(self, x, *, c):
         return x / c.value
+
+    def array_impl(self, ns, x, *, c):
+        return x / ns.constant(c.value, like=x)
 
     def abstract_eval(self, x, *, c):
         return x
 
     def sparse_jacobian(self, x, *, c):
-        return [sparse_diagonal(self.impl(np.ones(x.shape, x.dtype), c=c).ravel())]
+        return [Scaling(self.impl(np.ones((1,) * x.ndim, x.dtype), c=c))]
 
     def transpose(self, ct, x, *, c):
         return (div(ct, c),)
@@ -186,11 +243,19 @@ class Mask(Primitive):
     def impl(self, x, *, m):
         return np.where(m.value, x, x.dtype.type(0))
 
+    def array_impl(self, ns, x, *, m):
+        return ns.xp.where(ns.constant(m.value, like=x), x, np.dtype(x.dtype).type(0))
+
+    fused_form = "element"
+
+    def fused_element(self, loop, index, *, m):
+        return loop.select([(loop.const_at(m.value, index), lambda: loop.read(0, index))])
+
     def abstract_eval(self, x, *, m):
         return x
 
     def sparse_jacobian(self, x, *, m):
-        return [sparse_diagonal(self.impl(np.ones(x.shape, x.dtype), m=m).ravel())]
+        return [Scaling(self.impl(np.ones((1,) * x.ndim, x.dtype), m=m))]
 
     def transpose(self, ct, x, *, m):
         return (mask(ct, m),)

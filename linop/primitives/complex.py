@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Const, ShapeDtype
-from ..core import Primitive, sparse_identity
+from ..core import Primitive, Scaling
 from .arithmetic import mul, neg
 
 __all__ = ["convert", "real", "imag", "conj", "make_complex",
@@ -31,11 +31,19 @@ class Convert(Primitive):
     def impl(self, x, *, dtype):
         return x.astype(dtype)
 
+    def array_impl(self, ns, x, *, dtype):
+        return ns.xp.astype(x, dtype)
+
+    fused_form = "element"
+
+    def fused_element(self, loop, index, *, dtype):
+        return loop.cast(loop.read(0, index))
+
     def abstract_eval(self, x, *, dtype):
         return ShapeDtype(x.shape, dtype)
 
     def sparse_jacobian(self, x, *, dtype):
-        return [sparse_identity(x.size, dtype)]
+        return [Scaling(np.ones((), dtype))]
 
     def transpose(self, ct, x, *, dtype):
         if np.issubdtype(dtype, np.complexfloating) and not np.issubdtype(x.dtype, np.complexfloating):
@@ -57,12 +65,20 @@ class Real(Primitive):
     def impl(self, x):
         return x.real.copy()
 
+    def array_impl(self, ns, x):
+        return ns.xp.real(x)
+
+    fused_form = "element"
+
+    def fused_element(self, loop, index):
+        return f"{loop.read(0, index)}.real"
+
     def abstract_eval(self, x):
         return ShapeDtype(x.shape, real_dtype(x.dtype))
 
     def sparse_jacobian(self, x):
         # real(v) = (v + conj(v)) / 2, exactly (halving is exact)
-        half = sparse_identity(x.size, x.dtype, 0.5)
+        half = Scaling(np.asarray(0.5, x.dtype))
         return [(half, half)]
 
     def transpose(self, ct, x):
@@ -83,13 +99,21 @@ class Imag(Primitive):
     def impl(self, x):
         return x.imag.copy()
 
+    def array_impl(self, ns, x):
+        return ns.xp.imag(x)
+
+    fused_form = "element"
+
+    def fused_element(self, loop, index):
+        return f"{loop.read(0, index)}.imag"
+
     def abstract_eval(self, x):
         return ShapeDtype(x.shape, real_dtype(x.dtype))
 
     def sparse_jacobian(self, x):
         # imag(v) = (v - conj(v)) / 2i, exactly
         dtype = np.result_type(x.dtype, np.complex64)
-        return [(sparse_identity(x.size, dtype, -0.5j), sparse_identity(x.size, dtype, 0.5j))]
+        return [(Scaling(np.asarray(-0.5j, dtype)), Scaling(np.asarray(0.5j, dtype)))]
 
     def transpose(self, ct, x):
         # Re(imag(x) * t) = Re(x * (-1j * t)).
@@ -114,11 +138,19 @@ class Conj(Primitive):
     def impl(self, x):
         return np.conj(x)
 
+    def array_impl(self, ns, x):
+        return ns.xp.conj(x)
+
+    fused_form = "element"
+
+    def fused_element(self, loop, index):
+        return f"{loop.read(0, index)}.conjugate()"
+
     def abstract_eval(self, x):
         return x
 
     def sparse_jacobian(self, x):
-        return [(None, sparse_identity(x.size, x.dtype))]
+        return [(None, Scaling(np.ones((), x.dtype)))]
 
     def transpose(self, ct, x):
         return (conj(ct),)
@@ -135,11 +167,19 @@ class Complex(Primitive):
     real_linear = True
     returns_view = False
 
+    fused_form = "element"
+
+    def fused_element(self, loop, index):
+        return loop.cast(f"complex({loop.read(0, index)}, {loop.read(1, index)})")
+
     def impl(self, a, b):
         out = np.empty(a.shape, np.result_type(a.dtype, np.complex64))
         out.real = a
         out.imag = b
         return out
+
+    def dask_impl(self, dk, a, b):
+        return dk.elementwise(self, (a, b), {})
 
     def abstract_eval(self, a, b):
         if a != b:
@@ -149,7 +189,7 @@ class Complex(Primitive):
     def sparse_jacobian(self, a, b):
         # complex(a, b) = a + 1j b on real parts: complex-linear in each real input
         out = self.abstract_eval(a, b).dtype
-        return [sparse_identity(a.size, out), sparse_identity(b.size, out, 1j)]
+        return [Scaling(np.ones((), out)), Scaling(np.asarray(1j, out))]
 
     def transpose(self, ct, a, b):
         return real(ct), neg(imag(ct))

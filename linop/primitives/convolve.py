@@ -13,6 +13,7 @@ primitive transposes into itself and transposing twice restores the kernel.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..ir import Const, ShapeDtype
 from ..core import Primitive
@@ -84,6 +85,9 @@ class Convolve(Primitive):
     def impl(self, x, *, kernel, mode):
         return convolve_rows(x, kernel.value, mode)
 
+    def dask_impl(self, dk, x, **params):
+        return dk.along_axes(self, x, (x.ndim - 1,), params)  # rows whole, the rest split
+
     def abstract_eval(self, x, *, kernel, mode):
         n, m = x.shape[-1], kernel.value.shape[0]
         if mode not in ("full", "valid") or (mode == "valid" and n < m):
@@ -91,6 +95,9 @@ class Convolve(Primitive):
         if kernel.value.dtype != x.dtype:
             raise TypeError(f"convolve: kernel dtype {kernel.value.dtype} != input {x.short()}")
         return ShapeDtype(x.shape[:-1] + (_out_len(n, m, mode),), x.dtype)
+
+    def sparse_jacobian(self, x, *, kernel, mode):
+        return _banded_matrix(x, kernel.value, mode)
 
     def transpose(self, ct, x, *, kernel, mode):
         flipped = Const(kernel.value[::-1])  # a view of the captured kernel: shared, not copied
@@ -101,6 +108,28 @@ class Convolve(Primitive):
 
 
 convolve_p = Convolve()
+
+
+def _banded_matrix(x, k, mode):
+    """``[matrix]`` of the convolution of every row, or ``None`` when denser than half.
+
+    One band per nonzero tap ``j``: ``"full"`` adds ``k[j] * x[r, p]`` into
+    ``out[r, p + j]``, ``"valid"`` reads ``k[j] * x[r, i + m - 1 - j]`` into ``out[r, i]``.
+    """
+    n, m = x.shape[-1], k.shape[0]
+    length = _out_len(n, m, mode)
+    out_size = int(np.prod(x.shape[:-1], dtype=np.int64)) * length
+    taps = np.flatnonzero(k)[:, None]
+    own = np.arange(x.size if mode == "full" else out_size)     # meets every tap
+    if 2 * taps.size * own.size > out_size * x.size:
+        return None                                 # dense: probed under tosparse's dense_limit
+    row, i = np.divmod(own, max(n if mode == "full" else length, 1))
+    if mode == "full":
+        rows, cols = row * length + i + taps, np.broadcast_to(own, (taps.size, own.size))
+    else:
+        rows, cols = np.broadcast_to(own, (taps.size, own.size)), row * n + i + m - 1 - taps
+    vals = np.broadcast_to(k[taps], rows.shape)
+    return [sp.csr_matrix((vals.ravel(), (rows.ravel(), cols.ravel())), shape=(out_size, x.size))]
 
 
 def convolve(x, kernel, mode: str):

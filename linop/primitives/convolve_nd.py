@@ -10,6 +10,7 @@ algorithm.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..ir import Const, ShapeDtype
 from ..core import Primitive
@@ -87,6 +88,10 @@ class ConvolveND(Primitive):
             shape = tuple(n - m + 1 for n, m in zip(x.shape, k.shape))
         return ShapeDtype(shape, x.dtype)
 
+    def sparse_jacobian(self, x, *, kernel, mode, method):
+        out = self.abstract_eval(x, kernel=kernel, mode=mode, method=method)
+        return _banded_matrix(x, out, kernel.value, mode)
+
     def transpose(self, ct, x, *, kernel, mode, method):
         return (convolve_nd(ct, kernel, "valid" if mode == "full" else "full", method),)
 
@@ -95,6 +100,31 @@ class ConvolveND(Primitive):
 
 
 convolve_nd_p = ConvolveND()
+
+
+def _strides(shape) -> np.ndarray:
+    """C-order element strides of ``shape``."""
+    return np.array([int(np.prod(shape[i + 1:], dtype=np.int64)) for i in range(len(shape))],
+                    np.int64)
+
+
+def _banded_matrix(x, out, k, mode):
+    """``[matrix]`` of the full convolution / valid correlation, or ``None`` when denser than half.
+
+    The full convolution adds ``k[t] * x[p]`` into ``out[p + t]``; the valid correlation
+    reads ``k[t] * x[i + t]`` into ``out[i]``: one band per nonzero tap.
+    """
+    taps = np.argwhere(k)
+    inner = x if mode == "full" else out          # whose every element meets every tap
+    if 2 * len(taps) * inner.size > out.size * x.size:
+        return None                                 # dense: probed under tosparse's dense_limit
+    outer = out if mode == "full" else x
+    grid = np.indices(inner.shape).reshape(len(inner.shape), -1).T
+    shifted = (grid @ _strides(outer.shape))[None, :] + (taps @ _strides(outer.shape))[:, None]
+    own = np.broadcast_to(np.arange(inner.size), shifted.shape)
+    rows, cols = (shifted, own) if mode == "full" else (own, shifted)
+    vals = np.broadcast_to(k[tuple(taps.T)][:, None], rows.shape)
+    return [sp.csr_matrix((vals.ravel(), (rows.ravel(), cols.ravel())), shape=(out.size, x.size))]
 
 
 def convolve_nd(x, kernel, mode: str, method: str = "auto"):

@@ -24,6 +24,25 @@ class Cumsum(Primitive):
             return np.cumsum(x, axis=axis)
         return np.flip(np.cumsum(np.flip(x, axis), axis=axis), axis)
 
+    def array_impl(self, ns, x, *, axis, reverse):
+        xp = ns.xp
+        if not reverse:
+            return xp.cumulative_sum(x, axis=axis)
+        return xp.flip(xp.cumulative_sum(xp.flip(x, axis=axis), axis=axis), axis=axis)
+
+    fused_form = "loops"
+
+    def fused_loops(self, loop, *, axis, reverse):
+        x = loop.in_avals[0]
+        out = loop.output(zeros=False)
+        with loop.nest(x.shape, reverse=(axis,) if reverse else ()) as index:
+            value = loop.read(0, index)
+            previous = list(index)
+            previous[axis] = f"{index[axis]} {'+' if reverse else '-'} 1"
+            first = f"{index[axis]} == {loop.int(x.shape[axis] - 1 if reverse else 0)}"
+            loop.emit(f"{loop.at(out, index)} = {value} if {first} "
+                      f"else {loop.at(out, previous)} + {value}")
+
     def abstract_eval(self, x, *, axis, reverse):
         if not 0 <= axis < x.ndim:
             raise ValueError(f"cumsum: axis {axis} out of range for {x.short()}")

@@ -14,6 +14,7 @@ import itertools
 import string
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..ir import Const, ShapeDtype
 from ..core import Primitive
@@ -35,14 +36,16 @@ def labels(start: int, stop: int) -> str:
     return "".join(label(i) for i in range(start, stop))
 
 
-def contract(x, x_sub: str, c, c_sub: str, out_sub: str):
+def contract(x, x_sub: str, c, c_sub: str, out_sub: str, xp=np):
     """Compute ``einsum(x_sub,c_sub->out_sub)`` with one ``matmul`` call.
 
     Parameters
     ----------
-    x, c : numpy.ndarray
+    x, c : numpy.ndarray (or arrays of the array-API namespace ``xp``)
     x_sub, c_sub, out_sub : str
         Subscripts that satisfy the guarantees of :data:`dot_p`.
+    xp : module, optional
+        The array namespace (NumPy by default).
 
     Returns
     -------
@@ -57,15 +60,16 @@ def contract(x, x_sub: str, c, c_sub: str, out_sub: str):
 
     def block(arr, sub, groups):
         order = [sub.index(l) for g in groups for l in g]
-        arr = np.transpose(arr, order)
-        return arr.reshape([int(np.prod([size[l] for l in g], dtype=np.int64)) for g in groups])
+        arr = xp.permute_dims(arr, tuple(order))
+        return xp.reshape(arr, tuple(int(np.prod([size[l] for l in g], dtype=np.int64))
+                                     for g in groups))
 
     a = block(x, x_sub, (batch, free_x, summed))
     b = block(c, c_sub, (batch, summed, free_c))
-    r = np.matmul(a, b)
-    r = r.reshape([size[l] for l in batch + free_x + free_c])
+    r = xp.matmul(a, b)
+    r = xp.reshape(r, tuple(size[l] for l in batch + free_x + free_c))
     current = batch + free_x + free_c
-    return np.transpose(r, [current.index(l) for l in out_sub])
+    return xp.permute_dims(r, tuple(current.index(l) for l in out_sub))
 
 
 class Dot(Primitive):
@@ -79,6 +83,21 @@ class Dot(Primitive):
     def impl(self, x, *, c, x_sub, c_sub, out_sub):
         return contract(x, x_sub, c.value, c_sub, out_sub)
 
+    def array_impl(self, ns, x, *, c, x_sub, c_sub, out_sub):
+        return contract(x, x_sub, ns.constant(c.value), c_sub, out_sub, xp=ns.xp)
+
+    def dask_impl(self, dk, x, *, c, x_sub, c_sub, out_sub):
+        letters = {l: string.ascii_letters[i] for i, l in enumerate(dict.fromkeys(x_sub + c_sub))}
+        if len(letters) > len(string.ascii_letters):
+            return self.array_impl(dk, x, c=c, x_sub=x_sub, c_sub=c_sub, out_sub=out_sub)
+        # the constant's blocks follow the data's along shared letters, whole elsewhere
+        chunks = tuple(x.chunks[x_sub.index(l)] if l in x_sub else (n,)
+                       for l, n in zip(c_sub, c.value.shape))
+        spec = "".join(letters[l] for l in x_sub) + "," + "".join(letters[l] for l in c_sub) + \
+            "->" + "".join(letters[l] for l in out_sub)
+        out = dk.da.einsum(spec, x, dk.constant(c.value, chunks=chunks))
+        return out.astype(np.result_type(x.dtype, c.value.dtype), copy=False)
+
     def abstract_eval(self, x, *, c, x_sub, c_sub, out_sub):
         sizes = dict(zip(c_sub, c.value.shape))
         for l, n in zip(x_sub, x.shape):
@@ -89,6 +108,11 @@ class Dot(Primitive):
     def transpose(self, ct, x, *, c, x_sub, c_sub, out_sub):
         return (dot(ct, c, out_sub, c_sub, x_sub),)
 
+    def sparse_jacobian(self, x, *, c, x_sub, c_sub, out_sub):
+        out = self.abstract_eval(x, c=c, x_sub=x_sub, c_sub=c_sub, out_sub=out_sub)
+        matrix = _contraction_matrix(x, out, c.value, x_sub, c_sub, out_sub)
+        return None if matrix is None else [matrix]
+
     def batch(self, size, x, *, c, x_sub, c_sub, out_sub):
         used = set(x_sub) | set(c_sub) | set(out_sub)
         letter = next(label(i) for i in itertools.count() if label(i) not in used)
@@ -96,6 +120,38 @@ class Dot(Primitive):
 
 
 dot_p = Dot()
+
+
+def _flat_position(coords: dict, sub: str, shape) -> np.ndarray:
+    """The C-order flat position of the elements whose index along letter ``l`` is ``coords[l]``."""
+    position = np.zeros((1, 1), np.int64)
+    for i, l in enumerate(sub):
+        position = position + coords[l] * int(np.prod(shape[i + 1:], dtype=np.int64))
+    return position
+
+
+def _contraction_matrix(x, out, c: np.ndarray, x_sub: str, c_sub: str, out_sub: str):
+    """The sparse matrix of ``einsum(x_sub,c_sub->out_sub)(·, c)`` on ``x`` (ShapeDtype).
+
+    One entry per nonzero of ``c`` and index of the letters only ``x`` has; ``None``
+    where that is more than half of the dense matrix (a dense contraction, which
+    :func:`linop.tosparse` probes under its ``dense_limit``).
+    """
+    own = [l for l in x_sub if l not in c_sub]
+    sizes = [x.shape[x_sub.index(l)] for l in own]
+    flat = np.flatnonzero(c)
+    width = int(np.prod(sizes, dtype=np.int64))
+    if 2 * flat.size * width > out.size * x.size:
+        return None
+    coords = dict(zip(c_sub, (i[:, None] for i in np.unravel_index(flat, c.shape)))) \
+        if c.ndim else {}
+    if own:
+        coords.update(zip(own, (i[None, :] for i in np.unravel_index(np.arange(width), sizes))))
+    shape = (flat.size, width)
+    rows = np.broadcast_to(_flat_position(coords, out_sub, out.shape), shape).ravel()
+    cols = np.broadcast_to(_flat_position(coords, x_sub, x.shape), shape).ravel()
+    vals = np.broadcast_to(c.ravel()[flat][:, None].astype(out.dtype), shape).ravel()
+    return sp.csr_matrix((vals, (rows, cols)), shape=(out.size, x.size))
 
 
 def dot(x, c, x_sub: str, c_sub: str, out_sub: str):

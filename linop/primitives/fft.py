@@ -81,6 +81,9 @@ class FFT(Primitive):
         fn = sfft.fftn if sign < 0 else sfft.ifftn
         return fn(x, axes=axes, norm=norm)
 
+    def dask_impl(self, dk, x, *, axes, sign, norm):
+        return _one_axis_at_a_time(dk, x, axes, sign, norm)
+
     def abstract_eval(self, x, *, axes, sign, norm):
         _check(axes, sign, norm)
         if not np.issubdtype(x.dtype, np.complexfloating):
@@ -105,6 +108,11 @@ class RFFT(Primitive):
     def impl(self, x, *, axes, sign, norm):
         fn = sfft.rfftn if sign < 0 else sfft.ihfftn
         return fn(x, axes=axes, norm=norm)
+
+    def dask_impl(self, dk, x, *, axes, sign, norm):
+        # the real-to-half transform along the last axis first, then complex ones
+        half = dk.along_axes(self, x, (axes[-1],), {"axes": axes[-1:], "sign": sign, "norm": norm})
+        return _one_axis_at_a_time(dk, half, axes[:-1], sign, norm)
 
     def abstract_eval(self, x, *, axes, sign, norm):
         _check(axes, sign, norm)
@@ -140,6 +148,12 @@ class IRFFT(Primitive):
         s = [x.shape[a] for a in axes[:-1]] + [n]
         return fn(x, s=s, axes=axes, norm=norm)
 
+    def dask_impl(self, dk, x, *, axes, n, sign, norm):
+        # complex transforms first, the half-to-real one along the last axis at the end
+        x = _one_axis_at_a_time(dk, x, axes[:-1], sign, norm)
+        return dk.along_axes(self, x, (axes[-1],),
+                             {"axes": axes[-1:], "n": n, "sign": sign, "norm": norm})
+
     def abstract_eval(self, x, *, axes, n, sign, norm):
         _check(axes, sign, norm)
         if not np.issubdtype(x.dtype, np.complexfloating):
@@ -160,6 +174,16 @@ class IRFFT(Primitive):
 
 
 fft_p, rfft_p, irfft_p = FFT(), RFFT(), IRFFT()
+
+
+def _one_axis_at_a_time(dk, x, axes, sign, norm):
+    """A complex n-d transform on Dask arrays as 1-d passes, each rechunking only its axis.
+
+    (pocketfft's n-d transforms are these same passes.)
+    """
+    for a in axes:
+        x = dk.along_axes(fft_p, x, (a,), {"axes": (a,), "sign": sign, "norm": norm})
+    return x
 
 
 def fft(x, axes, sign, norm="backward"):

@@ -17,10 +17,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..ir import Const, ShapeDtype
 from ..snapshots import writeable_alias
-from ..core import Primitive, selection_jacobians, transposed_selection_jacobians
+from ..core import Primitive, transposed_selection_jacobians
 
 __all__ = ["gather", "scatter_add", "gather_p", "scatter_add_p"]
 
@@ -40,11 +41,28 @@ class Gather(Primitive):
     def impl(self, x, *, idx, axis):
         return np.take(x, writeable_alias(idx.value), axis=axis)
 
+    def array_impl(self, ns, x, *, idx, axis):
+        flat = ns.constants.get(idx.value, "flat", lambda: ns.xp.asarray(idx.value.reshape(-1)))
+        taken = ns.xp.take(x, flat, axis=axis)
+        return ns.xp.reshape(taken, x.shape[:axis] + idx.value.shape + x.shape[axis + 1:])
+
+    def dask_impl(self, dk, x, *, idx, axis):
+        # Dask plans the blocks of an indexing with a NumPy index
+        taken = x[(slice(None),) * axis + (idx.value.reshape(-1),)]
+        return dk.xp.reshape(taken, x.shape[:axis] + idx.value.shape + x.shape[axis + 1:])
+
+    fused_form = "element"
+    fused_repeats_inputs = True
+
+    def fused_element(self, loop, index, *, idx, axis):
+        k = idx.value.ndim
+        position = loop.const_at(idx.value, index[axis:axis + k])
+        return loop.read(0, index[:axis] + [position] + index[axis + k:])
+
     def abstract_eval(self, x, *, idx, axis):
         return ShapeDtype(x.shape[:axis] + idx.value.shape + x.shape[axis + 1:], x.dtype)
 
-    def sparse_jacobian(self, x, **params):
-        return selection_jacobians(self, [x], self.abstract_eval(x, **params), params)
+    moves_elements = True
 
     def transpose(self, ct, x, *, idx, axis):
         return (scatter_add(ct, idx, axis, x.shape[axis]),)
@@ -72,9 +90,27 @@ class ScatterAdd(Primitive):
         positions = bind(_positions(idx, flat))
         return f"{bind(_scatter)}({args[0]}, {positions}, {shape!r}, {unique})"
 
+    fused_form = "loops"
+
+    def fused_loops(self, loop, *, idx, axis, size, flat, unique):
+        u = loop.in_avals[0]
+        out = loop.output(zeros=True, flat=True)
+        positions = loop.const(_positions(idx, flat))
+        with loop.nest(u.shape) as index:
+            loop.emit(f"{out}[{positions}[{loop.flat_index(index, u.shape)}]] += "
+                      f"{loop.read(0, index)}")
+
     def impl(self, u, *, idx, axis, size, flat, unique):
         shape = _scatter_shape(u.shape, idx.value.ndim, axis, size)
         return _scatter(u, _positions(idx, flat), shape, unique)
+
+    def dask_impl(self, dk, u, *, idx, axis, size, flat, unique):
+        # the scatter is the sparse matrix with a one at (idx[k], k), applied along axis
+        k = idx.value.ndim
+        m = idx.value.size
+        u = dk.xp.reshape(u, u.shape[:axis] + (m,) + u.shape[axis + k:])
+        S = dk.constants.get(idx.value, ("scatter", size), lambda: _scatter_matrix(idx.value, size))
+        return dk.sparse_along(S, u, axis, np.dtype(u.dtype), key=idx.value)
 
     def abstract_eval(self, u, *, idx, axis, size, flat, unique):
         return ShapeDtype(_scatter_shape(u.shape, idx.value.ndim, axis, size), u.dtype)
@@ -87,6 +123,12 @@ class ScatterAdd(Primitive):
 
     def batch(self, n, u, *, idx, axis, size, flat, unique):
         return scatter_add(u, idx, axis + 1, size)
+
+
+def _scatter_matrix(idx, size):
+    """The ``size × idx.size`` matrix that adds element ``k`` into row ``idx[k]``."""
+    cols = np.arange(idx.size)
+    return sp.csr_array((np.ones(idx.size), (idx.reshape(-1), cols)), shape=(size, idx.size))
 
 
 def _scatter_shape(ushape, index_ndim, axis, size):

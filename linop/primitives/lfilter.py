@@ -24,6 +24,10 @@ class LFilter(Primitive):
     returns_view = False
     real_linear = False
 
+    def dask_impl(self, dk, x, **params):
+        # a recursion along one axis: that axis whole in each block, the others split
+        return dk.along_axes(self, x, (params["axis"],), params)
+
     def impl(self, x, *, b, a, axis, reverse):
         import scipy.signal as sig
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import Primitive, selection_jacobians
+from ..core import Primitive
 
 __all__ = ["roll", "roll_p"]
 
@@ -23,13 +23,25 @@ class Roll(Primitive):
     def impl(self, x, *, shifts, axes):
         return np.roll(x, shifts, axes)
 
+    def array_impl(self, ns, x, *, shifts, axes):
+        return ns.xp.roll(x, shift=shifts, axis=axes)
+
+    fused_form = "element"
+
+    def fused_element(self, loop, index, *, shifts, axes):
+        inner = list(index)
+        for s, a in zip(shifts, axes):
+            i, n = index[a], loop.in_avals[0].shape[a]
+            inner[a] = loop.temp(f"{i} - {loop.int(s)} if {i} >= {loop.int(s)} "
+                                 f"else {i} + {loop.int(n - s)}")
+        return loop.read(0, inner)
+
     def abstract_eval(self, x, *, shifts, axes):
         if len(set(axes)) != len(axes) or any(not 0 <= a < x.ndim for a in axes):
             raise ValueError(f"roll: bad axes {axes} for {x.short()}")
         return x
 
-    def sparse_jacobian(self, x, **params):
-        return selection_jacobians(self, [x], self.abstract_eval(x, **params), params)
+    moves_elements = True
 
     def transpose(self, ct, x, *, shifts, axes):
         return (roll(ct, tuple(-s for s in shifts), axes),)

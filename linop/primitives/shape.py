@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import ShapeDtype
-from ..core import Primitive, selection_jacobians, transposed_selection_jacobians
+from ..core import Primitive, transposed_selection_jacobians
 
 __all__ = ["broadcast_shapes", "reshape", "transpose", "broadcast_to", "reduce_sum", "rev",
            "reshape_p", "transpose_p", "broadcast_to_p", "reduce_sum_p", "rev_p"]
@@ -43,13 +43,33 @@ class Reshape(Primitive):
     def impl(self, x, *, shape):
         return np.reshape(x, shape)
 
+    def array_impl(self, ns, x, *, shape):
+        return ns.xp.reshape(x, shape)
+
+    def dask_impl(self, dk, x, *, shape):
+        try:
+            return dk.xp.reshape(x, shape)
+        except NotImplementedError:  # Dask splits axes unevenly in two passes only
+            return dk.xp.reshape(dk.xp.reshape(x, (-1,)), shape)
+
+    fused_form = "element"
+
+    def fused_element(self, loop, index, *, shape):
+        return loop.read(0, _reshaped_index(loop, index, shape, loop.in_avals[0].shape))
+
+    def fused_loops(self, loop, *, shape):
+        """Stored: written through a view of the input's shape, in the input's order."""
+        x = loop.in_avals[0]
+        view = loop.temp(f"{loop.output(zeros=False)}.reshape({loop.shape_tuple(x.shape)})")
+        with loop.nest(x.shape) as index:
+            loop.emit(f"{loop.at(view, index)} = {loop.read(0, index)}")
+
     def abstract_eval(self, x, *, shape):
         if int(np.prod(shape, dtype=np.int64)) != x.size:
             raise ValueError(f"reshape: cannot reshape {x.short()} into {shape}")
         return ShapeDtype(shape, x.dtype)
 
-    def sparse_jacobian(self, x, *, shape):
-        return selection_jacobians(self, [x], self.abstract_eval(x, shape=shape), {"shape": shape})
+    moves_elements = True
 
     def transpose(self, ct, x, *, shape):
         return (reshape(ct, x.shape),)
@@ -72,11 +92,21 @@ class Transpose(Primitive):
     def impl(self, x, *, perm):
         return np.transpose(x, perm)
 
+    def array_impl(self, ns, x, *, perm):
+        return ns.xp.permute_dims(x, perm)
+
+    fused_form = "element"
+
+    def fused_element(self, loop, index, *, perm):
+        inner = [None] * len(perm)
+        for i, p in enumerate(perm):
+            inner[p] = index[i]
+        return loop.read(0, inner)
+
     def abstract_eval(self, x, *, perm):
         return ShapeDtype(tuple(x.shape[p] for p in perm), x.dtype)
 
-    def sparse_jacobian(self, x, *, perm):
-        return selection_jacobians(self, [x], self.abstract_eval(x, perm=perm), {"perm": perm})
+    moves_elements = True
 
     def transpose(self, ct, x, *, perm):
         return (transpose(ct, tuple(int(i) for i in np.argsort(perm))),)
@@ -96,12 +126,24 @@ class BroadcastTo(Primitive):
     def impl(self, x, *, shape):
         return np.broadcast_to(x, shape)
 
+    def array_impl(self, ns, x, *, shape):
+        return ns.xp.broadcast_to(x, shape)
+
+    fused_form = "element"
+    fused_repeats_inputs = True
+
+    def fused_element(self, loop, index, *, shape):
+        x = loop.in_avals[0]
+        lead = len(shape) - x.ndim
+        return loop.read(0, ["0" if d == 1 else index[lead + j] for j, d in enumerate(x.shape)])
+
     def abstract_eval(self, x, *, shape):
-        broadcast_shapes(x.shape, shape)
+        if broadcast_shapes(x.shape, shape) != tuple(shape):
+            raise ValueError(f"cannot broadcast an array of shape {tuple(x.shape)} to shape "
+                             f"{tuple(shape)}")
         return ShapeDtype(shape, x.dtype)
 
-    def sparse_jacobian(self, x, *, shape):
-        return selection_jacobians(self, [x], self.abstract_eval(x, shape=shape), {"shape": shape})
+    moves_elements = True
 
     def transpose(self, ct, x, *, shape):
         lead = len(shape) - len(x.shape)
@@ -129,6 +171,17 @@ class ReduceSum(Primitive):
 
     def impl(self, x, *, axes):
         return np.sum(x, axis=axes)
+
+    def array_impl(self, ns, x, *, axes):
+        return ns.xp.sum(x, axis=axes)
+
+    fused_form = "loops"
+
+    def fused_loops(self, loop, *, axes):
+        out = loop.output(zeros=True)
+        with loop.nest(loop.in_avals[0].shape) as index:
+            kept = [i for a, i in enumerate(index) if a not in axes]
+            loop.emit(f"{loop.at(out, kept)} += {loop.read(0, index)}")
 
     def abstract_eval(self, x, *, axes):
         return ShapeDtype(tuple(d for i, d in enumerate(x.shape) if i not in axes), x.dtype)
@@ -161,17 +214,58 @@ class Rev(Primitive):
     def impl(self, x, *, axes):
         return np.flip(x, axes)
 
+    def array_impl(self, ns, x, *, axes):
+        return ns.xp.flip(x, axis=axes)
+
+    fused_form = "element"
+
+    def fused_element(self, loop, index, *, axes):
+        x = loop.in_avals[0]
+        return loop.read(0, [f"{loop.int(x.shape[a] - 1)} - {i}" if a in axes else i
+                             for a, i in enumerate(index)])
+
     def abstract_eval(self, x, *, axes):
         return x
 
-    def sparse_jacobian(self, x, *, axes):
-        return selection_jacobians(self, [x], self.abstract_eval(x, axes=axes), {"axes": axes})
+    moves_elements = True
 
     def transpose(self, ct, x, *, axes):
         return (rev(ct, axes),)
 
     def batch(self, size, x, *, axes):
         return rev(x, tuple(a + 1 for a in axes))
+
+
+def _reshaped_index(loop, index, out_shape, in_shape) -> list:
+    """The input index of a C-order reshape: axes matched in groups of equal size."""
+    if 0 in in_shape:
+        return ["0"] * len(in_shape)
+    outs = [(i, d) for i, d in zip(index, out_shape) if d != 1]
+    ins = [a for a, d in enumerate(in_shape) if d != 1]
+    result = ["0"] * len(in_shape)
+    while ins:
+        group_in, group_out = [ins.pop(0)], [outs.pop(0)]
+        n_in, n_out = in_shape[group_in[0]], group_out[0][1]
+        while n_in != n_out:
+            if n_in < n_out:
+                group_in.append(ins.pop(0))
+                n_in *= in_shape[group_in[-1]]
+            else:
+                group_out.append(outs.pop(0))
+                n_out *= group_out[-1][1]
+        if len(group_in) == 1 and len(group_out) == 1:
+            result[group_in[0]] = group_out[0][0]
+            continue
+        flat = group_out[0][0]
+        for i, d in group_out[1:]:
+            flat = f"({flat}) * {loop.int(d)} + {i}"
+        flat = loop.temp(flat)
+        stride = n_in
+        for a in group_in:
+            stride //= in_shape[a]
+            term = f"{flat} // {loop.int(stride)}" if stride != 1 else flat
+            result[a] = f"({term}) % {loop.int(in_shape[a])}" if a != group_in[0] else term
+    return result
 
 
 reshape_p, transpose_p, broadcast_to_p = Reshape(), Transpose(), BroadcastTo()

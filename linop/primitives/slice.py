@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..ir import Eqn, ShapeDtype
 from ..core import zeros
 from .arithmetic import add_p, neg, neg_p, sub_p
-from ..core import Primitive, selection_jacobians, sparse_identity
+from ..core import Placement, Primitive, Scaling
 
 __all__ = ["slice_", "pad", "concatenate", "update_slice", "slice_p", "pad_p", "concatenate_p",
            "update_slice_p", "add_slice_p"]
@@ -37,24 +36,59 @@ class Slice(Primitive):
     def impl(self, x, *, starts, stops, steps):
         return x[_index(starts, stops, steps)]
 
+    def array_impl(self, ns, x, *, starts, stops, steps):
+        return x[_index(starts, stops, steps)]
+
+    fused_form = "element"
+
+    def fused_element(self, loop, index, *, starts, stops, steps):
+        return loop.read(0, [loop.affine(i, a, s) for i, a, s in zip(index, starts, steps)])
+
     def abstract_eval(self, x, *, starts, stops, steps):
         return ShapeDtype(tuple(_count(a, b, s) for a, b, s in zip(starts, stops, steps)), x.dtype)
 
-    def sparse_jacobian(self, x, **params):
-        return selection_jacobians(self, [x], self.abstract_eval(x, **params), params)
+    moves_elements = True
 
     def transpose(self, ct, x, *, starts, stops, steps):
-        lo, hi, interior = [], [], []
-        for dim, a, n, s in zip(x.shape, starts, ct.shape, steps):
-            if n == 0:
-                lo.append(0), hi.append(dim), interior.append(0)
-                continue
-            last = a + (n - 1) * s
-            lo.append(a), hi.append(dim - last - 1), interior.append(s - 1)
-        return (pad(ct, tuple(lo), tuple(hi), tuple(interior)),)
+        return (pad(ct, **_slice_placement(x.shape, starts, steps, ct.shape)),)
 
     def batch(self, size, x, *, starts, stops, steps):
         return slice_(x, (0,) + starts, (size,) + stops, (1,) + steps)
+
+    def fold_into(self, inner, eqn):
+        """A slice that misses a slice update reads around it; a slice inside a pad slices its input."""
+        return _slice_through(inner, eqn)
+
+
+def _slice_through(inner, eqn):
+    """The slice ``eqn`` of ``inner``'s result read from ``inner``'s input, or ``None``.
+
+    The slice of ``pad(x)`` that is exactly ``x`` is ``x`` itself (the transpose of
+    ``y[i] += v`` makes such pairs).
+    """
+    if inner.prim in (update_slice_p, add_slice_p):
+        if not _slices_disjoint(eqn.params, inner.params):
+            return None
+        return Eqn(slice_p, (inner.inputs[0],), eqn.params, eqn.out, eqn.source)
+    if inner.prim is pad_p and not any(inner.params["interior"]):
+        return _slice_inside_pad(inner.inputs[0], inner.params["lo"], eqn)
+    return None
+
+
+def _slice_inside_pad(x, lo, eqn):
+    """``eqn`` (a slice of ``x`` padded by ``lo`` before) as a slice of ``x``, or ``None``."""
+    starts, stops = [], []
+    for a, b, s, before, dim in zip(eqn.params["starts"], eqn.params["stops"],
+                                    eqn.params["steps"], lo, x.aval.shape):
+        n = _count(a, b, s)
+        if n == 0 or a < before or a + (n - 1) * s - before >= dim:
+            return None
+        starts.append(a - before), stops.append(a + (n - 1) * s - before + 1)
+    if eqn.out.aval == x.aval and all(a == 0 for a in starts) and all(
+            s == 1 for s in eqn.params["steps"]):
+        return x
+    params = {"starts": tuple(starts), "stops": tuple(stops), "steps": eqn.params["steps"]}
+    return Eqn(slice_p, (x,), params, eqn.out, eqn.source)
 
 
 class Pad(Primitive):
@@ -70,15 +104,28 @@ class Pad(Primitive):
         index = _interior_index(avals[0].shape, lo, interior)
         return f"{bind(_pad_into_zeros)}({args[0]}, {bind(shape)}, {bind(index)})"
 
+    fused_form = "element"
+
+    def fused_element(self, loop, index, *, lo, hi, interior):
+        shape = loop.out_aval.shape
+        steps = tuple(i + 1 for i in interior)
+        inside, inner = _strided_members(loop, index, shape, lo, steps, loop.in_avals[0].shape)
+        return loop.select([(inside, lambda: loop.read(0, inner))])
+
     def impl(self, x, *, lo, hi, interior):
         return _pad_into_zeros(x, _padded_shape(x.shape, lo, hi, interior),
                                _interior_index(x.shape, lo, interior))
 
+    def array_impl(self, ns, x, *, lo, hi, interior):
+        return _zeros_around(ns.xp, _interleave_zeros(ns.xp, x, interior), lo, hi)
+
+    def dask_impl(self, dk, x, *, lo, hi, interior):
+        return dk.da.pad(_interleave_zeros(dk.xp, x, interior), list(zip(lo, hi)), mode="constant")
+
     def abstract_eval(self, x, *, lo, hi, interior):
         return ShapeDtype(_padded_shape(x.shape, lo, hi, interior), x.dtype)
 
-    def sparse_jacobian(self, x, **params):
-        return selection_jacobians(self, [x], self.abstract_eval(x, **params), params)
+    moves_elements = True
 
     def transpose(self, ct, x, *, lo, hi, interior):
         index = _interior_index(x.shape, lo, interior)
@@ -109,10 +156,90 @@ def _accumulation_of_pad(eqn, consumer, producer, uses):
     return Eqn(add_slice_p, (target, source), params, consumer.out, consumer.source)
 
 
+def _strided_members(loop, index, sizes, starts, steps, counts):
+    """The predicate "``index`` lies on the strided slice" and the index inside the slice.
+
+    ``sizes`` are the axis lengths of the array ``index`` runs over; the slice has
+    ``counts`` elements per axis from ``starts`` every ``steps``.
+    """
+    conditions, inner = [], []
+    for i, size, start, step, count in zip(index, sizes, starts, steps, counts):
+        if start == 0 and step == 1 and count == size:
+            inner.append(i)
+            continue
+        if count == 0:
+            return "False", ["0"] * len(index)
+        j = loop.temp(f"{i} - {loop.int(start)}") if start else i
+        if start:
+            conditions.append(f"{j} >= 0")
+        if step == 1:
+            conditions.append(f"{j} < {loop.int(count)}")
+            inner.append(j)
+        else:
+            conditions.append(f"{j} % {loop.int(step)} == 0")
+            conditions.append(f"{j} < {loop.int((count - 1) * step + 1)}")
+            inner.append(f"{j} // {loop.int(step)}")
+    return " and ".join(conditions) or "True", inner
+
+
+def _zeros_around(xp, x, lo, hi):
+    """``x`` with ``lo[a]`` zeros before and ``hi[a]`` after along each axis ``a`` (array API)."""
+    for axis, (before, after) in enumerate(zip(lo, hi)):
+        if before or after:
+            zeros = [xp.zeros(x.shape[:axis] + (n,) + x.shape[axis + 1:], dtype=x.dtype)
+                     for n in (before, after)]
+            x = xp.concat([zeros[0], x, zeros[1]], axis=axis)
+    return x
+
+
+def _interleave_zeros(xp, x, interior):
+    """``x`` with ``interior[a]`` zeros between neighbours along each axis ``a`` (array API)."""
+    for axis, gap in enumerate(interior):
+        n = x.shape[axis]
+        if gap and n > 1:
+            spread = xp.stack([x] + [xp.zeros_like(x)] * gap, axis=axis + 1)
+            spread = xp.reshape(spread, x.shape[:axis] + (n * (gap + 1),) + x.shape[axis + 1:])
+            x = spread[(slice(None),) * axis + (slice(0, n * (gap + 1) - gap),)]
+    return x
+
+
+def _slice_as_pad(shape, starts, stops, steps) -> dict:
+    """The ``pad`` parameters that put a strided slice's values back in place."""
+    lo, hi, interior = [], [], []
+    for dim, a, b, s in zip(shape, starts, stops, steps):
+        n = _count(a, b, s)
+        last = a + (n - 1) * s
+        lo.append(a if n else 0), hi.append(dim - last - 1 if n else dim)
+        interior.append(s - 1 if n else 0)
+    return {"lo": tuple(lo), "hi": tuple(hi), "interior": tuple(interior)}
+
+
+def _placed_slice(ns, x, v, params):
+    """``v`` padded into zeros shaped like ``x``, and where it lands (namespace arrays)."""
+    pad_params = _slice_as_pad(x.shape, params["starts"], params["stops"], params["steps"])
+    aval = ShapeDtype(tuple(x.shape), np.dtype(v.dtype))
+    padded = ns.apply(pad_p, [v], pad_params, aval)
+    region = ns.apply(pad_p, [ns.xp.ones_like(v, dtype=bool)], pad_params,
+                      ShapeDtype(aval.shape, np.dtype(bool)))
+    return padded, region
+
+
 def _pad_into_zeros(x, shape, index):
     out = np.zeros(shape, x.dtype)
     out[index] = x
     return out
+
+
+def _slice_placement(shape, starts, steps, counts) -> dict:
+    """The ``pad`` parameters that place a slice's ``counts`` elements back into ``shape``."""
+    lo, hi, interior = [], [], []
+    for dim, a, n, s in zip(shape, starts, counts, steps):
+        if n == 0:
+            lo.append(0), hi.append(dim), interior.append(0)
+            continue
+        last = a + (n - 1) * s
+        lo.append(a), hi.append(dim - last - 1), interior.append(s - 1)
+    return {"lo": tuple(lo), "hi": tuple(hi), "interior": tuple(interior)}
 
 
 def _padded_shape(shape, lo, hi, interior):
@@ -137,6 +264,22 @@ class UpdateSlice(Primitive):
         out[_index(starts, stops, steps)] = v
         return out
 
+    def array_impl(self, ns, x, v, **params):
+        padded, region = _placed_slice(ns, x, v, params)
+        return ns.xp.where(region, padded, x)
+
+    def dask_impl(self, dk, x, v, *, starts, stops, steps):
+        out = x.copy()  # Dask's item assignment: each block takes the part of v it holds
+        out[_index(starts, stops, steps)] = v
+        return out
+
+    fused_form = "element"
+
+    def fused_element(self, loop, index, *, starts, stops, steps):
+        counts = loop.in_avals[1].shape
+        inside, inner = _strided_members(loop, index, loop.out_aval.shape, starts, steps, counts)
+        return loop.select([(inside, lambda: loop.read(1, inner))], lambda: loop.read(0, index))
+
     def abstract_eval(self, x, v, *, starts, stops, steps):
         shape = tuple(_count(a, b, s) for a, b, s in zip(starts, stops, steps))
         if v.shape != shape or v.dtype != x.dtype:
@@ -144,8 +287,7 @@ class UpdateSlice(Primitive):
                             f"got {v.short()}")
         return x
 
-    def sparse_jacobian(self, x, v, **params):
-        return selection_jacobians(self, [x, v], self.abstract_eval(x, v, **params), params)
+    moves_elements = True
 
     def transpose(self, ct, x, v, *, starts, stops, steps):
         cleared = update_slice(ct, zeros(v.shape, v.dtype), starts, stops, steps)
@@ -157,6 +299,11 @@ class UpdateSlice(Primitive):
     def emit_inplace(self, args, avals, bind, *, starts, stops, steps):
         index = _index(starts, stops, steps)
         return f"{args[0]}[{bind(index)}] = {args[1]}"
+
+    def overwrites(self, eqn, earlier):
+        """An earlier update of (or accumulation into) a slice inside the one ``eqn`` writes."""
+        return (earlier.prim in (update_slice_p, add_slice_p)
+                and _slice_within(earlier.params, eqn.params, eqn.inputs[0].aval.shape))
 
     def absorb(self, eqn, producer, uses):
         """``y[i] += v`` (``update_slice(t, t[i] + v)``, or ``-``) becomes one ``add_slice`` into ``t``."""
@@ -185,6 +332,32 @@ def _accumulation_of_update(eqn, producer, uses):
     return None
 
 
+def _slice_within(inner, outer, shape) -> bool:
+    """Whether every element of the strided slice ``inner`` lies in the strided slice ``outer``."""
+    axes = list(zip(inner["starts"], inner["stops"], inner["steps"],
+                    outer["starts"], outer["stops"], outer["steps"]))
+    if any(_count(a, b, s) == 0 for a, b, s, *_ in axes):
+        return True
+    for a, b, s, c, d, t in axes:
+        n, m = _count(a, b, s), _count(c, d, t)
+        last, outer_last = a + (n - 1) * s, c + (m - 1) * t
+        if m == 0 or a < c or last > outer_last or (a - c) % t or (n > 1 and s % t):
+            return False
+    return True
+
+
+def _slices_disjoint(first, second) -> bool:
+    """Whether two strided slices of one array share no element (``False`` when unsure)."""
+    for a, b, s, c, d, t in zip(first["starts"], first["stops"], first["steps"],
+                                second["starts"], second["stops"], second["steps"]):
+        n, m = _count(a, b, s), _count(c, d, t)
+        if n == 0 or m == 0 or a + (n - 1) * s < c or c + (m - 1) * t < a:
+            return True
+        if n * m <= 1 << 20 and not np.intersect1d(np.arange(a, b, s), np.arange(c, d, t)).size:
+            return True
+    return False
+
+
 class AddSlice(Primitive):
     """``x`` with ``v`` added to (``sign=1``) or subtracted from (``sign=-1``) a strided slice.
 
@@ -201,6 +374,15 @@ class AddSlice(Primitive):
         index = _index(starts, stops, steps)
         return f"{args[0]}[{bind(index)}] {'+=' if sign > 0 else '-='} {args[1]}"
 
+    fused_form = "element"
+
+    def fused_element(self, loop, index, *, starts, stops, steps, sign):
+        counts = loop.in_avals[1].shape
+        inside, inner = _strided_members(loop, index, loop.out_aval.shape, starts, steps, counts)
+        x = loop.read(0, index)
+        op = "+" if sign > 0 else "-"
+        return loop.select([(inside, lambda: f"{x} {op} {loop.read(1, inner)}")], lambda: x)
+
     def impl(self, x, v, *, starts, stops, steps, sign):
         out = np.array(x, copy=True)
         index = _index(starts, stops, steps)
@@ -210,15 +392,15 @@ class AddSlice(Primitive):
             out[index] -= v
         return out
 
+    def array_impl(self, ns, x, v, *, sign, **params):
+        padded, region = _placed_slice(ns, x, v, params)
+        return ns.xp.where(region, x + padded if sign > 0 else x - padded, x)
+
     def abstract_eval(self, x, v, *, starts, stops, steps, sign):
         return UpdateSlice.abstract_eval(self, x, v, starts=starts, stops=stops, steps=steps)
 
     def sparse_jacobian(self, x, v, *, starts, stops, steps, sign):
-        index = _index(starts, stops, steps)
-        rows = np.arange(x.size).reshape(x.shape)[index].ravel()
-        into = sp.csr_matrix((np.full(rows.size, sign, x.dtype), (rows, np.arange(rows.size))),
-                             shape=(x.size, v.size))
-        return [sparse_identity(x.size, x.dtype), into]
+        return [Scaling(), Placement(pad_p, _slice_placement(x.shape, starts, steps, v.shape), sign)]
 
     def transpose(self, ct, x, v, *, starts, stops, steps, sign):
         part = slice_(ct, starts, stops, steps)
@@ -240,6 +422,22 @@ class Concatenate(Primitive):
     def impl(self, *xs, axis):
         return np.concatenate(xs, axis=axis)
 
+    def array_impl(self, ns, *xs, axis):
+        return ns.xp.concat(list(xs), axis=axis)
+
+    fused_form = "element"
+
+    def fused_element(self, loop, index, *, axis):
+        branches, offset = [], 0
+        for k, x in enumerate(loop.in_avals):
+            inner = list(index)
+            inner[axis] = f"{index[axis]} - {loop.int(offset)}" if offset else index[axis]
+            offset += x.shape[axis]
+            branches.append((f"{index[axis]} < {loop.int(offset)}",
+                             lambda k=k, inner=inner: loop.read(k, inner)))
+        last = branches.pop()[1]
+        return loop.select(branches, last)
+
     def abstract_eval(self, *xs, axis):
         first = xs[0]
         for x in xs[1:]:
@@ -249,8 +447,7 @@ class Concatenate(Primitive):
         total = sum(x.shape[axis] for x in xs)
         return ShapeDtype(first.shape[:axis] + (total,) + first.shape[axis + 1:], first.dtype)
 
-    def sparse_jacobian(self, *xs, axis):
-        return selection_jacobians(self, list(xs), self.abstract_eval(*xs, axis=axis), {"axis": axis})
+    moves_elements = True
 
     def transpose(self, ct, *xs, axis):
         outs, offset = [], 0

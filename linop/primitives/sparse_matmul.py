@@ -160,6 +160,9 @@ class SparseMatmul(Primitive):
         out = apply_sparse(S.value, x, axis)
         return out.astype(_out_dtype(x.dtype, S), copy=False)
 
+    def dask_impl(self, dk, x, *, S, axis):
+        return dk.sparse_along(S.value, x, axis, _out_dtype(x.dtype, S))
+
     def abstract_eval(self, x, *, S, axis):
         m, n = S.value.shape
         if not 0 <= axis < x.ndim or x.shape[axis] != n:

@@ -27,6 +27,9 @@ class TriangularSolve(Primitive):
     returns_view = False
     real_linear = False
 
+    def dask_impl(self, dk, x, **params):
+        return dk.along_axes(self, x, (params["axis"],), params)  # the solved axis whole
+
     def impl(self, x, *, a, lower, trans, unit_diagonal, axis):
         import scipy.linalg as sla
 

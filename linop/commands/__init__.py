@@ -1,0 +1,1 @@
+"""The commands of ``python -m linop``: ``demo`` (:mod:`.demo`) and ``check`` (:mod:`.check`)."""
