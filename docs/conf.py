@@ -12,10 +12,12 @@ DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS))  # tutorial_argv.py, below
 sys.path.insert(0, str(DOCS.parent))  # linop itself, when it is not installed
 
+import linop  # noqa: E402  (after the path is set)
+
 project = "linop"
 author = "the linop developers"
 copyright = "2026, the linop developers"  # the footer reads "© Copyright 2026, the linop developers."
-release = version = "0.1.0"
+release = version = linop.__version__
 
 extensions = [
     "sphinx.ext.autodoc",

@@ -18,7 +18,8 @@ Start here:
 """
 
 CHECK_DESCRIPTION = """\
-Trace FUNCTION on an input of the given shape and dtype, print a summary of the
+Trace FUNCTION(x), a function of one array (its outputs may be several arrays),
+on an input of the given shape and dtype, print a summary of the
 program (equations by primitive, constants' memory), run the dot test with real
 and complex vectors, compare forward and adjoint with the dense matrix of the
 plain NumPy function when the input is small, and time forward, adjoint and the

@@ -523,3 +523,15 @@ def test_the_fft_modules_use_no_private_scipy_module(source):
     # importing it made `import linop` fail there
     root = os.path.dirname(os.path.dirname(os.path.abspath(linop.__file__)))
     assert list(_private_scipy_imports(os.path.join(root, source))) == []
+
+
+@pytest.mark.parametrize("fun, name", [
+    (lambda x: scipy.fft.fht(x, x[0], 0.5), "'dln'"),
+    (lambda x: lfft.fht(x, 0.1, x[0]), "'mu'"),
+    (lambda x: scipy.fft.ifht(x, 0.1, 0.5, bias=x[1]), "'bias'"),
+    (lambda x: lfft.ifht(x, 0.1, 0.5, offset=x[1]), "'offset'"),
+])
+def test_a_traced_fht_parameter_is_named(fun, name):
+    # was np.exp's "not linear" or np.add's "affine", naming neither fht nor the parameter
+    msg = _error(linop.NonLinearError, fun, np.zeros(6))
+    assert "fht" in msg and name in msg

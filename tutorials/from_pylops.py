@@ -67,14 +67,14 @@ lam = 0.3
 # %%
 # The linop way: the forward model in NumPy
 # -----------------------------------------
-# ``convolve2d(..., mode="same")`` with zero boundaries (through ``linop.scipy.signal``, which
+# ``fftconvolve(..., mode="same")`` with zero boundaries (through ``linop.scipy.signal``, which
 # accepts traced arrays), then the recorded pixels; the Laplacian as differences of slices.
 # ``aslinearoperator`` traces each function once; ``linop.vstack`` stacks them into one
 # traced operator, and ``linop.solvers.lsqr`` (SciPy's LSQR, step for step) solves.
 
 
 def blur_and_sample(image):
-    return signal.convolve2d(image, kernel, mode="same").ravel()[observed]
+    return signal.fftconvolve(image, kernel, mode="same").ravel()[observed]
 
 
 def laplacian(u):
@@ -101,22 +101,27 @@ def solve(K):
     return x, time.perf_counter() - start
 
 
-x_linop, t_linop = solve(linop.vstack([A, lam * Lap]))
+K = linop.vstack([A, lam * Lap])
+x_linop, t_first = solve(K)
+t_linop = solve(K)[1]
 
 
 def relative_error(image):
     return np.linalg.norm(np.ravel(image) - truth.ravel()) / np.linalg.norm(truth)
 
 
-print(f"linop: {iterations} LSQR iterations in {t_linop:.2f} s, relative error {relative_error(x_linop):.3f}")
+print(f"linop: {iterations} LSQR iterations in {t_linop:.2f} s ({t_first:.2f} s the first time, "
+      f"which compiles the fused kernels when numba is installed), relative error "
+      f"{relative_error(x_linop):.3f}")
 assert relative_error(x_linop) < 0.1
 
 # %%
 # The PyLops way: operators from classes
 # --------------------------------------
 # The same model from PyLops' building blocks: ``Convolve2D`` (with the kernel's centre as
-# ``offset``, which gives ``mode="same"``), ``Restriction`` and ``Laplacian``. Both forward
-# models give the same numbers, and so do both solutions.
+# ``offset``, which gives ``mode="same"``; by default it calls ``fftconvolve`` too),
+# ``Restriction`` and ``Laplacian``. Both forward models give the same numbers, to rounding,
+# and so do both solutions. The table times one application of each (the fastest of a few).
 
 timings = {}
 
@@ -136,7 +141,7 @@ timings["NumPy function"] = (best_time(lambda w: blur_and_sample(w.reshape(n, n)
 timings["linop"] = (best_time(A.matvec, u), best_time(A.rmatvec, v))
 
 if pylops is not None:
-    C = pylops.signalprocessing.Convolve2D((n, n), h=kernel, offset=(2, 2), method="direct")
+    C = pylops.signalprocessing.Convolve2D((n, n), h=kernel, offset=(2, 2))
     R = pylops.Restriction(n * n, observed)
     P = R @ C
     P_lap = pylops.Laplacian((n, n), edge=False)

@@ -142,6 +142,8 @@ def transpose(a, axes=None):
     if axes is None:
         perm = tuple(range(a.ndim))[::-1]
     else:
+        if isinstance(axes, (int, np.integer)):  # NumPy takes one integer as one axis
+            axes = (axes,)
         if len(axes) != a.ndim:
             raise ValueError("axes don't match array")
         perm = tuple(normalize_axis(ax, a.ndim) for ax in axes)

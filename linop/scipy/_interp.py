@@ -251,33 +251,26 @@ def _index_dtype(*sizes):
     return np.int32 if max(sizes, default=0) < np.iinfo(np.int32).max else np.int64
 
 
-# Points per block of :func:`_tensor_product`: a block of the output stays in the cache.
-_BLOCK_BYTES = 1 << 18
-
-
-def _tensor_product(factors, combine, out):
-    """``combine`` over all tap combinations of ``d`` factors ``(K, P)``, written into ``out``.
-
-    ``out`` has shape ``(P, K ** d)``: row ``i`` holds point ``i``'s combinations
-    ``(k_0, k_1, …)``, the last axis's tap varying fastest. Computed in the factors'
-    dtype, a block of points at a time, with NumPy's loops running over the points
-    of a block (a loop over the ``K`` taps of one point would be too short).
-    """
+def _tensor_product(factors, combine):
+    """``combine`` over all tap combinations: shape ``(K ** d, P)`` from ``d`` factors ``(K, P)``."""
     d = len(factors)
     K, P = factors[0].shape
-    work = factors[0].dtype
-    tap_major = np.moveaxis(out.reshape((P,) + (K,) * d), 0, -1)
-    views = [f.reshape((1,) * h + (K,) + (1,) * (d - h - 1) + (P,)) for h, f in enumerate(factors)]
-    step = max(1, _BLOCK_BYTES // max(1, out.itemsize * out.shape[1]))
-    for start in range(0, P, step):
-        block = (Ellipsis, slice(start, start + step))
-        if d == 1:
-            np.copyto(tap_major[block], views[0][block], casting="same_kind")
-            continue
-        acc = views[0][block]
-        for view in views[1:-1]:
-            acc = combine(acc, view[block], dtype=work)
-        combine(acc, views[-1][block], out=tap_major[block], dtype=work, casting="same_kind")
+    acc = factors[0].reshape((K,) + (1,) * (d - 1) + (P,))
+    for h in range(1, d):
+        acc = combine(acc, factors[h].reshape((1,) * h + (K,) + (1,) * (d - h - 1) + (P,)))
+    return acc.reshape(K ** d, P)
+
+
+def _may_hold_zeros(weights, dtype) -> bool:
+    """Whether a product of one weight per axis can be zero in ``dtype``.
+
+    Only if some weight is zero, or if the product of the smallest magnitudes
+    underflows (products are monotone in each factor).
+    """
+    smallest = np.float64(1.0)
+    for w in weights:
+        smallest = smallest * np.abs(w).min(initial=1.0)
+    return not np.asarray(smallest).astype(dtype)
 
 
 def _csr(n_rows, points, taps, weights, strides, n_cols, dtype):
@@ -285,25 +278,28 @@ def _csr(n_rows, points, taps, weights, strides, n_cols, dtype):
 
     ``taps[h]``/``weights[h]`` are the ``(K, len(points))`` taps of axis ``h``; row
     ``points[i]`` holds column ``Σ_h taps[h][k_h, i] * strides[h]`` with weight
-    ``Π_h weights[h][k_h, i]`` (the product computed in float64) for every combination
-    ``(k_0, k_1, …)``, in that (sorted) order, zero weights left out. Written straight
-    into the snapshots; only a matrix with zero weights is compacted into new ones.
+    ``Π_h weights[h][k_h, i]`` for every combination ``(k_0, k_1, …)``, in that
+    (sorted) order, zero weights left out. Computed tap-major, so that NumPy's loops
+    run over the points, and written once, transposed, into the snapshots.
     """
     m = len(points)
     width = taps[0].shape[0] ** len(taps)
     index = _index_dtype(n_cols, m * width)
-    offsets = [(t * s).astype(index, copy=False) for t, s in zip(taps, strides)]
-    cols = new_snapshot((m, width), index, lambda out: _tensor_product(offsets, np.add, out))
-    data = new_snapshot((m, width), dtype, lambda out: _tensor_product(weights, np.multiply, out))
-    counts = None
-    if np.count_nonzero(data) < data.size:
-        keep = data != 0
-        counts = np.count_nonzero(keep, axis=1)
-        # One index list serves both arrays: faster than masking each of them.
-        kept = np.flatnonzero(keep)
-        full_cols, full_data = cols.reshape(-1), data.reshape(-1)
-        cols = new_snapshot(kept.shape, index, lambda out: np.take(full_cols, kept, out=out))
-        data = new_snapshot(kept.shape, dtype, lambda out: np.take(full_data, kept, out=out))
+    cols = _tensor_product([(t * s).astype(index, copy=False) for t, s in zip(taps, strides)],
+                           np.add).T
+    data = _tensor_product(weights, np.multiply).astype(dtype, copy=False).T
+    counts, keep = None, None
+    if _may_hold_zeros(weights, dtype):
+        zero = data == 0
+        if zero.any():
+            counts = width - np.bincount(np.flatnonzero(zero) // width, minlength=m)
+            keep = ~zero
+    if keep is None:
+        cols = new_snapshot(cols.shape, index, lambda out: np.copyto(out, cols))
+        data = new_snapshot(data.shape, dtype, lambda out: np.copyto(out, data))
+    else:
+        cols = new_snapshot((int(counts.sum()),), index, lambda out: np.copyto(out, cols[keep]))
+        data = new_snapshot(cols.shape, dtype, lambda out: np.copyto(out, data[keep]))
     indptr = new_snapshot((n_rows + 1,), index, lambda out: _fill_indptr(out, points, counts, width))
     return _sp.csr_array((data.reshape(-1), cols.reshape(-1), indptr), shape=(n_rows, n_cols))
 

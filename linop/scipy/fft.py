@@ -46,6 +46,7 @@ from ..numpy_api import fft as _npfft
 from ..core import is_tracer
 from ..numpy_api.util import fresh, normalize_axis, to_dtype, unsupported
 from ..primitives.dct import dct as dct_primitive
+from ._calls import linear_in
 
 __all__ = ["fft", "ifft", "rfft", "irfft", "hfft", "ihfft", "fft2", "ifft2", "rfft2", "irfft2",
            "fftn", "ifftn", "rfftn", "irfftn", "hfft2", "ihfft2", "hfftn", "ihfftn",
@@ -398,6 +399,7 @@ def _hankel(a, dln, mu, offset, bias, inverse):
     return out
 
 
+@linear_in("a")
 def fht(a, dln, mu, offset=0.0, bias=0.0):
     """``scipy.fft.fht``, the fast Hankel transform along the last axis; linear in ``a`` (traced: ``rfft``, a constant factor, ``irfft``)."""
     if not is_tracer(a):
@@ -405,6 +407,7 @@ def fht(a, dln, mu, offset=0.0, bias=0.0):
     return _hankel(a, dln, mu, offset, bias, inverse=False)
 
 
+@linear_in("A")
 def ifht(A, dln, mu, offset=0.0, bias=0.0):
     """``scipy.fft.ifht``, the inverse of :func:`fht`; linear in ``A``."""
     if not is_tracer(A):
