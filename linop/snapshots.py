@@ -31,28 +31,10 @@ class Capturable:
         return self
 
 
-class _SnapshotBuffer(np.ndarray):
-    """Memory that only linop's snapshots view: no user code holds it.
-
-    A flat ``uint8`` array from NumPy's allocator (:func:`_new_buffer`): not
-    zero-filled, and on huge pages where the system offers them, so that a large
-    snapshot costs one write of its values.
-    """
+class _SnapshotBuffer(bytearray):
+    """Memory that only linop's snapshots view: no user code holds it."""
 
     __slots__ = ()
-
-
-def _new_buffer(nbytes: int) -> _SnapshotBuffer:
-    """Uninitialised private memory of ``nbytes`` bytes."""
-    return np.ndarray.__new__(_SnapshotBuffer, (nbytes,), np.uint8)
-
-
-def _same_bytes(a: _SnapshotBuffer, b: _SnapshotBuffer) -> bool:
-    """Whether two buffers hold the same bytes (compared a block at a time: no large temporary)."""
-    if a.size != b.size:
-        return False
-    block = 1 << 20
-    return all(np.array_equal(a[i:i + block], b[i:i + block]) for i in range(0, a.size, block))
 
 
 def _memory_owner(array: np.ndarray):
@@ -99,7 +81,7 @@ def writeable_alias(array: np.ndarray) -> np.ndarray:
     buffer = _snapshot_buffer(array)
     if buffer is None or array.size == 0:
         return array
-    start = buffer.__array_interface__["data"][0]
+    start = np.frombuffer(buffer, np.uint8).__array_interface__["data"][0]
     offset = array.__array_interface__["data"][0] - start
     return np.ndarray(array.shape, array.dtype, buffer=buffer, offset=offset,
                       strides=array.strides)
@@ -120,7 +102,7 @@ def new_snapshot(shape, dtype, fill) -> np.ndarray:
     fill : callable
         ``fill(out)`` writes the values into ``out``, a writeable C-ordered array
         of ``shape`` and ``dtype`` (e.g. ``np.multiply(a, b, out=out)``); ``out``
-        starts uninitialised, so ``fill`` writes every element, and must not be kept.
+        must not be kept.
 
     Returns
     -------
@@ -133,8 +115,8 @@ def new_snapshot(shape, dtype, fill) -> np.ndarray:
         out = np.empty(shape, dtype)
         fill(out)
         return _private_copy(out)
-    buffer = _new_buffer(math.prod(shape) * dtype.itemsize)
-    fill(buffer.view(np.ndarray).view(dtype).reshape(shape))
+    buffer = _SnapshotBuffer(math.prod(shape) * dtype.itemsize)
+    fill(np.ndarray(shape, dtype, buffer=buffer))
     return _frozen(buffer, shape, dtype)
 
 
@@ -147,8 +129,8 @@ def _copy_into_buffer(core: np.ndarray) -> tuple:
     """``(buffer, array)``: a read-only copy of ``core`` in linop's own memory (one copy, C order)."""
     if core.dtype.hasobject or core.dtype.itemsize == 0:
         return None, _private_copy(core)
-    buffer = _new_buffer(core.nbytes)
-    buffer.view(np.ndarray).view(core.dtype).reshape(core.shape)[...] = core
+    buffer = _SnapshotBuffer(core.nbytes)
+    np.ndarray(core.shape, core.dtype, buffer=buffer)[...] = core
     return buffer, _frozen(buffer, core.shape, core.dtype)
 
 
@@ -277,10 +259,10 @@ class Captures:
             return [None, _broadcast_back(frozen, shape), None]
         # Keyed by a sample of the bytes (hashing all of a large array costs more than copying
         # it); candidates are compared in full.
-        sample = (data[:64].tobytes(), data[-64:].tobytes())
+        sample = (bytes(data[:64]), bytes(data[-64:]))
         bucket = self._entries.setdefault((core.dtype, core.shape, shape) + sample, [])
         for entry in bucket:
-            if _same_bytes(entry[0], data):
+            if entry[0] == data:
                 break
         else:
             entry = [data, _broadcast_back(frozen, shape), None]

@@ -231,12 +231,27 @@ def test_auto_fuses_only_programs_worth_compiling():
     assert not isinstance(fused_executor.plan_for(small, "auto"), fused_executor.FusedPlan)
     assert not isinstance(fused_executor.plan_for(small, "auto"), fused_executor.FusedPlan)
     large = _program(fused_executor.AUTO_MIN_ELEMENTS)
-    first = fused_executor.plan_for(large, "auto")
-    later = fused_executor.plan_for(large, "auto")
-    assert not isinstance(first, fused_executor.FusedPlan)
-    assert isinstance(later, fused_executor.FusedPlan)
     x = np.random.default_rng(0).standard_normal(fused_executor.AUTO_MIN_ELEMENTS)
+    first = fused_executor.plan_for(large, "auto")
+    assert not isinstance(first, fused_executor.FusedPlan)
+    np.testing.assert_allclose(first.run(x)[0], _stencil(x), rtol=1e-14)
+    large.executor_cache["auto"].numpy_seconds = fused_executor.AUTO_MIN_SECONDS
+    assert isinstance(fused_executor.plan_for(large, "auto"), fused_executor.FusedPlan)
     np.testing.assert_allclose(large(x), _stencil(x), rtol=1e-14)
+
+
+def test_auto_keeps_slice_write_chains_on_numpy():
+    def rows(x):
+        y = np.zeros_like(x)
+        for i in range(1, x.shape[0] - 1):
+            y[i] = x[i - 1] - x[i + 1]
+        return y
+    program = linop.trace(rows, linop.ShapeDtype((256, 256), np.float64))
+    assert fused_executor.slice_writes(program) >= fused_executor.AUTO_MAX_SLICE_WRITES
+    program.executor_cache.pop("auto", None)
+    choice = fused_executor.plan_for(program, "auto")
+    assert not program.executor_cache["auto"].worth
+    assert not isinstance(choice, fused_executor.FusedPlan)
     assert ir.DEFAULT_EXECUTOR == "auto"
 
 

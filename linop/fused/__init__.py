@@ -6,8 +6,8 @@ Modules, lowest first: ``regions`` (a program cut into fusible regions and libra
 and on disk), ``executor`` (plans, the ``"numba"`` and ``"auto"`` executors). Importing
 the package registers the executors; numba itself is imported only when a kernel is made.
 """
-from .executor import (AUTO_MIN_CALLS, AUTO_MIN_ELEMENTS, EXECUTOR_NAMES, FusedPlan,
+from .executor import (AUTO_MIN_SECONDS, AUTO_MIN_ELEMENTS, EXECUTOR_NAMES, FusedPlan,
                        check_executor, fused_plan, numba_installed, plan_for)
 
 __all__ = ["FusedPlan", "fused_plan", "plan_for", "check_executor", "numba_installed",
-           "EXECUTOR_NAMES", "AUTO_MIN_ELEMENTS", "AUTO_MIN_CALLS"]
+           "EXECUTOR_NAMES", "AUTO_MIN_ELEMENTS", "AUTO_MIN_SECONDS"]

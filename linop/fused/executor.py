@@ -11,21 +11,27 @@ release the GIL, so one plan may run in several threads at once. Outputs are fre
 
 ``"auto"`` runs the NumPy executor unless the program is *worth compiling*: numba is
 installed, the fusible equations write at least :data:`AUTO_MIN_ELEMENTS` elements per
-call and some region merges two or more equations; then it runs the NumPy executor on
-the first call and the fused plan from call :data:`AUTO_MIN_CALLS` on (a program called
-once does not pay for a compilation; a kernel seen before loads from the disk cache).
+call and some region merges two or more equations; then it runs the NumPy executor until
+the program has spent :data:`AUTO_MIN_SECONDS` in it, and the fused plan from then on (so
+a compilation costs at most about what the program has already run: a short solve never
+pays for one; a kernel seen before loads from the disk cache).
+Programs with :data:`AUTO_MAX_SLICE_WRITES` or more writes into parts of an array (a
+loop of ``y[i] = ...``) stay with the NumPy executor, which runs such chains in place
+in one buffer; the fused one does not yet.
 """
 from __future__ import annotations
 
 import functools
 import importlib.util
 import itertools
+import time
 import warnings
 
 import numpy as np
 
 from ..errors import ExecutorError, FusedExecutorWarning, LinopError, user_location
 from ..execute import compile_plan, conform, run_flat as run_numpy
+from ..core import Primitive
 from ..ir import EXECUTORS, Program, register_executor
 from ..passes import fuse_for_execution
 from .cache import COMPILE_LOCK, kernel_for
@@ -33,14 +39,16 @@ from .codegen import kernel_source
 from .regions import Region, fused_elements, partition, stored_values
 
 __all__ = ["FusedPlan", "fused_plan", "plan_for", "run_fused", "run_auto", "check_executor",
-           "numba_installed", "AUTO_MIN_ELEMENTS", "AUTO_MIN_CALLS", "EXECUTOR_NAMES"]
+           "numba_installed", "AUTO_MIN_ELEMENTS", "AUTO_MIN_SECONDS", "AUTO_MAX_SLICE_WRITES", "slice_writes", "EXECUTOR_NAMES"]
 
 #: The executors a program can be run with.
 EXECUTOR_NAMES = ("numpy", "numba", "auto")
 #: ``"auto"`` compiles a program whose fusible equations write at least this many elements.
 AUTO_MIN_ELEMENTS = 1 << 16
-#: ``"auto"`` runs the fused plan from this call of a program on.
-AUTO_MIN_CALLS = 2
+#: ``"auto"`` compiles a program once it has run this many seconds with NumPy.
+AUTO_MIN_SECONDS = 0.5
+#: ``"auto"`` keeps programs with this many slice writes or more on the NumPy executor.
+AUTO_MAX_SLICE_WRITES = 8
 
 
 @functools.cache
@@ -247,19 +255,40 @@ def run_fused(program: Program, args: list) -> list:
 
 
 class _AutoChoice:
-    """Whether ``"auto"`` fuses a program, and how often it has run."""
+    """Whether ``"auto"`` fuses a program, and how long it has run with NumPy so far."""
 
     def __init__(self, program: Program):
         elements, largest = fused_elements(program)
-        self.worth = numba_installed() and elements >= AUTO_MIN_ELEMENTS and largest >= 2
-        self.calls = 0
+        self.worth = (numba_installed() and elements >= AUTO_MIN_ELEMENTS and largest >= 2
+                      and slice_writes(program) < AUTO_MAX_SLICE_WRITES)
+        self.numpy_seconds = 0.0
+
+    def fuse_now(self) -> bool:
+        """Whether the program has run long enough with NumPy to pay for a compilation."""
+        return self.worth and self.numpy_seconds >= AUTO_MIN_SECONDS
 
     def plan(self, program: Program):
+        if self.fuse_now():
+            return fused_plan(program)
         if self.worth:
-            self.calls += 1
-            if self.calls >= AUTO_MIN_CALLS:
-                return fused_plan(program)
+            return _TimedPlan(compile_plan(program), self)
         return compile_plan(program)
+
+
+class _TimedPlan:
+    """A NumPy plan that adds its running time to the program's ``"auto"`` account."""
+
+    __slots__ = ("plan", "choice")
+
+    def __init__(self, plan, choice: _AutoChoice):
+        self.plan, self.choice = plan, choice
+
+    def run(self, *arrays):
+        start = time.perf_counter()
+        try:
+            return self.plan.run(*arrays)
+        finally:
+            self.choice.numpy_seconds += time.perf_counter() - start
 
 
 def _auto_choice(program: Program) -> _AutoChoice:
@@ -269,14 +298,22 @@ def _auto_choice(program: Program) -> _AutoChoice:
     return choice
 
 
+def slice_writes(program: Program) -> int:
+    """How many equations write into part of an array (``y[i] = ...`` and ``y[s] += ...``)."""
+    return sum(1 for eqn in program.eqns if type(eqn.prim).overwrites is not Primitive.overwrites)
+
+
 def run_auto(program: Program, args: list) -> list:
     """Run ``program`` fused when it is worth compiling (see the module's notes), else with NumPy."""
     choice = _auto_choice(program)
     if not choice.worth:
         return run_numpy(program, args)
-    if choice.calls + 1 < AUTO_MIN_CALLS:
-        choice.calls += 1
-        return run_numpy(program, args)
+    if not choice.fuse_now():
+        start = time.perf_counter()
+        try:
+            return run_numpy(program, args)
+        finally:
+            choice.numpy_seconds += time.perf_counter() - start
     return run_fused(program, args)
 
 
