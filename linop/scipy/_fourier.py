@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core import is_tracer
 from ..numpy_api.util import distinct, to_dtype, unsupported
 from ..primitives import arithmetic as A
 
@@ -20,13 +21,14 @@ __all__ = ["fourier_multiply"]
 
 
 def fourier_multiply(scipy_filter, input, parameter, n, axis, output):
-    """``scipy_filter(input, parameter, n, axis, output)`` for a traced ``input``.
+    """``scipy_filter(input, parameter, n, axis, output)``, traced when ``input`` is a tracer.
 
     Parameters
     ----------
     scipy_filter : callable
         One of SciPy's ``scipy.ndimage.fourier_*`` functions.
-    input : Tracer
+    input : array_like or Tracer
+        Anything but a tracer goes to ``scipy_filter`` itself.
     parameter : float or sequence
         ``shift``, ``sigma`` or ``size`` (a constant).
     n, axis : int
@@ -36,9 +38,11 @@ def fourier_multiply(scipy_filter, input, parameter, n, axis, output):
 
     Returns
     -------
-    Tracer
+    Tracer or numpy.ndarray
         In SciPy's output dtype.
     """
+    if not is_tracer(input):
+        return scipy_filter(input, parameter, n, axis, output)
     what = f"scipy.ndimage.{scipy_filter.__name__}"
     if output is not None and not isinstance(output, (type, np.dtype, str)):
         raise unsupported(f"{what} with an output array",

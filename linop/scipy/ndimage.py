@@ -727,8 +727,6 @@ def fourier_shift(input, shift, n=-1, axis=-1, output=None):
     output : None or dtype
         As in SciPy (complex output).
     """
-    if not is_tracer(input):
-        return _ndi.fourier_shift(input, shift, n, axis, output)
     return fourier_multiply(_ndi.fourier_shift, input, shift, n, axis, output)
 
 
@@ -744,8 +742,6 @@ def fourier_gaussian(input, sigma, n=-1, axis=-1, output=None):
     n, axis, output
         As in SciPy.
     """
-    if not is_tracer(input):
-        return _ndi.fourier_gaussian(input, sigma, n, axis, output)
     return fourier_multiply(_ndi.fourier_gaussian, input, sigma, n, axis, output)
 
 
@@ -761,8 +757,6 @@ def fourier_uniform(input, size, n=-1, axis=-1, output=None):
     n, axis, output
         As in SciPy.
     """
-    if not is_tracer(input):
-        return _ndi.fourier_uniform(input, size, n, axis, output)
     return fourier_multiply(_ndi.fourier_uniform, input, size, n, axis, output)
 
 
@@ -778,8 +772,6 @@ def fourier_ellipsoid(input, size, n=-1, axis=-1, output=None):
     n, axis, output
         As in SciPy.
     """
-    if not is_tracer(input):
-        return _ndi.fourier_ellipsoid(input, size, n, axis, output)
     return fourier_multiply(_ndi.fourier_ellipsoid, input, size, n, axis, output)
 
 
