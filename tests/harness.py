@@ -137,3 +137,47 @@ def table_cases() -> list:
         cases += [(f"{path.stem}:{c.name}", c) for c in getattr(module, "CASES", [])
                   if isinstance(c, Case)]
     return cases
+
+
+def _rule_features(case: Case) -> set:
+    """What a case exercises: (direction, primitive, output dtype kind, string/bool params) of
+    every equation of its program and of the transposed program, for its last dtype."""
+    def features(program, direction):
+        return {(direction, e.prim.name, np.dtype(e.out.aval.dtype).kind,
+                 tuple(sorted((k, v) for k, v in e.params.items() if isinstance(v, (str, bool)))))
+                for e in program.eqns}
+
+    program = linop.trace(case.fun, *case.primals(np.dtype(case.dtypes[-1])))
+    return features(program, "forward") | features(linop.transpose(program), "adjoint")
+
+
+_SWEEP_CACHE: dict = {}
+
+
+def sweep_cases(stride: int = 4) -> list:
+    """A subset of :func:`table_cases` for the slow sweeps (compiled and distributed executors).
+
+    Every ``stride``-th case, plus a greedy cover of the table so that every (primitive, dtype
+    kind, mode) that any case exercises, forward or adjoint, is exercised by a chosen case.
+    ``LINOP_TEST_SWEEP=all`` in the environment returns the whole table.
+
+    Returns
+    -------
+    list of (index, name, case)
+        ``index`` is the case's position in the whole table (stable under the subsetting).
+    """
+    import os
+
+    rows = [(k, name, case) for k, (name, case) in enumerate(table_cases())]
+    if os.environ.get("LINOP_TEST_SWEEP") == "all":
+        return rows
+    if stride not in _SWEEP_CACHE:
+        features = {k: _rule_features(case) for k, _, case in rows}
+        chosen = {k for k, _, _ in rows if k % stride == 0}
+        left = set().union(*features.values()) - set().union(*(features[k] for k in chosen))
+        while left:
+            best = max(features, key=lambda k: len(features[k] & left))
+            chosen.add(best)
+            left -= features[best]
+        _SWEEP_CACHE[stride] = sorted(chosen)
+    return [rows[k] for k in _SWEEP_CACHE[stride]]

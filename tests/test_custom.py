@@ -132,6 +132,26 @@ def test_wrong_transpose_is_caught_by_the_dense_oracle_too():
         linop.testing.check_transpose(twice, np.zeros(3))
 
 
+def test_an_operator_zero_to_rounding_passes_the_dense_oracle():
+    def wrapped_mean_gradient(x):  # exactly zero in exact arithmetic, ~1e-17 in floating point
+        return np.gradient(np.broadcast_to(x.mean(), x.shape) * 0.1 + x.sum() * 0.9 / 3, edge_order=2)
+
+    assert linop.testing.check_transpose(wrapped_mean_gradient, np.zeros(3)) == 0.0
+
+
+def test_a_nonzero_transpose_of_a_zero_operator_is_caught():
+    @linop.custom_linear
+    def nothing(x):
+        return 0 * x
+
+    @nothing.def_transpose
+    def nothing_t(y):
+        return y
+
+    with pytest.raises(DotTestError, match="should be zero"):
+        linop.testing.check_transpose(nothing, np.zeros(3))
+
+
 def test_double_transpose_is_the_original_program():
     program = linop.trace(lambda x: matvec(x, scale=2.0), np.zeros(3))
     transposed = linop.transpose(program)

@@ -13,7 +13,8 @@ from linop.pytree import tree_flatten, tree_unflatten
 dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
 
-TABLE = harness.table_cases()
+#: The table's sweep subset (every case with LINOP_TEST_SWEEP=all; see harness.sweep_cases).
+TABLE = [(name, case) for _, name, case in harness.sweep_cases()]
 
 
 def _dtype_of(case):

@@ -44,6 +44,8 @@ SCIPY_CALLS = [  # (id, function, primal, SciPy's public name, what to use inste
      "scipy.signal.lfilter", "linop.scipy.signal.lfilter"),
     ("fftpack.fft", lambda x: scipy.fftpack.fft(x), X, "scipy.fftpack.fft", "scipy.fft.fft"),
     ("fftpack.rfft", lambda x: scipy.fftpack.rfft(x), X, "scipy.fftpack.rfft", None),
+    ("fftpack.dct", lambda x: scipy.fftpack.dct(x, 3), X, "scipy.fftpack.dct", "scipy.fft.dct"),
+    ("fftpack.idst", lambda x: scipy.fftpack.idst(x), X, "scipy.fftpack.idst", "scipy.fft.idst"),
     ("median_filter", lambda x: scipy.ndimage.median_filter(x, 3), X,
      "scipy.ndimage.median_filter", None),
     ("interp1d", lambda x: scipy.interpolate.interp1d(np.arange(8.0), x)(1.5), X,

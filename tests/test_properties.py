@@ -143,3 +143,138 @@ def test_random_basic_indexing(shape, data):
 
     np.testing.assert_array_equal(linop.trace(write, spec)(x), write(x))
     check_transpose(write, spec)
+
+
+# -- chains through the NumPy functions and the SciPy mirrors of linop.scipy ------------------
+import scipy.fft  # noqa: E402
+import scipy.linalg  # noqa: E402
+import scipy.ndimage  # noqa: E402
+import scipy.signal  # noqa: E402
+
+import linop.scipy.fft as lfft  # noqa: E402
+import linop.scipy.linalg as llinalg  # noqa: E402
+import linop.scipy.ndimage as lnd  # noqa: E402
+import linop.scipy.signal as lsignal  # noqa: E402
+
+PAD_MODES = ["constant", "edge", "reflect", "symmetric", "wrap"]
+NDIMAGE_MODES = ["reflect", "nearest", "mirror", "wrap", "constant", "grid-wrap", "grid-mirror"]
+
+
+def _same_call(fn):
+    """An op that is the same call on NumPy arrays and on traced ones (NumPy functions)."""
+    return fn, fn
+
+
+def _library_op(draw, shape, dtype):
+    """Draw one NumPy-function or SciPy-mirror op valid for ``shape``; return
+    ``(name, reference, traced)``: the reference runs NumPy/SciPy itself, ``traced`` the
+    function a user would call in a model (NumPy's own name, or linop's SciPy mirror)."""
+    nd = len(shape)
+    real = not np.issubdtype(dtype, np.complexfloating)
+    ax = draw(st.integers(-nd, nd - 1))
+    n = shape[ax]
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    choices = ["cumsum", "append", "delete", "insert", "pad", "roll", "fft", "dct", "nansum",
+               "trapezoid", "solve", "lfilter"]
+    choices += ["gradient", "diff"] if n >= 3 else []
+    choices += ["savgol", "filtfilt"] if n >= 7 else []
+    if real:
+        choices += ["gaussian", "uniform", "shift", "correlate1d"]
+    name = draw(st.sampled_from(choices))
+    if name == "cumsum":
+        return (name, *_same_call(lambda x: np.cumsum(x, axis=ax)))
+    if name == "append":
+        return (name, *_same_call(lambda x: np.append(x, 2 * x, axis=ax)))
+    if name == "delete":
+        i = draw(st.integers(-n, n - 1))
+        return (name, *_same_call(lambda x: np.delete(x, i, axis=ax)))
+    if name == "insert":
+        i = draw(st.integers(0, n))
+        return (name, *_same_call(lambda x: np.insert(x, i, 0.0, axis=ax)))
+    if name == "pad":
+        mode = draw(st.sampled_from(PAD_MODES))
+        width = draw(st.integers(0, 2)) if mode in ("reflect", "symmetric") and n < 3 else 1
+        if mode == "reflect" and n == 1:
+            mode = "constant"
+        return (name, *_same_call(lambda x: np.pad(x, width, mode=mode)))
+    if name == "roll":
+        s = draw(st.integers(-5, 5))
+        return (name, *_same_call(lambda x: np.roll(x, s, axis=ax)))
+    if name == "fft":
+        norm = draw(st.sampled_from([None, "ortho", "forward"]))
+        return (name, *_same_call(lambda x: np.fft.fft(x, axis=ax, norm=norm)))
+    if name == "dct":
+        kind = draw(st.integers(1, 4)) if n > 1 else 2
+        norm = draw(st.sampled_from([None, "ortho"]))
+        return (name, lambda x: scipy.fft.dct(x, type=kind, norm=norm, axis=ax),
+                lambda x: lfft.dct(x, type=kind, norm=norm, axis=ax))
+    if name == "nansum":
+        return (name, *_same_call(lambda x: np.nansum(x, axis=ax, keepdims=True)))
+    if name == "trapezoid":
+        dx = float(draw(st.sampled_from([0.5, 1.0, 2.0])))
+        return (name, *_same_call(lambda x: np.trapezoid(x, dx=dx, axis=ax)))
+    if name == "solve":
+        a = rng.standard_normal((shape[0], shape[0])) + shape[0] * np.eye(shape[0])
+        return (name, lambda x: scipy.linalg.solve(a, x), lambda x: llinalg.solve(a, x))
+    if name == "lfilter":
+        b, a = rng.standard_normal(3), np.array([1.0, -0.5])
+        return (name, lambda x: scipy.signal.lfilter(b, a, x, axis=ax),
+                lambda x: lsignal.lfilter(b, a, x, axis=ax))
+    if name == "gradient":
+        order = draw(st.integers(1, 2))
+        return (name, *_same_call(lambda x: np.gradient(x, 0.5, axis=ax, edge_order=order)))
+    if name == "diff":
+        times = draw(st.integers(1, 2))
+        return (name, *_same_call(lambda x: np.diff(x, n=times, axis=ax)))
+    if name == "savgol":
+        mode = draw(st.sampled_from(["interp", "mirror", "nearest", "constant", "wrap"]))
+        return (name, lambda x: scipy.signal.savgol_filter(x, 5, 2, axis=ax, mode=mode),
+                lambda x: lsignal.savgol_filter(x, 5, 2, axis=ax, mode=mode))
+    if name == "filtfilt":
+        b, a = scipy.signal.butter(2, 0.3)
+        return (name, lambda x: scipy.signal.filtfilt(b, a, x, axis=ax, padlen=n - 1),
+                lambda x: lsignal.filtfilt(b, a, x, axis=ax, padlen=n - 1))
+    mode = draw(st.sampled_from(NDIMAGE_MODES))
+    if name == "gaussian":
+        return (name, lambda x: scipy.ndimage.gaussian_filter(x, 0.8, mode=mode),
+                lambda x: lnd.gaussian_filter(x, 0.8, mode=mode))
+    if name == "uniform":
+        return (name, lambda x: scipy.ndimage.uniform_filter(x, 3, mode=mode),
+                lambda x: lnd.uniform_filter(x, 3, mode=mode))
+    if name == "shift":
+        order = draw(st.integers(0, 5))
+        return (name, lambda x: scipy.ndimage.shift(x, 0.4, order=order, mode=mode),
+                lambda x: lnd.shift(x, 0.4, order=order, mode=mode))
+    w = rng.standard_normal(draw(st.integers(1, 4)))
+    return (name, lambda x: scipy.ndimage.correlate1d(x, w, axis=ax, mode=mode),
+            lambda x: lnd.correlate1d(x, w, axis=ax, mode=mode))
+
+
+@st.composite
+def library_chains(draw):
+    dtype = draw(st.sampled_from([np.float64, np.complex128]))
+    shape = tuple(draw(st.lists(st.integers(1, 8), min_size=1, max_size=2)))
+    ops = []
+    probe = np.zeros(shape, dtype)
+    for _ in range(draw(st.integers(1, 4))):
+        if probe.size == 0 or probe.size > 300 or probe.ndim == 0:
+            break
+        name, reference, traced = _library_op(draw, probe.shape, probe.dtype)
+        ops.append((name, reference, traced))
+        probe = np.asarray(reference(probe))
+    return shape, dtype, ops
+
+
+@SETTINGS
+@given(library_chains())
+def test_random_library_chain_matches_numpy_scipy_and_dense_oracle(chain):
+    shape, dtype, ops = chain
+    reference = _compose([(name, ref) for name, ref, _ in ops])
+    fun = _compose([(name, traced) for name, _, traced in ops])
+    spec = linop.ShapeDtype(shape, dtype)
+    x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    want = np.asarray(reference(x))
+    got = linop.trace(fun, spec)(x)
+    assert got.dtype == want.dtype and got.shape == want.shape, [name for name, _, _ in ops]
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10 * max(1.0, np.abs(want).max(initial=0)))
+    check_transpose(fun, spec)

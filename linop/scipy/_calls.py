@@ -32,7 +32,9 @@ __all__ = ["explain_scipy_call", "linear_in", "nonlinear_function", "nonlinear_c
 # LinearOperator for foreign operators): explained only where linop has an equivalent.
 _OWN_HANDLING = ("scipy.sparse",)
 # scipy.fftpack functions whose scipy.fft namesake computes the same thing.
-_FFTPACK_IN_SCIPY_FFT = {"fft", "ifft", "fft2", "ifft2", "fftn", "ifftn"}
+_FFTPACK_IN_SCIPY_FFT = {"fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "dct", "dst", "dctn", "dstn"}
+# scipy.fftpack's unnormalised inverse transforms and the scipy.fft transform equal to them.
+_FFTPACK_INVERSES = {"idct": "dct", "idst": "dst"}
 # NumPy's namespace holding the namesakes of a SciPy module's functions.
 _NUMPY_NAMESPACE = {"scipy.linalg": "np.linalg", "scipy.fft": "np.fft"}
 
@@ -220,6 +222,12 @@ def _instead(public: str, name: str, linop_function) -> str:
     if public == "scipy.fftpack" and name in _FFTPACK_IN_SCIPY_FFT:
         return (f"Use scipy.fft.{name} (or linop.scipy.fft.{name}), which linop traces; note "
                 "that scipy.fft names the shape argument s.")
+    if public == "scipy.fftpack" and name in _FFTPACK_INVERSES:
+        forward = _FFTPACK_INVERSES[name]
+        return (f"Use scipy.fft.{name} (or linop.scipy.fft.{name}), which linop traces; note that "
+                f"scipy.fftpack.{name} is unnormalised: with norm=None it equals scipy.fft.{forward} "
+                f"of the inverse type (2 and 3 swapped, 1 and 4 their own), with norm='ortho' "
+                f"scipy.fft.{name}.")
     if linop_function is not None:
         return (f"Use linop.{public}.{name} (same signature), which calls SciPy on arrays and "
                 "traces on traced arrays.")
