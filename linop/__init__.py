@@ -51,5 +51,6 @@ from . import solvers  # linop.solvers.{cg, cgls, lsqr}: vectors stay NumPy or D
 
 __all__ += ["solvers"]
 from .errors import NamespaceError
+from .errors import InvalidArgumentError
 
-__all__ += ["NamespaceError"]
+__all__ += ["NamespaceError", "InvalidArgumentError"]

@@ -83,6 +83,14 @@ class DenseMatrixError(LinopError, ValueError):
     """
 
 
+class InvalidArgumentError(LinopError, ValueError):
+    """An argument value the called function cannot take on a traced array.
+
+    Raised where NumPy or SciPy would fail on the same value, and linop says so before
+    calling them (some SciPy routines crash the interpreter on such input rather than raise).
+    """
+
+
 class NonLinearError(LinopError, TypeError):
     """An operation on a traced value is not linear in the function's inputs.
 

@@ -15,7 +15,7 @@ import scipy.signal as _sig
 import scipy.sparse as _sp
 
 from ..core import is_tracer
-from ..errors import AffineError, user_location
+from ..errors import AffineError, InvalidArgumentError, user_location
 from ..numpy_api.util import nonlinear, to_dtype
 from ..primitives import slice as SL
 from ..primitives.convolve_nd import convolve_nd
@@ -148,8 +148,19 @@ def upfirdn(h, x, up=1, down=1, axis=-1, mode="constant", cval=0):
     if is_tracer(h) and is_tracer(x):
         raise nonlinear(what, "both h and x are traced, which is bilinear, not linear. Make one "
                               "of them a constant.")
+    _refuse_one_sample_reflection(x, axis, mode, what)
     ref = probe(_sig.upfirdn, h, x, up=up, down=down, axis=axis, mode=mode, cval=cval)
     return cast_to(_upfirdn(h, x, int(up), int(down), axis, mode, cval, ref.dtype, what), ref, what)
+
+
+def _refuse_one_sample_reflection(x, axis, mode, what):
+    """SciPy's reflecting extensions of a one-sample signal divide by zero in C (SIGFPE)."""
+    shape = x.shape if is_tracer(x) else np.shape(x)
+    if str(mode).lower() in ("reflect", "antireflect") and shape and shape[axis] == 1:
+        raise InvalidArgumentError(
+            f"{what} at {user_location()}: {mode!r} reflects about the end samples, which a "
+            f"signal of one sample along axis {axis} does not have (SciPy itself crashes the "
+            "interpreter on this input). Use mode='symmetric' or 'edge', which repeat the sample.")
 
 
 def _upfirdn(h, x, up, down, axis, mode, cval, dtype, what):
@@ -236,6 +247,7 @@ def resample_poly(x, up, down, axis=0, window=("kaiser", 5.0), padtype="constant
     if is_tracer(x) and is_tracer(window):
         raise nonlinear(what, "both x and window are traced, which is bilinear, not linear. Make "
                               "one of them a constant.")
+    _refuse_one_sample_reflection(x, axis, padtype, what)
     ref = probe(_sig.resample_poly, x, up, down, axis=axis, window=window, padtype=padtype,
                 cval=cval)
     dtype = ref.dtype
