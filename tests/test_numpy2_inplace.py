@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+import chains
 import linop
 from linop.testing import check_transpose
-from harness import REAL, Case, assert_tree_close, case_id, check_all, random_args
+from harness import REAL, Case, assert_tree_close, case_id, check_all
 
 THIS_FILE = os.path.basename(__file__)
 rng = np.random.default_rng(11)
@@ -511,34 +512,8 @@ def _step(draw, shape):
     return name, lambda x: np.cumulative_sum(x, axis=1, include_initial=True)[:, 1:]
 
 
-@st.composite
-def chains(draw):
-    dtype = draw(st.sampled_from([np.float64, np.complex128]))
-    shape = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
-    steps, probe = [], np.zeros(shape, dtype)
-    for _ in range(draw(st.integers(1, 4))):
-        if probe.ndim != 2 or probe.size == 0:
-            break
-        name, step = _step(draw, probe.shape)
-        steps.append((name, step))
-        probe = step(probe)
-    return shape, dtype, steps
-
-
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(chains())
+@given(chains.chains(lambda draw, shape, dtype: _step(draw, shape), ndims=(2, 2), max_steps=4,
+                     accepts=lambda value: value.ndim == 2))
 def test_random_chains_of_in_place_steps(chain):
-    shape, dtype, steps = chain
-
-    def fun(x):
-        for _, step in steps:
-            x = step(x)
-        return x
-
-    spec = linop.ShapeDtype(shape, dtype)
-    (x,) = random_args((spec,))
-    program = linop.trace(fun, spec)
-    assert_tree_close(program(x), fun(x), 1e-11)
-    check_transpose(fun, spec)
-    twice = linop.transpose(linop.transpose(program))
-    assert_tree_close(twice(x), fun(x), 1e-11)
+    chains.check_chain(chain, rtol=1e-11)

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+import chains
 import linop
 from linop.pytree import tree_flatten, tree_unflatten
-from linop.testing import check_transpose, random_like, tolerance_for
-from harness import ALL, COMPLEX, REAL, Case, assert_tree_close, case_id, check_all
+from linop.testing import random_like, tolerance_for
+from harness import COMPLEX, REAL, Case, assert_tree_close, case_id, check_all
 
 RNG = np.random.default_rng(7)
 COORDS7 = np.array([0.0, 0.5, 1.5, 1.75, 3.0, 4.5, 5.0])
@@ -438,7 +439,7 @@ def test_invalid_input_raises_numpys_exception(name, fun, spec, exc):
 # -- random chains with the new functions ---------------------------------------------------------
 def _new_op(draw, shape):
     """One of the new functions, valid for an array of ``shape``: (name, function)."""
-    nd, n = len(shape), shape[-1]
+    nd = len(shape)
     names = ["gradient", "ediff1d", "append", "insert", "delete", "resize", "trapezoid", "r_",
              "nancumsum", "apply_along_axis", "block", "piecewise"]
     name = draw(st.sampled_from(names))
@@ -475,36 +476,8 @@ def _new_op(draw, shape):
     return "nancumsum", lambda x: np.nancumsum(x, axis=axis)
 
 
-@st.composite
-def chains(draw):
-    dtype = draw(st.sampled_from([np.float64, np.complex128]))
-    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=2)))
-    ops = []
-    probe = np.zeros(shape, dtype)
-    for _ in range(draw(st.integers(1, 4))):
-        if probe.size == 0 or probe.size > 60 or probe.ndim == 0:
-            break
-        name, op = _new_op(draw, probe.shape)
-        ops.append((name, op))
-        probe = np.asarray(op(probe))
-    return shape, dtype, ops
-
-
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(chains())
+@given(chains.chains(lambda draw, shape, dtype: _new_op(draw, shape), ndims=(1, 2), max_steps=4,
+                     max_size=60, accepts=lambda value: value.ndim > 0))
 def test_random_chains_of_new_functions(chain):
-    shape, dtype, ops = chain
-
-    def fun(x):
-        for _, op in ops:
-            x = op(x)
-        return x
-
-    spec = linop.ShapeDtype(shape, dtype)
-    x = random_like(spec, np.random.default_rng(0))
-    program = linop.trace(fun, spec)
-    want = np.asarray(fun(x))
-    got = program(x)
-    assert got.dtype == want.dtype and got.shape == want.shape
-    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
-    check_transpose(fun, spec)
+    chains.check_chain(chain)

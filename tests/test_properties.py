@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+import chains
 import linop
 from linop.testing import check_transpose
 
@@ -74,45 +75,10 @@ def _op(draw, shape, dtype):
     return "neg", lambda x: -x
 
 
-@st.composite
-def chains(draw):
-    dtype = draw(st.sampled_from([np.float64, np.complex128]))
-    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)))
-    ops = []
-    probe = np.zeros(shape, dtype)
-    for _ in range(draw(st.integers(1, 6))):
-        if probe.size == 0 or probe.size > 200:
-            break
-        name, op = _op(draw, probe.shape, probe.dtype)
-        ops.append((name, op))
-        probe = np.asarray(op(probe))
-    return shape, dtype, ops
-
-
-def _compose(ops):
-    def fun(x):
-        for _, op in ops:
-            x = op(x)
-        return x
-    return fun
-
-
 @SETTINGS
-@given(chains())
+@given(chains.chains(_op))
 def test_random_chain_matches_numpy_and_dense_oracle(chain):
-    shape, dtype, ops = chain
-    fun = _compose(ops)
-    spec = linop.ShapeDtype(shape, dtype)
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal(shape).astype(dtype)
-    program = linop.trace(fun, spec)
-    want = np.asarray(fun(x))
-    got = program(x)
-    assert got.dtype == want.dtype and got.shape == want.shape
-    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
-    check_transpose(fun, spec)
-    twice = linop.transpose(linop.transpose(program))
-    np.testing.assert_allclose(twice(x), want, rtol=1e-12, atol=1e-12)
+    chains.check_chain(chain)
 
 
 @SETTINGS
@@ -250,31 +216,8 @@ def _library_op(draw, shape, dtype):
             lambda x: lnd.correlate1d(x, w, axis=ax, mode=mode))
 
 
-@st.composite
-def library_chains(draw):
-    dtype = draw(st.sampled_from([np.float64, np.complex128]))
-    shape = tuple(draw(st.lists(st.integers(1, 8), min_size=1, max_size=2)))
-    ops = []
-    probe = np.zeros(shape, dtype)
-    for _ in range(draw(st.integers(1, 4))):
-        if probe.size == 0 or probe.size > 300 or probe.ndim == 0:
-            break
-        name, reference, traced = _library_op(draw, probe.shape, probe.dtype)
-        ops.append((name, reference, traced))
-        probe = np.asarray(reference(probe))
-    return shape, dtype, ops
-
-
 @SETTINGS
-@given(library_chains())
+@given(chains.chains(_library_op, ndims=(1, 2), extent=(1, 8), max_steps=4, max_size=300,
+                     accepts=lambda value: value.ndim > 0))
 def test_random_library_chain_matches_numpy_scipy_and_dense_oracle(chain):
-    shape, dtype, ops = chain
-    reference = _compose([(name, ref) for name, ref, _ in ops])
-    fun = _compose([(name, traced) for name, _, traced in ops])
-    spec = linop.ShapeDtype(shape, dtype)
-    x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
-    want = np.asarray(reference(x))
-    got = linop.trace(fun, spec)(x)
-    assert got.dtype == want.dtype and got.shape == want.shape, [name for name, _, _ in ops]
-    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10 * max(1.0, np.abs(want).max(initial=0)))
-    check_transpose(fun, spec)
+    chains.check_chain(chain, rtol=1e-10)
