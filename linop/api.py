@@ -10,6 +10,7 @@ from . import batched as B
 from .batching import VmapCall, primal_named_axes, reduce_named_axes, traced_vmap_axes
 from .errors import LinopError, UnboundAxisError, user_location
 from .execute import conform
+from .fused import check_executor
 from .ir import ShapeDtype
 from .pytree import leaf_paths, tree_flatten, tree_unflatten
 from .tracing import primal_avals, trace_flat
@@ -70,6 +71,8 @@ class LinearTranspose:
     transposed : Program
         Its transpose, which the call runs (no forward pass).
     reduce_axes : tuple
+    executor : str or None
+        The executor that runs the transposed program (``None``: the default, ``"auto"``).
     mapped_axes : list or None
         For each primal leaf, the named axes it is mapped over (only with ``reduce_axes``).
     out_levels : list of list
@@ -81,8 +84,9 @@ class LinearTranspose:
     """
 
     def __init__(self, program, transposed, in_tree, in_avals, reduce_axes, mapped_axes=None,
-                 out_levels=None, in_levels=None):
+                 out_levels=None, in_levels=None, executor=None):
         self.program = program
+        self.executor = executor
         self.transposed = transposed
         self.in_tree = in_tree
         self.in_avals = in_avals
@@ -97,7 +101,7 @@ class LinearTranspose:
         if self._batched or any(isinstance(l, B.BatchedArray) for l in tree_flatten(cotangent)[0]):
             return self._call_batched(cotangent)
         leaves = self._check_cotangent(cotangent)
-        outs = self.transposed.call_flat(leaves)
+        outs = self.transposed.call_flat(leaves, self.executor)
         outs = reduce_named_axes(outs, self.reduce_axes, self.mapped_axes)
         outs = [_cast_exact(o, aval) for o, aval in zip(outs, self.in_avals)]
         return tree_unflatten(self.in_tree, outs)
@@ -166,7 +170,7 @@ def _cast_exact(x, aval: ShapeDtype):
     return x.astype(aval.dtype)
 
 
-def linear_transpose(fun, *primals, reduce_axes=()):
+def linear_transpose(fun, *primals, reduce_axes=(), executor=None):
     """Transpose a linear NumPy function, with ``jax.linear_transpose`` semantics.
 
     Parameters
@@ -184,6 +188,10 @@ def linear_transpose(fun, *primals, reduce_axes=()):
         when the transpose is called inside a ``vmap``, a name that no enclosing
         ``vmap`` binds raises :class:`~linop.errors.UnboundAxisError` (JAX would
         ignore it silently).
+    executor : {"auto", "numpy", "numba"}, optional
+        What runs the transposed program (see :func:`linop.aslinearoperator`); default
+        ``"auto"``. Inside a ``vmap`` with per-example data the program runs equation by
+        equation whatever the executor.
 
     Returns
     -------
@@ -209,6 +217,8 @@ def linear_transpose(fun, *primals, reduce_axes=()):
     (array(0.5, dtype=float32), array(-0.5, dtype=float32))
     """
     reduce_axes = _check_reduce_axes(reduce_axes)
+    if executor is not None:
+        executor = check_executor(executor)
     in_tree, avals = primal_avals(primals, "linear_transpose")
     out_levels = []
     program = trace_flat(_unbatching_outputs(fun, out_levels), in_tree, avals)
@@ -218,7 +228,7 @@ def linear_transpose(fun, *primals, reduce_axes=()):
         mapped_axes = primal_named_axes([B.core_of(leaf) for leaf in primal_leaves])
     in_levels = [B.levels_of(leaf) for leaf in primal_leaves]
     return LinearTranspose(program, transpose(program), in_tree, avals, reduce_axes, mapped_axes,
-                           out_levels, in_levels)
+                           out_levels, in_levels, executor)
 
 
 def _unbatching_outputs(fun, out_levels: list):

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ExecutorError
+from .errors import ExecutorError, user_location
 from .pytree import TreeDef, tree_flatten, tree_unflatten
 from .snapshots import Capturable, Captures, compact, is_snapshot, values_equal
 
@@ -279,7 +279,8 @@ def executor(name: str):
     if run_flat is None:
         known = ", ".join(repr(n) for n in sorted(EXECUTORS)) or "none"
         raise ExecutorError(
-            f"no executor named {name!r} is registered (registered: {known}). Import linop "
+            f"no executor named {name!r} is registered (asked for at {user_location()}; "
+            f"registered: {known}). Import linop "
             "(which registers the NumPy executor 'numpy' from linop.execute, and 'numba' and "
             "the default 'auto' from linop.fused) before running a Program, or register one "
             "with linop.ir.register_executor(name, run_flat).")
@@ -337,9 +338,19 @@ class Program:
         """Shapes and dtypes of the flat outputs."""
         return [v.aval for v in self.outvars]
 
-    def __call__(self, *args):
-        """Run the program with the calling convention of the function it was traced from."""
-        return unflatten_out(self.out_tree, self.call_flat(flatten_args(args, self.in_tree)))
+    def __call__(self, *args, executor: str | None = None):
+        """Run the program with the calling convention of the function it was traced from.
+
+        Parameters
+        ----------
+        *args
+            The function's arguments (arrays in its pytree structure).
+        executor : str, optional
+            A registered executor (``"numpy"``, ``"numba"``, ``"auto"``); default
+            :data:`DEFAULT_EXECUTOR`.
+        """
+        flat = flatten_args(args, self.in_tree)
+        return unflatten_out(self.out_tree, self.call_flat(flat, executor))
 
     def call_flat(self, flat_args, executor_name: str | None = None) -> list:
         """Run the program on a flat list of inputs; return a flat list.

@@ -264,3 +264,20 @@ def test_outputs_are_fresh_even_for_pass_through_and_repeated_outputs():
     np.testing.assert_array_equal(a, x)
     np.testing.assert_array_equal(b, y[::2] * 2.0)
     assert a.flags.writeable and c.flags.writeable
+
+
+@pytest.mark.parametrize("name", ["numpy", "numba", "auto"])
+def test_linear_transpose_and_programs_take_an_executor(name):
+    fun = lambda x: np.cumsum(x)[::2]
+    x, ct = np.arange(5.0), np.array([1.0, -2.0, 0.5])
+    program = linop.trace(fun, x)
+    np.testing.assert_allclose(program(x, executor=name), fun(x))
+    (got,) = linop.linear_transpose(fun, x, executor=name)(ct)
+    np.testing.assert_allclose(got, linop.testing.dense_matrix(fun, x).T @ ct)
+
+
+def test_unknown_executor_of_linear_transpose_and_programs_is_a_clear_error():
+    with pytest.raises(ExecutorError, match="test_fused.py:.*use one of"):
+        linop.linear_transpose(np.negative, np.zeros(2), executor="jax")
+    with pytest.raises(ExecutorError, match="'jax'.*test_fused.py:"):
+        linop.trace(np.negative, np.zeros(2))(np.ones(2), executor="jax")
