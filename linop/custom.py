@@ -97,6 +97,19 @@ class CustomLinear:
     Calling it on arrays runs the user's function; calling it on traced
     arrays records an equation. ``T`` is the transposed function (also a
     linear callable); transposing twice gives back this function.
+
+    Parameters
+    ----------
+    fun : callable
+        The linear function on arrays.
+    out : callable, optional
+        The shape rule, as for :func:`custom_linear`.
+    name : str, optional
+        The primitive's name in printed programs (default: ``fun.__name__``).
+    vectorized : bool, optional
+        As for :func:`custom_linear`.
+    _transpose_of : CustomLinear, optional
+        Set by :attr:`T` only: the function that this one transposes.
     """
 
     def __init__(self, fun, *, out=None, name=None, vectorized=False, _transpose_of=None):

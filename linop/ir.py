@@ -295,7 +295,7 @@ class Program:
     function, printable, comparable and picklable. Unpickling runs arbitrary code
     (as for every pickle): unpickle programs only from sources you trust.
 
-    Attributes
+    Parameters
     ----------
     invars : list of Var
     eqns : list of Eqn
@@ -307,6 +307,9 @@ class Program:
     in_wrapped, out_is_args : bool
         Calling-convention flags that make ``transpose(transpose(p))`` take the
         arguments of ``p`` and return what ``p`` returns.
+
+    Attributes
+    ----------
     plan_cache : object or None
         The executor's compiled plan of this program (:func:`linop.execute.compile_plan`
         fills it on first run). Not an argument of the constructor, so

@@ -32,7 +32,18 @@ def _is_complex(dtype) -> bool:
 
 
 def real_coords(leaves) -> np.ndarray:
-    """Real coordinates of a list of arrays: real parts, then imaginary parts of complex ones."""
+    """Real coordinates of a list of arrays: real parts, then imaginary parts of complex ones.
+
+    Parameters
+    ----------
+    leaves : sequence of array_like
+
+    Returns
+    -------
+    numpy.ndarray
+        One float64 vector: each array's real part raveled, followed (for a complex array)
+        by its imaginary part.
+    """
     parts = []
     for leaf in leaves:
         arr = np.asarray(leaf)
@@ -53,7 +64,19 @@ def _sign(avals) -> np.ndarray:
 
 
 def from_real_coords(vec, avals) -> list:
-    """Arrays of ``avals`` from real coordinates (inverse of :func:`real_coords`)."""
+    """Arrays of ``avals`` from real coordinates (inverse of :func:`real_coords`).
+
+    Parameters
+    ----------
+    vec : numpy.ndarray
+        Real coordinates, as :func:`real_coords` lays them out.
+    avals : sequence of ShapeDtype
+        Shapes and dtypes of the arrays.
+
+    Returns
+    -------
+    list of numpy.ndarray
+    """
     out, k = [], 0
     for aval in avals:
         n = aval.size
@@ -97,7 +120,17 @@ def dense_matrix(fun, *primals) -> np.ndarray:
 
 
 def random_like(aval: ShapeDtype, rng) -> np.ndarray:
-    """Random normal values of ``aval``'s shape and dtype (complex parts both random)."""
+    """Random normal values of ``aval``'s shape and dtype (complex parts both random).
+
+    Parameters
+    ----------
+    aval : ShapeDtype
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    numpy.ndarray
+    """
     x = rng.standard_normal(aval.shape)
     if _is_complex(aval.dtype):
         x = x + 1j * rng.standard_normal(aval.shape)
@@ -105,13 +138,33 @@ def random_like(aval: ShapeDtype, rng) -> np.ndarray:
 
 
 def precision_bits(dtypes) -> int:
-    """Bits of the least precise floating or complex dtype among ``dtypes`` (64 if none)."""
+    """Bits of the least precise floating or complex dtype among ``dtypes`` (64 if none).
+
+    Parameters
+    ----------
+    dtypes : iterable of dtype-like
+        Integer and boolean dtypes are ignored.
+
+    Returns
+    -------
+    int
+    """
     sizes = [np.finfo(np.dtype(d)).bits for d in dtypes if np.issubdtype(np.dtype(d), np.inexact)]
     return min(sizes, default=64)
 
 
 def tolerance_for(dtypes) -> float:
-    """1e-12 for double precision, 1e-5 with single precision, 1e-2 with half precision."""
+    """1e-12 for double precision, 1e-5 with single precision, 1e-2 with half precision.
+
+    Parameters
+    ----------
+    dtypes : iterable of dtype-like
+        The least precise of them decides (see :func:`precision_bits`).
+
+    Returns
+    -------
+    float
+    """
     smallest = precision_bits(dtypes)
     return 1e-2 if smallest <= 16 else 1e-5 if smallest <= 32 else 1e-12
 
@@ -121,7 +174,19 @@ def check_transpose(fun, *primals, rtol=None, seed=0):
 
     The transpose ``T`` must satisfy ``Re(sum(fun(x) * t)) = Re(sum(x * T(t)))``
     (JAX's convention: a bilinear pairing, no conjugation), which for a
-    complex-linear ``fun`` with matrix ``M`` is ``T(t) = M.T @ t``.
+    complex-linear ``fun`` with matrix ``M`` is ``T(t) = M.T @ t``. An operator that is zero
+    to rounding must have a transpose that is zero to the same tolerance.
+
+    Parameters
+    ----------
+    fun : callable
+        Linear (over the reals at least), written with NumPy.
+    *primals
+        Example arguments (only shapes and dtypes are read).
+    rtol : float, optional
+        Tolerance on the relative error; default :func:`tolerance_for` the dtypes involved.
+    seed : int, optional
+        Seed of the random cotangent.
 
     Returns
     -------
@@ -168,6 +233,18 @@ def check_transpose(fun, *primals, rtol=None, seed=0):
 
 def dot_test_function(fun, *primals, rtol=None, seed=0) -> float:
     """Dot test ``Re<f(x), t> = Re<x, fᵀ(t)>`` on random inputs (no dense matrix).
+
+    Parameters
+    ----------
+    fun : callable
+        Linear (over the reals at least), written with NumPy.
+    *primals
+        Example arguments (only shapes and dtypes are read).
+    rtol : float, optional
+        Tolerance on the relative error; default 1000 times :func:`tolerance_for` the
+        inputs' dtypes (the two sums accumulate rounding over every element).
+    seed : int, optional
+        Seed of the random ``x`` and ``t``.
 
     Returns
     -------

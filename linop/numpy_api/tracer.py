@@ -67,6 +67,15 @@ class Tracer(MutableTracer, NDArrayOperatorsMixin):
 
     Users never build tracers; :func:`linop.trace` and the functions built on it pass
     them to the user's function in place of arrays.
+
+    Parameters
+    ----------
+    builder : Builder
+        The trace the tracer records into.
+    var : Var
+        Its IR variable.
+    view : optional
+        For a view of another traced array, the link through which writes reach it.
     """
 
     __slots__ = ()

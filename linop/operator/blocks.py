@@ -108,7 +108,15 @@ def block(blocks) -> TracedLinearOperator:
 def vstack(ops) -> TracedLinearOperator:
     """``[A; B; ...]``: operators with the same number of columns, stacked.
 
-    Operators may be traced, SciPy or PyLops operators, 2-D arrays or sparse matrices.
+    Parameters
+    ----------
+    ops : sequence
+        At least one operator, all with the same number of columns: traced, SciPy or
+        PyLops operators, 2-D arrays or sparse matrices.
+
+    Returns
+    -------
+    TracedLinearOperator
 
     Examples
     --------
@@ -123,7 +131,15 @@ def vstack(ops) -> TracedLinearOperator:
 def hstack(ops) -> TracedLinearOperator:
     """``[A, B, ...]``: operators with the same number of rows, side by side.
 
-    Operators may be traced, SciPy or PyLops operators, 2-D arrays or sparse matrices.
+    Parameters
+    ----------
+    ops : sequence
+        At least one operator, all with the same number of rows (the same kinds as
+        :func:`vstack` takes).
+
+    Returns
+    -------
+    TracedLinearOperator
     """
     return block([_non_empty(ops, "hstack")])
 
@@ -131,7 +147,14 @@ def hstack(ops) -> TracedLinearOperator:
 def block_diag(ops) -> TracedLinearOperator:
     """The block-diagonal operator ``diag(A, B, ...)``.
 
-    Operators may be traced, SciPy or PyLops operators, 2-D arrays or sparse matrices.
+    Parameters
+    ----------
+    ops : sequence
+        At least one operator, of any shapes (the same kinds as :func:`vstack` takes).
+
+    Returns
+    -------
+    TracedLinearOperator
     """
     ops = _non_empty(ops, "block_diag")
     return block([[op if i == j else None for j in range(len(ops))] for i, op in enumerate(ops)])

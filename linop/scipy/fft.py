@@ -32,6 +32,7 @@ per thread and only inside a trace; outside a trace ``scipy.fft`` is untouched.
 """
 from __future__ import annotations
 
+import inspect
 import operator
 import os
 
@@ -464,3 +465,49 @@ def tracer_backend():
     anything but a traced array go on to SciPy's backends unchanged.
     """
     return _sfft.set_backend(_TracerBackend)
+
+
+# -- the parameters, described once ----------------------------------------------------------
+#: ``name: (type, description)`` of every parameter of this module's transforms.
+_PARAMETERS = {
+    "x": ("array_like or Tracer", "The data, traced or not."),
+    "a": ("array_like or Tracer", "The periodic, logarithmically spaced data (last axis), traced or not."),
+    "A": ("array_like or Tracer", "The transformed data (last axis), traced or not."),
+    "type": ("{1, 2, 3, 4}, optional", "The transform's type."),
+    "n": ("int, optional", "Length of the transformed axis of the output: the input is cropped or "
+                           "padded with zeros to it, as SciPy does."),
+    "s": ("sequence of ints, optional", "Lengths of the transformed axes of the output (cropping "
+                                        "or zero padding); without ``axes``, the last ``len(s)`` axes."),
+    "axis": ("int, optional", "The transformed axis."),
+    "axes": ("int or sequence of ints, optional", "The transformed (or shifted) axes; SciPy's "
+                                                  "default for each function."),
+    "norm": ('{"backward", "ortho", "forward"}, optional', "Normalisation, as in SciPy "
+                                                           "(``None`` is ``\"backward\"``)."),
+    "overwrite_x": ("bool, optional", "Accepted; a traced result does not depend on it."),
+    "workers": ("int, optional", "Checked as SciPy checks it; a traced result does not depend on it."),
+    "orthogonalize": ("bool, optional", "SciPy's orthogonalisation of types 1 and 4 (default: "
+                                        "when ``norm=\"ortho\"``)."),
+    "plan": ("None", "Precomputed plans are not supported, as in SciPy."),
+    "dln": ("float", "The uniform logarithmic spacing of the data."),
+    "mu": ("float", "The order of the Hankel transform."),
+    "offset": ("float, optional", "The offset of the uniform logarithmic spacing of the output."),
+    "bias": ("float, optional", "The exponent of the power-law bias."),
+}
+
+
+def _document_parameters(function):
+    """Append numpydoc Parameters and Returns sections, from :data:`_PARAMETERS`, to ``function``."""
+    lines = ["", "", "Parameters", "----------"]
+    for name in inspect.signature(function).parameters:
+        kind, text = _PARAMETERS[name]
+        lines += [f"{name} : {kind}", f"    {text}"]
+    lines += ["", "Returns", "-------", "ndarray or Tracer",
+              "    SciPy's result for array data; for traced data, a traced array of SciPy's "
+              "shape and dtype."]
+    function.__doc__ = function.__doc__.rstrip() + "\n".join(lines) + "\n"
+
+
+for _name in __all__:  # this module's transforms and shifts (not SciPy's re-exported helpers)
+    if getattr(globals()[_name], "__module__", None) == __name__ and _name != "tracer_backend":
+        _document_parameters(globals()[_name])
+del _name

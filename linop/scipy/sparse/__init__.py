@@ -31,7 +31,17 @@ _ELEMENTWISE = frozenset({"multiply", "_multiply_2d_with_broadcasting"})
 
 
 def is_sparse(obj) -> bool:
-    """Whether ``obj`` is a SciPy sparse matrix or array."""
+    """Whether ``obj`` is a SciPy sparse matrix or array.
+
+    Parameters
+    ----------
+    obj : object
+        Anything.
+
+    Returns
+    -------
+    bool
+    """
     return _sp.issparse(obj)
 
 

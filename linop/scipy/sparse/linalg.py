@@ -81,6 +81,11 @@ class SuperLU:
 
     Every attribute of SciPy's object (``shape``, ``nnz``, ``perm_r``,
     ``perm_c``, ``L``, ``U``) is available unchanged.
+
+    Parameters
+    ----------
+    operator : SolveOperator
+        The factorisation (SciPy's ``SuperLU`` as ``operator.lu``) and its solves.
     """
 
     def __init__(self, operator: SolveOperator):
