@@ -3,18 +3,19 @@
 Two operators on ``n³`` float64 volumes: the 7-point stencil (a Laplacian written with
 slices) and an FFT blur (``irfftn(rfftn(x) * H)``). For each: the time of ``A.apply`` and
 ``A.apply_adjoint`` with NumPy, then on a ``distributed.LocalCluster`` of 1 and 2 worker
-processes (one thread each) holding the volume in blocks of ``n/2`` (stencil) or
-``n/4``-thick slabs; and the peak memory: NumPy's (``tracemalloc``) and each worker's peak
-resident size (and its size when idle, holding its blocks of the volume): the block size
-bounds the growth, not the volume size.
+processes (one thread each) holding the volume in blocks of ``chunk³`` (64³ by default,
+whatever ``n``); and the peak memory: NumPy's (``tracemalloc``) and, per worker, the peak
+of its resident size above its idle size (sampled every 5 ms on the worker) while ``A x``
+and ``A^H x`` are computed and reduced to a number. At a fixed block size that working
+memory should not grow with ``n``: no task holds more than a few blocks.
 
 Run: ``python benchmarks/bench_dask.py`` (256³ and 512³; 512³ float64 is 1 GiB per volume:
-it needs about 8 GiB free) or ``--small`` (64³ and 128³); ``--sizes 256`` picks sizes.
+it needs about 8 GiB free) or ``--small`` (64³ and 128³); ``--sizes 128 256`` picks sizes,
+``--workers 2`` the clusters, ``--chunk 32`` the block edge, ``--repeat 1`` the repeats.
 """
 from __future__ import annotations
 
 import argparse
-import resource
 import time
 import tracemalloc
 
@@ -63,11 +64,37 @@ def bench_numpy(A, x, repeat):
     return forward, adjoint, [_gib(peak)]
 
 
-def _peak_rss():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def _start_sampling(dask_worker, interval=0.005):
+    """On a worker: sample its resident size every ``interval`` seconds until stopped."""
+    import threading
+
+    import psutil
+
+    process, state = psutil.Process(), {"peak": 0, "run": True}
+
+    def sample():
+        while state["run"]:
+            state["peak"] = max(state["peak"], process.memory_info().rss)
+            time.sleep(interval)
+
+    state["thread"] = threading.Thread(target=sample, daemon=True)
+    state["thread"].start()
+    dask_worker.linop_memory_sampler = state
+    return process.memory_info().rss
+
+
+def _stop_sampling(dask_worker):
+    """On a worker: stop the sampler; its peak resident size."""
+    state = dask_worker.linop_memory_sampler
+    state["run"] = False
+    state["thread"].join()
+    return state["peak"]
 
 
 def bench_dask(A, n, chunks, workers, repeat):
+    """Time per apply/adjoint (results persisted, as a solver keeps them) and, per worker,
+    the peak resident size above its idle size while the blocks of ``A x`` are computed and
+    reduced (no result kept: the working memory of the operator itself)."""
     import dask.array as da
     import distributed
 
@@ -76,7 +103,6 @@ def bench_dask(A, n, chunks, workers, repeat):
                                   memory_limit=None) as cluster, distributed.Client(cluster) as client:
         x = da.random.default_rng(0).standard_normal((n, n, n), chunks=chunks).persist()
         distributed.wait(x)
-        before = client.run(_peak_rss)
 
         def run(fn):
             y = fn(x).persist()
@@ -86,25 +112,34 @@ def bench_dask(A, n, chunks, workers, repeat):
         run(A.apply)  # the first call ships the constants
         forward = _timed(lambda: run(A.apply), repeat)
         adjoint = _timed(lambda: run(A.apply_adjoint), repeat)
-        peaks = client.run(_peak_rss)
-    return forward, adjoint, [f"{_gib(peaks[w])} (idle {_gib(before[w])})" for w in peaks]
+        working = {}
+        for fn in (A.apply, A.apply_adjoint):
+            idle = client.run(_start_sampling)
+            fn(x).sum().compute()
+            peaks = client.run(_stop_sampling)
+            for w in peaks:
+                working[w] = max(working.get(w, 0), peaks[w] - idle[w])
+        held = client.run(lambda dask_worker: sum(
+            getattr(v, "nbytes", 0) for v in dask_worker.data.values()))
+    return forward, adjoint, [f"{_gib(working[w])} (holds {_gib(held[w])})" for w in working]
 
 
 def _gib(nbytes):
     return f"{nbytes / 2 ** 30:.2f}"
 
 
-def main(sizes, repeat):
+def main(sizes, repeat, chunk, worker_counts):
     print(f"{'operator':8} {'n':>4} {'engine':10} {'apply s':>8} {'adjoint s':>9}  peak GiB: "
-          "NumPy's allocations; each worker's resident size (idle: with its blocks of x)")
+          "NumPy's allocations; per worker, the peak resident size above idle while A x and "
+          f"A^H x are computed (blocks of {chunk}^3; holds: its blocks of x)")
     for n in sizes:
-        operators = [("stencil", stencil, (n // 2,) * 3), ("blur", make_blur(n), (n // 4, n, n))]
-        for name, fn, chunks in operators:
+        chunks = (min(chunk, n),) * 3
+        for name, fn in [("stencil", stencil), ("blur", make_blur(n))]:
             A = linop.aslinearoperator(fn, np.zeros((n, n, n)))
             x = np.random.default_rng(0).standard_normal((n, n, n))
             rows = [("numpy", bench_numpy(A, x, repeat))]
             del x
-            for workers in (1, 2):
+            for workers in worker_counts:
                 rows.append((f"dask x{workers}", bench_dask(A, n, chunks, workers, repeat)))
             for engine, (forward, adjoint, peaks) in rows:
                 print(f"{name:8} {n:4d} {engine:10} {forward:8.3f} {adjoint:9.3f}  "
@@ -116,5 +151,9 @@ if __name__ == "__main__":
     parser.add_argument("--small", action="store_true", help="64^3 and 128^3")
     parser.add_argument("--sizes", type=int, nargs="*", help="volume sizes n (n^3 voxels)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--chunk", type=int, default=64, help="block edge (blocks of chunk^3)")
+    parser.add_argument("--workers", type=int, nargs="*", default=[1, 2],
+                        help="worker process counts")
     args = parser.parse_args()
-    main(args.sizes or ([64, 128] if args.small else [256, 512]), args.repeat)
+    main(args.sizes or ([64, 128] if args.small else [256, 512]), args.repeat, args.chunk,
+         args.workers)

@@ -47,7 +47,7 @@ from .errors import DenseMatrixError
 from .operator import tosparse
 
 __all__ += ["DenseMatrixError", "tosparse"]
-from . import solvers  # linop.solvers.{cg, cgls, lsqr}: vectors stay NumPy or Dask
+from . import solvers  # linop.solvers.{cg, cgls, lsqr, lsmr}: vectors stay NumPy or Dask
 
 __all__ += ["solvers"]
 from .errors import NamespaceError

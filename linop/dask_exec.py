@@ -14,6 +14,8 @@ the task graph with the chunk-aware services of :class:`DaskBackend`:
 * :meth:`DaskBackend.sparse_along` applies a constant sparse matrix along one axis block
   by block: each output block reads only the input rows its part of the matrix touches
   (a banded matrix reads a block and a halo), the matrix pieces being one key each.
+* :meth:`DaskBackend.windowed` runs a sliding-window computation (a convolution) on blocks
+  extended by the edge of their following neighbours (``dask.array.overlap``).
 * :meth:`DaskBackend.whole` is the fallback for primitives with no rule of their own:
   the inputs are gathered into one block (lazily: one task of the graph).
 
@@ -92,10 +94,42 @@ class DaskBackend(Backend):
         shape = tuple(out.shape)
         chunks = layouts.get(shape)
         if chunks is None:
-            out = _defragmented(out)
+            out = self.rechunk(out, _defragmenting(out))
             layouts[shape] = out.chunks
             return out
-        return out if out.chunks == chunks else out.rechunk(chunks)
+        return out if out.chunks == chunks else self.rechunk(out, chunks)
+
+    def rechunk(self, x, chunks):
+        """``x`` cut into ``chunks`` (a tuple, or a dict of axes as ``Array.rechunk`` takes),
+        no task of the rechunking holding a block larger than ``x``'s or the result's.
+
+        Dask's own limit on the intermediate blocks of a rechunk is ``array.chunk-size``
+        (128 MiB by default): moving between slabs and pencils would otherwise gather
+        whole arrays (or 128 MiB pieces) into single tasks. The rechunk is made of tasks
+        (not ``distributed``'s peer-to-peer shuffle, which holds a worker's whole share of
+        the array until the shuffle ends): blocks flow on as soon as their pieces exist.
+        """
+        if isinstance(chunks, dict):
+            chunks = tuple(chunks.get(d, c) for d, c in enumerate(x.chunks))
+        from dask.array.core import normalize_chunks
+
+        target = normalize_chunks(chunks, x.shape, dtype=x.dtype, previous_chunks=x.chunks)
+        if target == x.chunks:
+            return x
+        limit = max(_block_bytes(x.chunks, x.dtype), _block_bytes(target, x.dtype))
+        return x.rechunk(target, block_size_limit=limit, method="tasks")
+
+    def fresh(self, prim, params, out_aval, layouts: dict):
+        """An array made from nothing (``zeros``), cut into blocks like the run's arrays.
+
+        The rule's result (one lazy block: Dask's zeros cost no memory until used) is cut
+        as :func:`_chunks_near` finds, so that the slices written into it and the steps
+        after it work on blocks of the data's size, never on one block of the whole array.
+        """
+        out = self.rule(prim, [], params)
+        if out.size == 0:
+            return out
+        return self.rechunk(out, _chunks_near(tuple(out.shape), out.dtype, layouts))
 
     def _placed(self, collection):
         """``collection`` persisted on the cluster when there is a client (else as it is)."""
@@ -142,7 +176,7 @@ class DaskBackend(Backend):
     def elementwise(self, prim, xs, params):
         """``prim.impl`` block by block on inputs of one shape (an elementwise primitive)."""
         out = prim.abstract_eval(*(aval_of(x) for x in xs), **params)
-        xs = [x if x.chunks == xs[0].chunks else x.rechunk(xs[0].chunks) for x in xs]
+        xs = [x if x.chunks == xs[0].chunks else self.rechunk(x, xs[0].chunks) for x in xs]
         return self.da.map_blocks(functools.partial(prim.impl, **params), *xs, dtype=out.dtype,
                                   meta=np.empty((0,) * out.ndim, out.dtype),
                                   name=_unique(prim.name))
@@ -161,16 +195,45 @@ class DaskBackend(Backend):
             split = min(growth, size)
             spec[d] = -(-size // split)
             growth = -(-growth // split)
-        return x.rechunk(spec)
+        return self.rechunk(x, spec)
 
-    def along_axes(self, prim, x, axes, params):
-        """``prim.impl`` on blocks of ``x`` holding whole ``axes`` (the output keeps its other axes)."""
+    def along_axes(self, prim, x, axes, params, fn=None, *args):
+        """``prim.impl`` on blocks of ``x`` holding whole ``axes`` (the output keeps its other axes).
+
+        ``fn(block, *args)``, when given, computes a block instead: ``args`` are graph keys
+        (:meth:`shipped` constants) that each task refers to rather than carries.
+        """
         out = prim.abstract_eval(aval_of(x), **params)
         x = self.whole_axes(x, axes)
         chunks = tuple((out.shape[d],) if d in axes else x.chunks[d] for d in range(x.ndim))
-        return self.da.map_blocks(functools.partial(prim.impl, **params), x, chunks=chunks,
+        fn = functools.partial(prim.impl, **params) if fn is None else fn
+        return self.da.map_blocks(fn, x, *args, chunks=chunks,
                                   dtype=out.dtype, meta=np.empty((0,) * out.ndim, out.dtype),
                                   name=_unique(prim.name))
+
+    def shipped(self, value):
+        """The captured NumPy constant ``value`` as one graph key (a ``delayed``), made once
+        per constant and client: tasks that need the whole constant (a kernel) refer to it
+        instead of each carrying a copy."""
+        return self.constants.get(value, ("shipped", self._client_key()), lambda: self._placed(
+            self.dask.delayed(value, pure=True, name=_unique("const"))))
+
+    def windowed(self, fn, x, window, *args, dtype):
+        """``fn(block, *args)`` on blocks of ``x`` each extended by ``window[d] - 1`` elements of
+        the following block along every axis ``d``: a sliding window of that size, so the
+        result has ``x.shape[d] - window[d] + 1`` elements along ``d``, every block the size
+        of ``x``'s but the last (a "valid" correlation over the window's positions).
+
+        Blocks shorter than the halo are merged into their neighbours first; nothing else
+        is rechunked, and each block reads only the edge of the next one.
+        """
+        halo = [w - 1 for w in window]
+        x = self.rechunk(x, {d: _merged_short(x.chunks[d], h) for d, h in enumerate(halo) if h})
+        ext = self.da.overlap.overlap(x, depth={d: (0, h) for d, h in enumerate(halo)},
+                                      boundary="none", allow_rechunk=False) if any(halo) else x
+        chunks = tuple(c[:-1] + (c[-1] - h,) for c, h in zip(x.chunks, halo))
+        return self.da.map_blocks(fn, ext, *args, chunks=chunks, dtype=dtype,
+                                  meta=np.empty((0,) * x.ndim, dtype), name=_unique("window"))
 
     def sparse_along(self, S, x, axis, dtype, key=None):
         """The constant sparse ``S`` (``m × n``) applied along ``axis`` of ``x``, block by block.
@@ -188,7 +251,14 @@ class DaskBackend(Backend):
             lambda: self._bands(S, rows))
         parts = [self._band_product(x, axis, r0, r1, c0, c1, pieces, dtype)
                  for (r0, r1), (c0, c1) in zip(zip(rows[:-1], rows[1:]), columns)]
-        return self.da.concatenate(parts, axis=axis) if len(parts) > 1 else parts[0]
+        if len(parts) == 1:
+            return parts[0]
+        # bands split differently across the other axes would make the concatenation cut
+        # blocks at every split of any band: bring them to x's blocks there first
+        others = {d: x.chunks[d] for d in range(x.ndim) if d != axis}
+        if len({tuple(p.chunks[d] for d in others) for p in parts}) > 1:
+            parts = [self.rechunk(p, others) for p in parts]
+        return self.da.concatenate(parts, axis=axis)
 
     def _bands(self, S, rows):
         """The column range each row band of ``S`` touches, and the bands (one graph key each)."""
@@ -213,7 +283,11 @@ class DaskBackend(Backend):
             chunks = x.chunks[:axis] + ((length,),) + x.chunks[axis + 1:]
             return self.da.zeros(x.shape[:axis] + (length,) + x.shape[axis + 1:], dtype=dtype,
                                  chunks=chunks)
-        sub = self.whole_axes(x[(slice(None),) * axis + (slice(c0, c1),)], (axis,))
+        sub = x[(slice(None),) * axis + (slice(c0, c1),)]
+        if c1 - c0 <= 2 * max(x.chunks[axis]):  # a block and a halo: keep the other axes' blocks
+            sub = self.rechunk(sub, {axis: -1})
+        else:  # a wide band (a dense matrix): a pencil, the other axes split to keep block sizes
+            sub = self.whole_axes(sub, (axis,))
         band = pieces[int(r0)]
         chunks = sub.chunks[:axis] + ((length,),) + sub.chunks[axis + 1:]
         return self.da.map_blocks(functools.partial(_band_block, axis=axis, dtype=dtype), sub, band,
@@ -229,15 +303,54 @@ def _band_block(x, S, *, axis, dtype):
     return apply_sparse(S, x, axis).astype(dtype, copy=False)
 
 
-def _defragmented(x):
-    """``x`` with axes cut into many small blocks (slices and pads of neighbours met) merged
-    back into blocks of the axis's largest block size."""
+def _block_bytes(chunks, dtype) -> int:
+    """The size of the largest block of ``chunks``."""
+    return int(np.prod([max(c, default=0) for c in chunks])) * np.dtype(dtype).itemsize
+
+
+def _chunks_near(shape, dtype, layouts):
+    """Chunks for a new array of ``shape``: the layout of that shape if the run has one; else
+    those of the first layout with as many axes (axes of another length cut into blocks of
+    that axis's largest block); else blocks no larger than the run's largest."""
+    if shape in layouts:
+        return layouts[shape]
+    for known, chunks in layouts.items():
+        if len(known) == len(shape):
+            return tuple(chunks[d] if known[d] == n else max(max(chunks[d], default=1), 1)
+                         for d, n in enumerate(shape))
+    from dask.array.core import normalize_chunks
+
+    largest = max((np.prod([max(c, default=1) for c in chunks]) for chunks in layouts.values()),
+                  default=0)
+    limit = int(largest * np.dtype(dtype).itemsize) or None
+    return normalize_chunks("auto", shape, limit=limit, dtype=dtype)
+
+
+def _merged_short(chunks, halo):
+    """``chunks`` with blocks shorter than ``halo + 1`` merged with their followers (the last
+    with the one before it): halos then come from one neighbour, and the last block keeps
+    at least one window position."""
+    out = []
+    for c in chunks:
+        if out and out[-1] < halo + 1:
+            out[-1] += c
+        else:
+            out.append(c)
+    if len(out) > 1 and out[-1] < halo + 1:
+        last = out.pop()
+        out[-1] += last
+    return tuple(out)
+
+
+def _defragmenting(x) -> dict:
+    """The axes of ``x`` cut into many small blocks (slices and pads of neighbours met),
+    each to be merged back into blocks of the axis's largest block size."""
     spec = {}
     for axis, chunks in enumerate(x.chunks):
         largest = max(chunks, default=0)
         if len(chunks) > 1 and len(chunks) > -(-sum(chunks) // largest) + 1:
             spec[axis] = largest
-    return x.rechunk(spec) if spec else x
+    return spec
 
 
 @functools.cache

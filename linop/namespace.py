@@ -126,6 +126,11 @@ class Backend:
         """The primitive's rule for this backend: :meth:`~linop.core.Primitive.array_impl`."""
         return prim.array_impl(self, *xs, **params)
 
+    def fresh(self, prim, params, out_aval, layouts: dict):
+        """An equation without inputs (``zeros``): its rule, laid out like the run's arrays
+        (``layouts``, as in :meth:`settle`; the generic backend keeps the rule's result)."""
+        return self.rule(prim, [], params)
+
     def settle(self, out, layouts: dict):
         """``out`` (an equation's result) laid out for the rest of the program.
 
@@ -182,7 +187,11 @@ def run_on_backend(program, args: list, backend: Backend) -> list:
             x = backend.xp.astype(x, v.aval.dtype)
         env[v.id] = backend.settle(x, layouts)
     for eqn in program.eqns:
-        out = backend.apply(eqn.prim, [env[v.id] for v in eqn.inputs], eqn.params, eqn.out.aval)
+        if eqn.inputs:
+            out = backend.apply(eqn.prim, [env[v.id] for v in eqn.inputs], eqn.params,
+                                eqn.out.aval)
+        else:
+            out = backend.fresh(eqn.prim, eqn.params, eqn.out.aval, layouts)
         if tuple(out.shape) != eqn.out.aval.shape or np.dtype(out.dtype) != eqn.out.aval.dtype:
             raise NamespaceError(
                 f"the {backend.name} rule of primitive {eqn.prim.name} (recorded at "

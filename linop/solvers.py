@@ -1,7 +1,8 @@
-"""Krylov solvers whose vectors stay in the array library of the data: ``cg``, ``cgls``, ``lsqr``.
+"""Krylov solvers whose vectors stay in the array library of the data: ``cg``, ``cgls``,
+``lsqr``, ``lsmr``.
 
-On NumPy vectors they follow :func:`scipy.sparse.linalg.cg` and
-:func:`scipy.sparse.linalg.lsqr` step for step (the same iterates to rounding, the same
+On NumPy vectors they follow :func:`scipy.sparse.linalg.cg`, :func:`scipy.sparse.linalg.lsqr`
+and :func:`scipy.sparse.linalg.lsmr` step for step (the same iterates to rounding, the same
 stopping rules, ``info``/``istop`` codes and return tuples). On Dask vectors every vector
 stays a lazy Dask array held in (cluster) memory: each iteration's new vectors are
 persisted together with the scalars the iteration needs, so the task graph of an iterate
@@ -23,7 +24,7 @@ from scipy.sparse.linalg import aslinearoperator
 from .errors import NamespaceError, user_location
 from .namespace import backend_for
 
-__all__ = ["cg", "cgls", "lsqr", "print_progress"]
+__all__ = ["cg", "cgls", "lsqr", "lsmr", "print_progress"]
 
 _EPS = np.finfo(np.float64).eps
 
@@ -413,3 +414,173 @@ def lsqr(A, b, damp=0.0, atol=1e-6, btol=1e-6, conlim=1e8, iter_lim=None, show=F
             break
     return (x, istop, itn, state.r1norm, state.r2norm, state.anorm, state.acond, state.arnorm,
             state.xnorm, var)
+
+
+class _LSMRState:
+    """The scalars of Fong and Saunders' LSMR recurrences between iterations."""
+
+    def __init__(self, alpha, beta, damp):
+        self.alpha, self.beta, self.damp = alpha, beta, damp
+        self.zetabar, self.alphabar = alpha * beta, alpha
+        self.rho = self.rhobar = self.cbar = 1
+        self.sbar = 0
+        self.betadd, self.betad = beta, 0
+        self.rhodold, self.tautildeold, self.thetatilde = 1, 0, 0
+        self.zeta = self.d = 0
+        self.normA2 = alpha * alpha
+        self.maxrbar, self.minrbar = 0, 1e100
+        self.normA, self.condA, self.normx = math.sqrt(self.normA2), 1, 0
+        self.normr, self.normar = beta, alpha * beta
+        self.itn = 0
+
+    def rotate(self):
+        """Rotations of the new bidiagonal column; the weights of the ``hbar``, ``x`` and ``h``
+        updates: ``hbar = h + c_hbar hbar``, ``x = x + c_x hbar``, ``h = v + c_h h``."""
+        chat, shat, alphahat = _givens(self.alphabar, self.damp)
+        rhoold, rhobarold, zetaold = self.rho, self.rhobar, self.zeta
+        c, s, self.rho = _givens(alphahat, self.beta)
+        thetanew = s * self.alpha
+        self.alphabar = c * self.alpha
+        thetabar = self.sbar * self.rho
+        rhotemp = self.cbar * self.rho
+        self.cbar, self.sbar, self.rhobar = _givens(self.cbar * self.rho, thetanew)
+        self.zeta = self.cbar * self.zetabar
+        self.zetabar = -self.sbar * self.zetabar
+        self._estimate_residual(chat, shat, c, s, thetabar, zetaold)
+        self._estimate_operator(rhobarold, rhotemp)
+        return (-(thetabar * self.rho / (rhoold * rhobarold)), self.zeta / (self.rho * self.rhobar),
+                -(thetanew / self.rho))
+
+    def _estimate_residual(self, chat, shat, c, s, thetabar, zetaold):
+        """``||r||`` from the rotations applied to the right-hand side (and ``||A^H r||``)."""
+        betaacute = chat * self.betadd
+        betacheck = -shat * self.betadd
+        betahat = c * betaacute
+        self.betadd = -s * betaacute
+        thetatildeold = self.thetatilde
+        ctildeold, stildeold, rhotildeold = _givens(self.rhodold, thetabar)
+        self.thetatilde = stildeold * self.rhobar
+        self.rhodold = ctildeold * self.rhobar
+        self.betad = -stildeold * self.betad + ctildeold * betahat
+        self.tautildeold = (zetaold - thetatildeold * self.tautildeold) / rhotildeold
+        taud = (self.zeta - self.thetatilde * self.tautildeold) / self.rhodold
+        self.d = self.d + betacheck * betacheck
+        self.normr = math.sqrt(self.d + (self.betad - taud) ** 2 + self.betadd * self.betadd)
+        self.normar = abs(self.zetabar)
+
+    def _estimate_operator(self, rhobarold, rhotemp):
+        """Running estimates of ``||A||_F`` and ``cond(A)``."""
+        self.normA2 = self.normA2 + self.beta * self.beta
+        self.normA = math.sqrt(self.normA2)
+        self.normA2 = self.normA2 + self.alpha * self.alpha
+        self.maxrbar = max(self.maxrbar, rhobarold)
+        if self.itn > 1:
+            self.minrbar = min(self.minrbar, rhobarold)
+        self.condA = max(self.maxrbar, rhotemp) / min(self.minrbar, rhotemp)
+
+    def stop_code(self, maxiter, normb, atol, btol, ctol):
+        """LSMR's ``istop``: the most significant of its tests that holds (0 for none)."""
+        test1 = self.normr / normb
+        test2 = self.normar / (self.normA * self.normr) if self.normA * self.normr != 0 else math.inf
+        test3 = 1 / self.condA
+        t1 = test1 / (1 + self.normA * self.normx / normb)
+        rtol = btol + atol * self.normA * self.normx / normb
+        tests = [(test1 <= rtol, 1), (test2 <= atol, 2), (test3 <= ctol, 3), (1 + t1 <= 1, 4),
+                 (1 + test2 <= 1, 5), (1 + test3 <= 1, 6), (self.itn >= maxiter, 7)]
+        return next((code for holds, code in tests if holds), 0)
+
+
+def lsmr(A, b, damp=0.0, atol=1e-6, btol=1e-6, conlim=1e8, maxiter=None, show=False, x0=None,
+         *, callback=None, progress=None):
+    """LSMR (Fong and Saunders) for ``min ||A x - b||² + damp² ||x||²``; ``scipy.sparse.linalg.lsmr``.
+
+    MINRES on the normal equations in exact arithmetic: ``||A^H r||`` decreases monotonically,
+    so it can stop earlier than LSQR for the same ``atol``.
+
+    Parameters
+    ----------
+    A : LinearOperator or matrix
+        ``(m, n)``; for Dask vectors an operator that runs on them.
+    b : array, shape (m,)
+        NumPy or Dask.
+    damp, atol, btol, conlim, maxiter, x0
+        As :func:`scipy.sparse.linalg.lsmr` (``maxiter`` defaults to ``min(m, n)``).
+    show : bool
+        Print an iteration log (:func:`print_progress`).
+    callback : callable, optional
+        ``callback(x)`` after each iteration.
+    progress : callable, optional
+        ``progress(iteration, normr)`` after each iteration.
+
+    Returns
+    -------
+    tuple
+        ``(x, istop, itn, normr, normar, normA, condA, normx)`` with SciPy's meanings
+        (``istop`` 0–7, as :func:`lsqr`'s).
+    """
+    A = _operator(A)
+    b = _vector(b)
+    vs = _Vectors(b)
+    if show and progress is None:
+        progress = print_progress
+    m, n = A.shape
+    maxiter = min(m, n) if maxiter is None else maxiter
+    dtype = _lsmr_dtype(A, b, x0)
+    ctol = 1 / conlim if conlim > 0 else 0
+    u = vs.asarray(b, dtype)
+    normb = vs.norm(u)
+    if x0 is None:
+        x, beta = None, normb
+    else:
+        x = vs.asarray(x0, dtype)
+        (u,) = vs.settle(u - vs.check(A.matvec(x), "lsmr"))
+        beta = vs.norm(u)
+    if beta > 0:
+        u = (1 / beta) * u
+        (v,) = vs.settle(vs.check(A.rmatvec(u), "lsmr"))
+        alpha = vs.norm(v)
+    else:
+        v = vs.zeros(vs.check(A.rmatvec(u), "lsmr"), dtype) if x is None else vs.zeros(x, dtype)
+        alpha = 0
+    if x is None:
+        x = vs.zeros(v, dtype)
+    if alpha > 0:
+        v = (1 / alpha) * v
+    state = _LSMRState(alpha, beta, damp)
+    if state.normar == 0:
+        return x, 0, 0, state.normr, state.normar, state.normA, state.condA, state.normx
+    if normb == 0:
+        return (vs.zeros(x, dtype), 0, 0, state.normr, state.normar, state.normA, state.condA,
+                state.normx)
+    h, hbar = v, vs.zeros(v, dtype)
+    istop = 0
+    while state.itn < maxiter:
+        state.itn += 1
+        (u,) = vs.settle(vs.check(A.matvec(v), "lsmr") - state.alpha * u)
+        state.beta = vs.norm(u)
+        if state.beta > 0:
+            u = (1 / state.beta) * u
+            (v,) = vs.settle(vs.check(A.rmatvec(u), "lsmr") - state.beta * v)
+            state.alpha = vs.norm(v)
+            if state.alpha > 0:
+                v = (1 / state.alpha) * v
+        c_hbar, c_x, c_h = state.rotate()
+        hbar = h + c_hbar * hbar
+        x, h = x + c_x * hbar, v + c_h * h
+        x, h, hbar, u, v = vs.settle(x, h, hbar, u, v)
+        state.normx = vs.norm(x)
+        istop = state.stop_code(maxiter, normb, atol, btol, ctol)
+        if progress is not None:
+            progress(state.itn, float(state.normr))
+        if callback is not None:
+            callback(x)
+        if istop > 0:
+            break
+    return (x, istop, state.itn, state.normr, state.normar, state.normA, state.condA,
+            state.normx)
+
+
+def _lsmr_dtype(A, b, x0) -> np.dtype:
+    """SciPy's: the result type of ``A``, ``b`` (and ``x0``) and float64."""
+    dtypes = [A.dtype, b.dtype, np.float64] + ([] if x0 is None else [x0.dtype])
+    return np.result_type(*dtypes)

@@ -102,6 +102,88 @@ def test_lsqr_zero_rhs():
     assert out[1:3] == ref[1:3] and not out[0].any()
 
 
+LSMR_SETTINGS = [
+    dict(),
+    dict(damp=0.5),
+    dict(maxiter=4),
+    dict(atol=1e-12, btol=1e-12),
+    dict(atol=1e-2, btol=1e-2),
+    dict(conlim=3.0),
+    dict(x0="random"),
+]
+LSMR_PROBLEMS = [((40, 25), np.float64), ((20, 30), np.float64), ((40, 20), complex),
+                 ((25, 12), "consistent")]
+
+
+def _lsmr_problem(shape, kind):
+    dtype = complex if kind == complex else np.float64
+    M = RNG.standard_normal(shape) + (1j * RNG.standard_normal(shape) if dtype == complex else 0)
+    b = RNG.standard_normal(shape[0]) + (1j * RNG.standard_normal(shape[0]) if dtype == complex
+                                          else 0)
+    if kind == "consistent":  # b in the range of M: the "Ax - b small" test (istop 1) stops it
+        b = M @ RNG.standard_normal(shape[1])
+    return M, b
+
+
+@pytest.mark.parametrize("shape,kind", LSMR_PROBLEMS, ids=str)
+@pytest.mark.parametrize("settings", LSMR_SETTINGS, ids=str)
+def test_lsmr_follows_scipy(settings, shape, kind):
+    M, b = _lsmr_problem(shape, kind)
+    kwargs = dict(settings)
+    if kwargs.get("x0") == "random":
+        kwargs["x0"] = RNG.standard_normal(shape[1]).astype(M.dtype)
+    ours = solvers.lsmr(linop.aslinearoperator(M), b, **kwargs)
+    theirs = spla.lsmr(M, b, **{k: (v.copy() if k == "x0" else v) for k, v in kwargs.items()})
+    assert len(ours) == len(theirs) == 8
+    assert ours[1:3] == theirs[1:3]  # istop, itn
+    assert ours[0].dtype == theirs[0].dtype
+    np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-9, atol=1e-12)
+    # normr, normar, normA, condA, normx: O(1) numbers, normar down to ~1e-12 at convergence
+    np.testing.assert_allclose(ours[3:], theirs[3:], rtol=1e-9, atol=1e-10)
+
+
+def test_lsmr_stop_codes_cover_scipys():
+    """Each setting above stops for the reason SciPy gives; together they reach 1, 2, 3 and 7."""
+    codes = set()
+    for settings in LSMR_SETTINGS:
+        for shape, kind in LSMR_PROBLEMS:
+            M, b = _lsmr_problem(shape, kind)
+            kwargs = {k: v for k, v in settings.items() if k != "x0"}
+            istop = solvers.lsmr(M, b, **kwargs)[1]
+            assert istop == spla.lsmr(M, b, **kwargs)[1]
+            codes.add(istop)
+    assert {1, 2, 3, 7} <= codes
+
+
+@pytest.mark.parametrize("k", [1, 2, 5])
+def test_lsmr_iterates_follow_scipy(k):
+    M, b = RNG.standard_normal((30, 12)), RNG.standard_normal(30)
+    (x, *_), ours = _iterates(solvers.lsmr, linop.aslinearoperator(M), b, maxiter=k)
+    assert len(ours) == k
+    for i, iterate in enumerate(ours, start=1):
+        np.testing.assert_allclose(iterate, spla.lsmr(M, b, maxiter=i)[0], rtol=1e-10)
+
+
+@pytest.mark.parametrize("x0", [None, "solution"])
+def test_lsmr_zero_rhs_and_exact_start(x0):
+    M = RNG.standard_normal((6, 4))
+    b = np.zeros(6) if x0 is None else M @ np.ones(4)
+    start = None if x0 is None else np.ones(4)
+    out = solvers.lsmr(M, b, x0=start)
+    ref = spla.lsmr(M, b, x0=None if start is None else start.copy())
+    assert out[1:3] == ref[1:3] == (0, 0)
+    np.testing.assert_array_equal(out[0], ref[0])
+
+
+def test_lsmr_show_prints_a_log(capsys):
+    M, b = RNG.standard_normal((20, 8)), RNG.standard_normal(20)
+    seen = []
+    solvers.lsmr(M, b, maxiter=3, progress=lambda k, r: seen.append((k, r)))
+    assert [k for k, _ in seen] == [1, 2, 3] and all(r > 0 for _, r in seen)
+    solvers.lsmr(M, b, maxiter=2, show=True)
+    assert capsys.readouterr().out.count("residual") == 2
+
+
 @pytest.mark.parametrize("damp", [0.0, 0.3])
 def test_cgls_solves_the_least_squares_problem(damp):
     M, b = RNG.standard_normal((40, 15)), RNG.standard_normal(40)
@@ -152,7 +234,7 @@ def dask_threads():
 SHAPE = (8, 10, 6)
 
 
-@pytest.mark.parametrize("name", ["cg", "cgls", "lsqr"])
+@pytest.mark.parametrize("name", ["cg", "cgls", "lsqr", "lsmr"])
 def test_dask_solve_equals_numpy_and_graph_stays_bounded(dask_threads, name):
     da = dask_threads
     A = linop.aslinearoperator(_stencil, np.zeros(SHAPE))
@@ -165,7 +247,7 @@ def test_dask_solve_equals_numpy_and_graph_stays_bounded(dask_threads, name):
         assert isinstance(x, da.Array)
         graph_sizes.append(len(x.__dask_graph__()))
 
-    kwargs = dict(maxiter=12) if name == "cg" else dict(iter_lim=12)
+    kwargs = dict(maxiter=12) if name in ("cg", "lsmr") else dict(iter_lim=12)
     got = solve(A, bd, callback=record, **kwargs)
     want = solve(A, b, **kwargs)
     assert isinstance(got[0], da.Array)

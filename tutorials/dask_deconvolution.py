@@ -9,9 +9,11 @@ machine, over the loopback interface). ``linop.solvers.cgls`` keeps every vector
 least-squares solve on the cluster, persisting each iteration so that the task graph stays
 as small in the last iteration as in the first; the result matches the NumPy solve.
 
-Run ``python tutorials/dask_deconvolution.py`` (``--small`` for a quick run).
+Run ``python tutorials/dask_deconvolution.py`` (``--small``, or ``LINOP_TUTORIAL_SMALL=1``, for
+a quick run).
 """
 import argparse
+import os
 import time
 
 import numpy as np
@@ -104,8 +106,7 @@ def _figure(truth, data, solution):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Deconvolving a 3-D volume on a Dask cluster")
     parser.add_argument("--small", action="store_true", help="a 24^3 volume, a few iterations")
-    args = parser.parse_args()
-    if args.small:
+    if parser.parse_args().small or os.environ.get("LINOP_TUTORIAL_SMALL") == "1":
         main(24, 6, small=True)
     else:
         main(96, 30)

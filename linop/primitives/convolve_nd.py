@@ -9,6 +9,8 @@ algorithm.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -60,6 +62,12 @@ def _valid_correlate(x, k, method):
     return sig.convolve(x, flipped, "valid", method=method)
 
 
+def _correlate_block(x, k, *, flip, method):
+    """The valid cross-correlation of one (halo-extended) block with ``k`` (flipped: convolution)."""
+    return np.asarray(_valid_correlate(x, np.flip(k) if flip else k, method)).astype(
+        x.dtype, copy=False)
+
+
 class ConvolveND(Primitive):
     """Full convolution or valid cross-correlation of ``x`` with a constant kernel."""
 
@@ -75,6 +83,17 @@ class ConvolveND(Primitive):
                                                mode=mode, method=method).shape, x.dtype)
         run = _full_convolve if mode == "full" else _valid_correlate
         return np.asarray(run(x, k, method)).astype(x.dtype, copy=False)
+
+    def dask_impl(self, dk, x, *, kernel, mode, method):
+        # a valid correlation over windows of the kernel's size: each block reads the edge of
+        # the next one; the full convolution is that on the zero-padded input, kernel flipped
+        k = kernel.value
+        if 0 in k.shape:  # an empty kernel: zeros, as impl gives them
+            return super().dask_impl(dk, x, kernel=kernel, mode=mode, method=method)
+        if mode == "full":
+            x = dk.da.pad(x, [(m - 1, m - 1) for m in k.shape])
+        block = functools.partial(_correlate_block, flip=mode == "full", method=method)
+        return dk.windowed(block, x, k.shape, dk.shipped(k), dtype=x.dtype)
 
     def abstract_eval(self, x, *, kernel, mode, method):
         k = kernel.value

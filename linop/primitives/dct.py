@@ -124,6 +124,12 @@ class DCT(Primitive):
         out.real, out.imag = fn(x.real, **options), fn(x.imag, **options)
         return out
 
+    def dask_impl(self, dk, x, *, axes, **params):
+        # separable: one axis at a time, only that axis rechunked whole (as the FFTs)
+        for axis in axes:
+            x = dk.along_axes(self, x, (axis,), dict(params, axes=(axis,)))
+        return x
+
     def abstract_eval(self, x, *, axes, kind, type, norm, orthogonalize, inverse):
         if kind not in ("dct", "dst") or type not in TRANSPOSED_TYPE or not axes or \
                 len(set(axes)) != len(axes) or any(not 0 <= a < x.ndim for a in axes):

@@ -258,6 +258,10 @@ class LinearOperatorStep(Primitive):
     returns_view = False
     real_linear = False
 
+    def dask_impl(self, dk, x, **params):
+        # the operator's axis whole in each block; the columns along the other axes split
+        return dk.along_axes(self, x, (params["axis"],), params)
+
     def impl(self, x, *, op, mode, axis):
         L = op.value
         out_rows, _ = _sizes(L, mode)

@@ -11,6 +11,7 @@ solved in double precision and rounded once, as NumPy does.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -58,8 +59,23 @@ def _solve_2d(lu, piv, x, trans):
     flat = moved.reshape(m, math.prod(moved.shape[1:]))  # -1 fails for empty arrays
     if flat.shape[1] == 0 or m == 0:
         return np.zeros(x.shape, lu.dtype)
-    r = scipy_lu_solve((lu, piv), flat, trans=trans, check_finite=False)
+    # SciPy's getrs wrapper turns the pivots to 1-based in place and back: calls sharing one
+    # pivot array from several threads (Dask blocks) corrupt each other, so each gets a copy
+    r = scipy_lu_solve((lu, piv.copy()), flat, trans=trans, check_finite=False)
     return np.moveaxis(r.reshape(moved.shape), 0, -2)
+
+
+def _solve(x, lu, piv, *, trans):
+    """``A⁻¹ x`` or ``A⁻ᵀ x`` from the factors ``lu``, ``piv`` (one matrix or a stack)."""
+    comp = np.result_type(lu.dtype, x.dtype, np.float64)
+    xc = x.astype(comp, copy=False)
+    if lu.ndim == 2:
+        return _solve_2d(lu, piv, xc, trans).astype(x.dtype, copy=False)
+    out = np.empty(x.shape, comp)
+    for idx in np.ndindex(lu.shape[:-2]):
+        where = (Ellipsis,) + idx + (slice(None), slice(None))
+        out[where] = _solve_2d(lu[idx], piv[idx], xc[where], trans)
+    return out.astype(x.dtype, copy=False)
 
 
 class LUSolve(Primitive):
@@ -70,17 +86,17 @@ class LUSolve(Primitive):
     returns_view = False
     real_linear = False
 
+    def dask_impl(self, dk, x, *, lu, piv, trans):
+        # the solved axis (and the batch axes the stack of matrices runs over) whole in each
+        # block; the right-hand sides (last axis) and leading batch axes stay split
+        axes = tuple(range(x.ndim - lu.value.ndim, x.ndim - 1))
+        params = dict(lu=lu, piv=piv, trans=trans)
+        block = functools.partial(_solve, trans=trans)
+        return dk.along_axes(self, x, axes, params, block, dk.shipped(lu.value),
+                             dk.shipped(piv.value))
+
     def impl(self, x, *, lu, piv, trans):
-        lu, piv = lu.value, piv.value
-        comp = np.result_type(lu.dtype, x.dtype, np.float64)
-        xc = x.astype(comp, copy=False)
-        if lu.ndim == 2:
-            return _solve_2d(lu, piv, xc, trans).astype(x.dtype, copy=False)
-        out = np.empty(x.shape, comp)
-        for idx in np.ndindex(lu.shape[:-2]):
-            where = (Ellipsis,) + idx + (slice(None), slice(None))
-            out[where] = _solve_2d(lu[idx], piv[idx], xc[where], trans)
-        return out.astype(x.dtype, copy=False)
+        return _solve(x, lu.value, piv.value, trans=trans)
 
     def abstract_eval(self, x, *, lu, piv, trans):
         shape = lu.value.shape

@@ -47,6 +47,9 @@ class SplineFilter(Primitive):
     returns_view = False
     real_linear = False
 
+    def dask_impl(self, dk, x, **params):
+        return dk.along_axes(self, x, (params["axis"],), params)  # a recursion: its axis whole
+
     def impl(self, x, *, order, mode, axis, transposed):
         if transposed:
             return _transposed_filter(x, order, mode, axis)
