@@ -136,6 +136,33 @@ def test_interpolation_matrix_is_scipys(mode, order, n):
         np.testing.assert_allclose(M @ basis, want, rtol=1e-14, atol=1e-15)
 
 
+@pytest.mark.parametrize("order", [1, 3, 5])
+@pytest.mark.parametrize("mode", ["constant", "grid-constant", "reflect"])
+def test_interpolation_matrix_built_in_many_blocks_is_scipys(mode, order):
+    """Enough points for many blocks of the build, rows losing entries in some blocks only
+    (grid points, borders, taps outside for ``grid-constant``), and float32 products that
+    underflow (just below grid points, for orders from 3): SciPy's values, canonical form,
+    and float32 entries that are the float64 ones rounded once."""
+    rng = np.random.default_rng(order)
+    grid = (23, 19)
+    coords = rng.uniform(-3.0, 25.0, (2, 40000))
+    coords[:, 5000:9000] = np.round(coords[:, 5000:9000])
+    coords[:, -3000:] = np.nextafter(rng.integers(1, 18, (2, 3000)), 0.0)  # just below
+    img = rng.standard_normal(grid)
+    want = sn.map_coordinates(img, coords, order=order, mode=mode, prefilter=False)
+    matrices = {}
+    for dtype, tol in [(np.float64, 1e-12), (np.float32, 1e-4)]:
+        M = point_taps_matrix(coords, grid, mode, order, dtype)
+        assert M.dtype == dtype and M.has_canonical_format and np.all(M.data != 0)
+        np.testing.assert_allclose(M @ img.ravel().astype(dtype), want, rtol=tol, atol=tol)
+        matrices[dtype] = M
+    rounded = matrices[np.float64].astype(np.float32)
+    rounded.eliminate_zeros()
+    assert (rounded.nnz < matrices[np.float64].nnz) == (order >= 3)  # float32 underflows
+    for part in ("data", "indices", "indptr"):
+        np.testing.assert_array_equal(getattr(matrices[np.float32], part), getattr(rounded, part))
+
+
 # -- the prefilter's transpose, on the primitive itself -------------------------------------
 @pytest.mark.parametrize("order", [2, 3, 4, 5])
 @pytest.mark.parametrize("mode", MODES)

@@ -261,16 +261,98 @@ def _tensor_product(factors, combine):
     return acc.reshape(K ** d, P)
 
 
-def _may_hold_zeros(weights, dtype) -> bool:
-    """Whether a product of one weight per axis can be zero in ``dtype``.
+# Matrix entries per block of points: a block's tap-major products and their transpose stay
+# in cache, and only the matrix itself is written to main memory.
+_BLOCK_ENTRIES = 1 << 15
 
-    Only if some weight is zero, or if the product of the smallest magnitudes
-    underflows (products are monotone in each factor).
-    """
+
+def _blocks(m, width):
+    """``(start, stop)`` of the blocks of points."""
+    step = max(1, _BLOCK_ENTRIES // width)
+    return [(s, min(s + step, m)) for s in range(0, m, step)]
+
+
+def _products(factors, combine, start, stop, dtype):
+    """The tap-major ``(K ** d, stop - start)`` tensor products of points ``start:stop``."""
+    return _tensor_product([f[:, start:stop] for f in factors], combine).astype(dtype, copy=False)
+
+
+def _all_products_nonzero(weights, dtype) -> bool:
+    """The common case, decided without temporaries: all weights positive, and the product
+    of the smallest ones does not underflow in ``dtype``."""
     smallest = np.float64(1.0)
     for w in weights:
-        smallest = smallest * np.abs(w).min(initial=1.0)
-    return not np.asarray(smallest).astype(dtype)
+        lowest = w.min(initial=1.0)
+        if not lowest > 0:
+            return False
+        smallest = smallest * lowest
+    return bool(np.asarray(smallest).astype(dtype))
+
+
+def _row_counts(weights, dtype, blocks):
+    """The number of non-zero entries of each point's row, or ``None`` if none is zero.
+
+    A product of one weight per axis is zero where a factor is, and otherwise only if it
+    underflows in ``dtype``; that is possible only if the product of the smallest non-zero
+    magnitudes underflows (products are monotone in each factor), and then the products
+    themselves are counted.
+    """
+    if _all_products_nonzero(weights, dtype):
+        return None
+    smallest, zero_points = np.float64(1.0), []
+    for w in weights:
+        zeros = np.flatnonzero(w == 0)  # rare: at the borders and on exact grid points
+        magnitude = np.abs(w)
+        magnitude.reshape(-1)[zeros] = np.inf
+        smallest = smallest * magnitude.min(initial=1.0)
+        zero_points.append(zeros % w.shape[1])
+    if np.asarray(smallest).astype(dtype):
+        if not any(z.size for z in zero_points):
+            return None
+        counts = np.ones(weights[0].shape[1], np.int64)
+        for w, z in zip(weights, zero_points):
+            counts *= w.shape[0] - np.bincount(z, minlength=w.shape[1])
+        return counts
+    return np.concatenate([np.count_nonzero(_products(weights, np.multiply, s, e, dtype), axis=0)
+                           for s, e in blocks])
+
+
+def _fill_data(out, weights, blocks, dirty):
+    """Write the weight products row by row into ``out``, zeros left out.
+
+    Returns the ``keep`` mask of every block (``None`` for blocks without zeros), in
+    row-major order, for :func:`_fill_cols`.
+    """
+    keeps, pos = [], 0
+    for (s, e), has_zeros in zip(blocks, dirty):
+        block = _products(weights, np.multiply, s, e, out.dtype)
+        keep = None
+        if has_zeros:
+            keep = np.empty(block.shape[::-1], bool)
+            np.not_equal(block.T, 0, out=keep)
+        pos = _put_rows(out, pos, block, keep)
+        keeps.append(keep)
+    return keeps
+
+
+def _fill_cols(out, offsets, blocks, keeps):
+    """Write the column indices (sums of the axes' offsets) row by row into ``out``, leaving
+    out the entries that ``keeps`` (from :func:`_fill_data`) leaves out."""
+    pos = 0
+    for (s, e), keep in zip(blocks, keeps):
+        pos = _put_rows(out, pos, _products(offsets, np.add, s, e, out.dtype), keep)
+
+
+def _put_rows(out, pos, block, keep):
+    """Write the tap-major ``block`` point by point into ``out`` from ``pos`` (its entries where
+    ``keep`` is true, if given); returns the position after them."""
+    if keep is None:
+        stop = pos + block.size
+        np.copyto(out[pos:stop].reshape(block.shape[::-1]), block.T)
+        return stop
+    kept = np.ascontiguousarray(block.T)[keep]
+    out[pos:pos + kept.size] = kept
+    return pos + kept.size
 
 
 def _csr(n_rows, points, taps, weights, strides, n_cols, dtype):
@@ -279,29 +361,29 @@ def _csr(n_rows, points, taps, weights, strides, n_cols, dtype):
     ``taps[h]``/``weights[h]`` are the ``(K, len(points))`` taps of axis ``h``; row
     ``points[i]`` holds column ``Σ_h taps[h][k_h, i] * strides[h]`` with weight
     ``Π_h weights[h][k_h, i]`` for every combination ``(k_0, k_1, …)``, in that
-    (sorted) order, zero weights left out. Computed tap-major, so that NumPy's loops
-    run over the points, and written once, transposed, into the snapshots.
+    (sorted) order, zero weights left out. The row counts come first (from the
+    weights), so that the entries are written once, block by block of points, straight
+    into snapshots of their final size; within a block the products are computed
+    tap-major, so that NumPy's loops run over the points.
     """
     m = len(points)
     width = taps[0].shape[0] ** len(taps)
     index = _index_dtype(n_cols, m * width)
-    cols = _tensor_product([(t * s).astype(index, copy=False) for t, s in zip(taps, strides)],
-                           np.add).T
-    data = _tensor_product(weights, np.multiply).astype(dtype, copy=False).T
-    counts, keep = None, None
-    if _may_hold_zeros(weights, dtype):
-        zero = data == 0
-        if zero.any():
-            counts = width - np.bincount(np.flatnonzero(zero) // width, minlength=m)
-            keep = ~zero
-    if keep is None:
-        cols = new_snapshot(cols.shape, index, lambda out: np.copyto(out, cols))
-        data = new_snapshot(data.shape, dtype, lambda out: np.copyto(out, data))
+    blocks = _blocks(m, width)
+    counts = _row_counts(weights, dtype, blocks)
+    if counts is None:
+        nnz, dirty = m * width, [False] * len(blocks)
     else:
-        cols = new_snapshot((int(counts.sum()),), index, lambda out: np.copyto(out, cols[keep]))
-        data = new_snapshot(cols.shape, dtype, lambda out: np.copyto(out, data[keep]))
-    indptr = new_snapshot((n_rows + 1,), index, lambda out: _fill_indptr(out, points, counts, width))
-    return _sp.csr_array((data.reshape(-1), cols.reshape(-1), indptr), shape=(n_rows, n_cols))
+        nnz = int(counts.sum())
+        dirty = [bool((counts[s:e] < width).any()) for s, e in blocks]
+    keeps = []
+    data = new_snapshot((nnz,), dtype,
+                        lambda out: keeps.extend(_fill_data(out, weights, blocks, dirty)))
+    offsets = [np.multiply(t, s, dtype=index) for t, s in zip(taps, strides)]
+    cols = new_snapshot((nnz,), index, lambda out: _fill_cols(out, offsets, blocks, keeps))
+    indptr = new_snapshot((n_rows + 1,), index,
+                          lambda out: _fill_indptr(out, points, counts, width))
+    return _sp.csr_array((data, cols, indptr), shape=(n_rows, n_cols))
 
 
 def _fill_indptr(out, points, counts, width):
