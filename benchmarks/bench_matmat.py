@@ -1,7 +1,9 @@
 """``matmat`` with 16 columns against 16 ``matvec`` calls on a stencil operator.
 
 ``matmat`` runs one batched program over all columns; the loop runs the
-per-vector program 16 times. Small (n=256) and large (n=1e6) operators.
+per-vector program 16 times. Small (n=256) and large (n=1e6) operators, with
+the columns C-ordered (NumPy's default: the program batched with the batch axis
+last takes them as they are) and F-ordered (the batch axis in front, on ``X.T``).
 
 Run: ``python benchmarks/bench_matmat.py``
 """
@@ -34,9 +36,9 @@ def best(fn, repeat):
     return min(times)
 
 
-def run(n, repeat):
+def run(n, repeat, order):
     A = linop.aslinearoperator(stencil, np.zeros(n))
-    X = np.random.default_rng(0).standard_normal((n, K))
+    X = np.asarray(np.random.default_rng(0).standard_normal((n, K)), order=order)
     loop = lambda: np.stack([A.matvec(X[:, j]) for j in range(K)], axis=1)
     batched = lambda: A.matmat(X)
     assert np.allclose(loop(), batched())
@@ -45,15 +47,16 @@ def run(n, repeat):
     assert np.allclose(rloop(), rbatched())
     t_loop, t_mat = best(loop, repeat), best(batched, repeat)
     t_rloop, t_rmat = best(rloop, repeat), best(rbatched, repeat)
-    print(f"n={n:>8}: 16 x matvec {t_loop * 1e3:9.3f} ms | matmat {t_mat * 1e3:9.3f} ms | "
+    print(f"n={n:>8} {order}: 16 x matvec {t_loop * 1e3:9.3f} ms | matmat {t_mat * 1e3:9.3f} ms | "
           f"speed-up {t_loop / t_mat:5.2f}x")
-    print(f"{'':10} 16 x rmatvec {t_rloop * 1e3:8.3f} ms | rmatmat {t_rmat * 1e3:8.3f} ms | "
+    print(f"{'':12} 16 x rmatvec {t_rloop * 1e3:8.3f} ms | rmatmat {t_rmat * 1e3:8.3f} ms | "
           f"speed-up {t_rloop / t_rmat:5.2f}x")
 
 
 def main():
-    run(256, repeat=200)
-    run(1_000_000, repeat=5)
+    for order in "CF":
+        run(256, repeat=200, order=order)
+        run(1_000_000, repeat=5, order=order)
 
 
 if __name__ == "__main__":

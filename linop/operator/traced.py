@@ -9,10 +9,10 @@ from scipy.sparse.linalg import LinearOperator
 
 from .. import foreign
 from ..batched import BatchedArray, apply_operator
-from ..batching import batch_program
+from ..batching import batch_columns, batch_program
 from ..core import is_tracer
 from ..errors import user_location
-from ..fused import check_executor, plan_for
+from ..fused import check_executor, numba_installed, plan_for
 from ..ir import Program
 from ..namespace import backend_for
 from ..execute import run_flat
@@ -217,8 +217,8 @@ class TracedLinearOperator(LinearOperator):
         dtype = op.dtype
         if x.dtype != dtype:
             if is_complex(x.dtype) and not is_complex(dtype):
-                cols = op._apply_batched(which, np.stack([x.real, x.imag]))
-                return (cols[0] + 1j * cols[1]).astype(np.result_type(x.dtype, dtype))
+                cols = op._apply_batched(which, np.stack([x.real, x.imag], axis=1))
+                return (cols[:, 0] + 1j * cols[:, 1]).astype(np.result_type(x.dtype, dtype))
             x = x.astype(dtype)
         return plan_for(getattr(op, which), self.executor).run(x)[0]
 
@@ -241,27 +241,44 @@ class TracedLinearOperator(LinearOperator):
         return y[:, None] if column else y
 
     def _apply_batched(self, which, X):
-        """The program ``which`` on the rows of ``X`` (k, n) at once: a (k, m) result."""
+        """The program ``which`` on the columns of ``X`` (n, k) at once: an (m, k) result.
+
+        ``X`` is never copied (a transposing copy costs more than most programs) nor
+        written to: an F-ordered ``X`` runs through the batched program with the batch
+        axis in front as ``X.T`` (C-ordered), any other through the one with the batch
+        axis last (:func:`linop.batching.batch_columns`), which takes a C-ordered ``X``
+        as it is. For the fused executor that one opens the inputs and closes the
+        outputs with reshapes on the batch-last side, so that its loops need no index
+        arithmetic.
+        """
         op = self.at_precision(X.dtype)
         dtype = op.dtype
         out_dtype = np.result_type(X.dtype, dtype)
-        if is_complex(X.dtype) and not is_complex(dtype):
-            Y = op._apply_batched(which, np.concatenate([X.real, X.imag]))
-            k = X.shape[0]
-            return (Y[:k] + 1j * Y[k:]).astype(out_dtype)
-        X = np.ascontiguousarray(X, dtype=dtype)
-        batched = op._batched_program(getattr(op, which), X.shape[0])
-        Y = plan_for(batched, self.executor).run(X)[0]
-        return Y if Y.dtype == out_dtype else Y.astype(out_dtype)
+        k = X.shape[1]
+        if is_complex(X.dtype) and not is_complex(dtype):  # a real map on both parts
+            Y = op._apply_batched(which, np.concatenate([X.real, X.imag], axis=1))
+            return (Y[:, :k] + 1j * Y[:, k:]).astype(out_dtype, copy=False)
+        X = X.astype(dtype, copy=False)  # order "K": a conversion keeps the layout
+        if X.flags.f_contiguous and not X.flags.c_contiguous:
+            layout = "leading"
+        else:
+            layout = "fused" if self.executor != "numpy" and numba_installed() else "last"
+        batched = op._batched_program(getattr(op, which), k, layout)
+        plan = plan_for(batched, self.executor)
+        Y = plan.run(X.T)[0].T if layout == "leading" else plan.run(X)[0]
+        return Y.astype(out_dtype, copy=False)
 
-    def _batched_program(self, program, k):
-        key = (id(program), k)
+    def _batched_program(self, program, k, layout):
+        """``program`` over ``k`` columns: the batch axis in front (``layout="leading"``) or
+        last (``"last"``; ``"fused"``: with the edge reshapes on the batch-last side)."""
+        key = (id(program), k, layout)
         found = self._batched.get(key)
         if found is None:
             with _TRACE_LOCK:  # one batched program per column count, even with many threads
                 found = self._batched.get(key)
                 if found is None:
-                    found = batch_program(program, k)[0]
+                    found = batch_program(program, k)[0] if layout == "leading" else \
+                        batch_columns(program, k, reshape_last=layout == "fused")
                     if len(self._batched) > 16:
                         self._batched.clear()
                     self._batched[key] = found
@@ -269,6 +286,8 @@ class TracedLinearOperator(LinearOperator):
 
     def matvec(self, x):
         """``A @ x`` for a vector of shape ``(n,)`` or ``(n, 1)`` (``np.matrix`` stays a matrix)."""
+        if type(x) is np.ndarray and x.shape == (self.shape[1],) and x.dtype == self.dtype:
+            return plan_for(self.flat_program, self.executor).run(x)[0]  # where the checks lead
         if type(x) is not np.ndarray:  # the common case first: a plain vector skips both checks
             if is_tracer(x):
                 return foreign.matvec(self, x, "A", "matvec")
@@ -282,6 +301,8 @@ class TracedLinearOperator(LinearOperator):
 
     def rmatvec(self, x):
         """``A^H @ x`` (the adjoint, from the transposed program) for ``(m,)`` or ``(m, 1)``."""
+        if type(x) is np.ndarray and x.shape == (self.shape[0],) and x.dtype == self.dtype:
+            return plan_for(self.adjoint_program, self.executor).run(x)[0]  # where the checks lead
         if type(x) is not np.ndarray:  # the common case first: a plain vector skips both checks
             if is_tracer(x):
                 return foreign.matvec(self, x, "H", "rmatvec")
@@ -300,7 +321,7 @@ class TracedLinearOperator(LinearOperator):
         if isinstance(X, BatchedArray):
             return apply_operator(self.matmat, X, self.shape[1], "matmat")
         Xa = self._matrix(X, self.shape[1], "matmat")
-        return _like(X, self._apply_batched("flat_program", Xa.T).T)
+        return _like(X, self._apply_batched("flat_program", Xa))
 
     def rmatmat(self, X):
         """``A^H @ X`` for ``X`` of shape ``(m, k)``: one batched program over the columns."""
@@ -309,7 +330,7 @@ class TracedLinearOperator(LinearOperator):
         if isinstance(X, BatchedArray):
             return apply_operator(self.rmatmat, X, self.shape[0], "rmatmat")
         Xa = self._matrix(X, self.shape[0], "rmatmat")
-        return _like(X, self._apply_batched("adjoint_program", Xa.T).T)
+        return _like(X, self._apply_batched("adjoint_program", Xa))
 
     def _matvec(self, x):
         return self.matvec(np.ravel(x))
@@ -487,6 +508,8 @@ class TracedLinearOperator(LinearOperator):
         matrix of columns (``matmat``); a traced, SciPy or PyLops operator or a
         sparse matrix gives the composed traced operator; a scalar scales.
         """
+        if type(x) is np.ndarray and x.shape == (self.shape[1],):  # a vector: skip the checks
+            return self.matvec(x)
         if is_operator(x) or is_sparse(x):
             return _composed(self, as_traced_operator(x, "A @ B"))
         if np.isscalar(x) and not isinstance(x, (str, bytes)):
@@ -508,6 +531,11 @@ class TracedLinearOperator(LinearOperator):
         else:
             self._matrix(x, self.shape[1], "A @ x")
         return super().dot(x)
+
+    def __matmul__(self, x):
+        if type(x) is np.ndarray and x.shape == (self.shape[1],):  # a vector: skip the checks
+            return self.matvec(x)
+        return super().__matmul__(x)
 
     def _rdot(self, x):
         if is_sparse(x):

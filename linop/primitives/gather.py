@@ -36,10 +36,15 @@ class Gather(Primitive):
 
     # np.take copies read-only indices on every call: the plan binds a writeable alias once.
     def emit(self, args, avals, bind, *, idx, axis):
-        return f"{bind(np.take)}({args[0]}, {bind(writeable_alias(idx.value))}, axis={axis})"
+        taken = f"{args[0]}.take({bind(writeable_alias(idx.value))}, {axis})"  # np.take's method
+        if idx.value.ndim == 0:  # x[0-d index] would be a view: take copies
+            return taken
+        return f"({taken} if {args[0]}.flags.c_contiguous else {args[0]}[{bind(_key(idx, axis))}])"
 
     def impl(self, x, *, idx, axis):
-        return np.take(x, writeable_alias(idx.value), axis=axis)
+        if idx.value.ndim == 0 or x.flags.c_contiguous:
+            return np.take(x, writeable_alias(idx.value), axis=axis)
+        return x[_key(idx, axis)]
 
     def array_impl(self, ns, x, *, idx, axis):
         flat = ns.constants.get(idx.value, "flat", lambda: ns.xp.asarray(idx.value.reshape(-1)))
@@ -88,7 +93,15 @@ class ScatterAdd(Primitive):
     def emit(self, args, avals, bind, *, idx, axis, size, flat, unique):
         shape = _scatter_shape(avals[0].shape, idx.value.ndim, axis, size)
         positions = bind(_positions(idx, flat))
-        return f"{bind(_scatter)}({args[0]}, {positions}, {shape!r}, {unique})"
+        dtype = avals[0].dtype
+        if unique or not (np.issubdtype(dtype, np.floating) and dtype.itemsize <= 8):
+            return f"{bind(_scatter)}({args[0]}, {positions}, {shape!r}, {unique})"
+        # _accumulate's bincount, its dtype decided here rather than on every call
+        n = math.prod(shape)
+        summed = f"{bind(np.bincount)}({positions}, {args[0]}.reshape(-1), minlength={n})"
+        if dtype != np.float64:
+            summed += f".astype({bind(dtype)})"
+        return summed if len(shape) == 1 else f"{summed}.reshape({bind(shape)})"
 
     fused_form = "loops"
 
@@ -123,6 +136,16 @@ class ScatterAdd(Primitive):
 
     def batch(self, n, u, *, idx, axis, size, flat, unique):
         return scatter_add(u, idx, axis + 1, size)
+
+
+def _key(idx: Const, axis: int) -> tuple:
+    """The index ``x[key]`` equal to ``np.take(x, idx, axis)`` for an ``idx`` of one or more dimensions.
+
+    ``np.take`` copies an input that is not C-contiguous whole before it gathers (a
+    batched program runs on a transposed view of the caller's columns); indexing
+    reads only the elements it takes.
+    """
+    return (slice(None),) * axis + (writeable_alias(idx.value),)
 
 
 def _scatter_matrix(idx, size):
