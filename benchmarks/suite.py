@@ -122,6 +122,15 @@ def row_loop_adjoint(y):
     return 2.0 * y - np.roll(y, -1, axis=0)
 
 
+def row_loop_adjoint_loop(y):
+    # the adjoint written as the same kind of row loop (the "plain function" of the adjoint)
+    out = np.zeros_like(y)
+    for i in range(y.shape[0]):
+        out[i] += 2.0 * y[i]
+        out[i - 1] -= y[i]
+    return out
+
+
 def _cases(small: bool) -> list:
     rng = np.random.default_rng(0)
     n_dense = 300 if small else 2000
@@ -201,7 +210,8 @@ def _cases(small: bool) -> list:
         dict(name=f"tomography rotate {nt}^2", x=np.zeros((nt, nt)), fun=tomography,
              hand=(tomography_hand, None), pylops=None, jax=False),
         dict(name=f"row loop {nr}^2", x=np.zeros((nr, nr)), fun=row_loop,
-             hand=(row_loop_vectorised, row_loop_adjoint), pylops=None, jax=row_loop_vectorised),
+             hand=(row_loop_vectorised, row_loop_adjoint), pylops=None, jax=row_loop_vectorised,
+             plain=(row_loop, row_loop_adjoint_loop)),
     ]
 
 
@@ -295,11 +305,13 @@ def run(small: bool, only=None) -> list:
         for executor in ("numpy", "numba"):
             impls[f"linop-{executor}"], ops[executor] = _linop_calls(case, executor)
         impls["hand"] = _hand_calls(case, ops["numpy"])
+        if "plain" in case:  # the model as written (a Python loop), not a peer
+            impls["plain"] = _hand_calls(dict(case, hand=case["plain"]), ops["numpy"])
         impls["pylops"] = _pylops_calls(case)
         impls["jax"] = _jax_calls(case)
         for mode in MODES:
             times = {name: best_time(calls[mode]) for name, calls in impls.items() if mode in calls}
-            peers = {k: v for k, v in times.items() if not k.startswith("linop")}
+            peers = {k: v for k, v in times.items() if not k.startswith("linop") and k != "plain"}
             best_peer = min(peers.values()) if peers else math.nan
             peak = {k: peak_mib(impls[k][mode]) for k in ("linop-numpy", "linop-numba", "hand")
                     if mode in impls[k]}
@@ -314,10 +326,12 @@ def _print_row(r):
     fused = t["linop-numba"] / r["best_peer"]
     numpy_ = t["linop-numpy"] / r["best_peer"]
     vs_hand = t["linop-numpy"] / t["hand"] if "hand" in t else math.nan
+    vs_plain = f" numpy/plain={t['linop-numpy'] / t['plain']:5.2f}" if "plain" in t else ""
     cells = "  ".join(f"{k}={v * 1e3:8.3f}ms" for k, v in t.items())
     mem = " ".join(f"{k}:{v:.1f}MiB" for k, v in r["peak"].items())
     print(f"{r['case']:<26} {r['mode']:<8} fused/best={fused:5.2f} numpy/best={numpy_:5.2f} "
-          f"numpy/hand={vs_hand:5.2f} best={r['peer']:<6} | {cells} | peak {mem}", flush=True)
+          f"numpy/hand={vs_hand:5.2f}{vs_plain} best={r['peer']:<6} | {cells} | peak {mem}",
+          flush=True)
 
 
 def _geomean(values) -> float:
@@ -332,6 +346,10 @@ def summary(rows) -> None:
             gains = [16 * forward[r["case"]][k] / r["times"][k] for k in ("linop-numpy", "linop-numba")]
             print(f"matmat16 vs 16 matvecs, {r['case']:<26}: numpy {gains[0]:5.1f}x, "
                   f"fused {gains[1]:5.1f}x faster")
+    for r in rows:
+        if "plain" in r["times"] and r["mode"] != "matmat16":
+            print(f"{r['case']} {r['mode']}: numpy / the model as written (a Python loop) "
+                  f"{r['times']['linop-numpy'] / r['times']['plain']:.2f}")
     for mode in MODES:
         sel = [r for r in rows if r["mode"] == mode]
         fused = [r["times"]["linop-numba"] / r["best_peer"] for r in sel]
@@ -363,7 +381,19 @@ warm_up.call_flat([np.ones(3)], "numba")
 ready = time.perf_counter()
 program.call_flat([np.ones(1000)], "numba")
 done = time.perf_counter()
-print(f"{len(program.eqns)} equations: first call {done - ready:.3f} s "
+
+def rows(x):
+    y = np.zeros_like(x)
+    for i in range(x.shape[0]):
+        y[i] = 2.0 * x[i] - x[i - 1]
+    return y
+
+loop = linop.trace(rows, np.zeros((64, 64)))
+start_loop = time.perf_counter()
+loop.call_flat([np.ones((64, 64))], "numba")
+loop_done = time.perf_counter()
+print(f"{len(program.eqns)} equations: first call {done - ready:.3f} s; a 64-row loop "
+      f"({len(loop.eqns)} equations): first call {loop_done - start_loop:.3f} s "
       f"(once per process: importing numba and linop {imported - start:.3f} s, "
       f"numba's first kernel {ready - traced:.3f} s)")
 """

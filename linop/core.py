@@ -217,12 +217,41 @@ class Primitive:
         """
         return NotImplemented
 
+    #: Whether the output is input 0 with some elements changed (slice writes and
+    #: accumulations): the fused executor then writes a long chain of them into one
+    #: buffer, each with :meth:`fused_update`, instead of testing every element
+    #: against every write.
+    fused_updates = False
+
+    def fused_update(self, loop, name, **params) -> None:
+        """Change the elements of the array ``name``, which holds input 0, into the output's
+        (required when :attr:`fused_updates`): loops over the changed elements only,
+        written with ``loop.nest``, ``loop.read`` and ``loop.emit``."""
+        raise LinopError(f"primitive {self.name} has no fused update rule")
+
     #: Whether every output element is one input element or a zero that ``impl`` fills in,
     #: with no arithmetic (slices, pads, reshapes, transposes, gathers, concatenations).
     #: :func:`linop.tosparse` then carries each element's column indices and coefficients
     #: through ``batch`` (which must work on integer arrays too) instead of multiplying
     #: matrices, and needs no :meth:`sparse_jacobian`.
     moves_elements = False
+
+    #: Whether the output is the input's elements in the same C order (a reshape):
+    #: :func:`linop.tosparse` then keeps every row's entries as they are.
+    keeps_flat_order = False
+
+    def element_map(self, x, **params):
+        """Where each output element is read from, axis by axis, or ``None`` (the default).
+
+        Used by :func:`linop.tosparse` on a primitive with :attr:`moves_elements` and one
+        input ``x`` (a ShapeDtype) to move structured slots without running ``batch``.
+        A list with one entry ``(axis, out_first, out_step, in_first, in_step, count)``
+        per output axis: along that output axis, position ``out_first + out_step * t``
+        reads position ``in_first + in_step * t`` along input axis ``axis`` (``None``: the
+        output axis is new, ``in_first = in_step = 0``), for ``t`` in ``range(count)``;
+        every other output element is zero. Each input axis is named once.
+        """
+        return None
 
     def sparse_jacobian(self, *in_avals, **params):
         """The exact sparse matrix of each input, or ``None`` for no structural rule.

@@ -1,10 +1,10 @@
 """The fused (numba) executor: the whole table on both executors, fallback, disk cache, threads, options."""
+import inspect
 import os
 import pathlib
 import subprocess
 import sys
 import threading
-import time
 import warnings
 
 import numpy as np
@@ -14,7 +14,7 @@ import linop
 from linop import ir
 from linop.errors import ExecutorError, FusedExecutorWarning
 from linop.fused import executor as fused_executor
-from linop.pytree import tree_flatten
+from linop.fused import regions
 from linop.testing import tolerance_for
 
 import harness
@@ -281,3 +281,76 @@ def test_unknown_executor_of_linear_transpose_and_programs_is_a_clear_error():
         linop.linear_transpose(np.negative, np.zeros(2), executor="jax")
     with pytest.raises(ExecutorError, match="'jax'.*test_fused.py:"):
         linop.trace(np.negative, np.zeros(2))(np.ones(2), executor="jax")
+
+
+def _row_writes(x):
+    y = np.zeros_like(x)
+    for i in range(x.shape[0]):
+        y[i] = 2.0 * x[i] - x[i - 1]
+    return y
+
+
+def _strided_accumulations(x):
+    y = x[::-1] * 0.5
+    for i in range(0, x.shape[0] - 1, 2):
+        y[i] += 3.0 * x[i + 1]
+        y[i + 1, ::2] -= x[i, ::2]
+    return y
+
+
+def _scaled_rows(x):
+    y = np.ones_like(x) * x[0]
+    for i in range(1, x.shape[0]):
+        y[i] = (i + 0.5) * x[i]  # a constant of its own per row
+    return y
+
+
+def _split_chain(x):
+    y = np.zeros_like(x)
+    for i in range(x.shape[0]):
+        y[i] = x[i] * 2.0
+        if i == x.shape[0] // 2:
+            z = y * 3.0  # an intermediate version is read: the chain is cut there
+    return y + z
+
+
+SLICE_WRITE_CHAINS = [
+    (_row_writes, (12, 5), np.float64), (_row_writes, (16, 4), np.complex64),
+    (_strided_accumulations, (14, 6), np.float32), (_strided_accumulations, (16, 3), np.complex128),
+    (_scaled_rows, (14, 3), np.float64), (_split_chain, (30, 3), np.float64),
+]
+
+
+@pytest.mark.parametrize("fun, shape, dtype", SLICE_WRITE_CHAINS,
+                         ids=[f"{f.__name__}-{s}-{np.dtype(d).name}" for f, s, d in SLICE_WRITE_CHAINS])
+def test_slice_write_chains_run_alike_on_both_executors(fun, shape, dtype):
+    program = linop.trace(fun, linop.ShapeDtype(shape, dtype))
+    assert fused_executor.slice_writes(program) >= regions.MIN_UPDATE_CHAIN
+    _agree(program, 7)
+    _agree(linop.transpose(program), 8)
+
+
+def test_a_row_loop_is_one_kernel_that_loops_over_its_rows_and_any_size_shares_it():
+    plans = [fused_executor.fused_plan(linop.trace(_row_writes, linop.ShapeDtype((n, 6), np.float64)))
+             for n in (16, 40)]
+    assert all(len(plan.kernels) == 1 for plan in plans)
+    assert plans[0].kernels[0] is plans[1].kernels[0]
+    source = inspect.getsource(plans[0].kernels[0].py_func)
+    assert source.count("for ") < 16 and "T[" in source  # rows are a loop, not 16 copies
+    x = np.random.default_rng(0).standard_normal((40, 6))
+    np.testing.assert_array_equal(plans[1].run(x)[0], _row_writes(x))
+
+
+def test_outputs_that_view_one_buffer_are_separate_arrays():
+    def two(x):
+        y = _row_writes(x)
+        return y, y.reshape(-1), y.T
+
+    program = linop.trace(two, np.zeros((8, 3)))
+    x = np.random.default_rng(1).standard_normal((8, 3))
+    got = program.call_flat([x], "numba")
+    want = program.call_flat([x], "numpy")
+    for k, (g, w) in enumerate(zip(got, want)):
+        np.testing.assert_array_equal(g, w)
+        assert g.flags.writeable
+        assert not any(np.may_share_memory(g, other) for other in got[:k] + [x])

@@ -22,7 +22,7 @@ __all__ = ["CACHE_ENV", "cache_dir", "kernel_for", "COMPILE_LOCK"]
 #: The environment variable that overrides the kernel cache directory.
 CACHE_ENV = "LINOP_CACHE_DIR"
 #: Part of every kernel's hash: changed when the conventions of the generated code change.
-_CODEGEN_VERSION = "1"
+_CODEGEN_VERSION = "2"
 #: Held while kernels are loaded or compiled (numba compiles one function at a time anyway).
 COMPILE_LOCK = threading.RLock()
 _KERNELS: dict = {}

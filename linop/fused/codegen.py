@@ -12,7 +12,9 @@ are computed in place from their own inputs. Primitives that need loops of their
 The source depends on the structure of the region only: sizes, offsets and strides are
 read from an integer array argument ``P`` (0 and 1 stay literal), so values of the same
 structure share one kernel, whatever their shapes, within and across programs (a chain
-of 25 identical steps compiles one kernel). Constants are array arguments.
+of 25 identical steps compiles one kernel). Constants are array arguments. A long chain
+of slice writes (a loop of ``y[i] = ...``) is written into one buffer, and its writes
+that differ only in integers are one loop over a table ``T`` of those integers.
 """
 from __future__ import annotations
 
@@ -22,9 +24,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .regions import Region
+from .regions import MIN_UPDATE_CHAIN, Region, update_chain
 
 __all__ = ["Kernel", "Loop", "KernelSpec", "kernel_source", "compact_constant"]
+
+#: Marks the local names of a drafted write (see :meth:`Kernel.draft`); no other name has it.
+_DRAFT = "QQ"
+#: Constants of at most this many elements are compared by value (equal ones share an argument).
+_SMALL_CONSTANT = 16
 
 _SCALAR = {"float32": "np.float32", "float64": "np.float64",
            "complex64": "np.complex64", "complex128": "np.complex128"}
@@ -63,19 +70,23 @@ class Kernel:
         self.inputs: list = []     # values read as arrays, in argument order
         self.arrays: dict = {}     # value id -> name of the array holding it
         self.ints: dict = {}       # integer parameter -> its local name
+        self.table: list = []      # ``T``: the integer parameters of looped writes
+        self.varying = None        # while a write is drafted: its integer parameters, in use order
         self.consts: list = []     # constant arrays, passed after the buffers
         self.buffers: list = []    # (aval, zeros, flat) of each array the kernel writes
         self.buffer_of: dict = {}  # value id -> its buffer's position
         self.const_names: dict = {}
+        self.compact: dict = {}    # constant's name -> its compacted array
         self.hoisted: list = []    # statements before the loops (parameters, scalar constants)
         self.lines: list = []
         self.depth = 1
         self._names = itertools.count()
+        self.scope = ""            # part of every fresh name (names of drafted writes are marked)
 
     # -- statements -------------------------------------------------------
     def name(self, prefix: str) -> str:
         """A fresh local name."""
-        return f"{prefix}{next(self._names)}"
+        return f"{prefix}{self.scope}{next(self._names)}"
 
     def emit(self, text: str) -> None:
         """One statement at the current depth."""
@@ -97,8 +108,12 @@ class Kernel:
         return name
 
     def int(self, value) -> str:
-        """An integer parameter: a literal for 0 and 1, else a local read from ``P``."""
+        """An integer parameter: a literal for 0 and 1, else a local read from ``P``
+        (while a write is drafted, every one is a local read from ``T``)."""
         value = int(value)
+        if self.varying is not None:
+            self.varying.append(value)
+            return f"q{_DRAFT}{len(self.varying) - 1}"
         if value in (0, 1):
             return str(value)
         name = self.ints.get(value)
@@ -108,12 +123,17 @@ class Kernel:
 
     def const(self, value) -> str:
         """The argument name of a constant array (compacted, see :func:`compact_constant`)."""
+        compact = None
         key = id(value)
+        if np.size(value) <= _SMALL_CONSTANT:  # equal small constants share one argument
+            compact = compact_constant(value)
+            key = (compact.dtype.str, compact.shape, compact.tobytes())
         name = self.const_names.get(key)
         if name is None:
-            compact = compact_constant(value)
+            compact = compact_constant(value) if compact is None else compact
             name = self.const_names[key] = f"c{len(self.consts)}"
             self.consts.append((value, compact))
+            self.compact[name] = compact
             if compact.size == 1:
                 self.hoisted.append(f"s{name[1:]} = {name}[0]")
         return name
@@ -121,7 +141,7 @@ class Kernel:
     def const_at(self, value, index) -> str:
         """The element of a constant broadcast (right-aligned) against ``index``."""
         name = self.const(value)
-        compact = next(c for v, c in self.consts if v is value)
+        compact = self.compact[name]
         if compact.size == 1:
             return f"s{name[1:]}"
         lead = len(index) - compact.ndim
@@ -199,7 +219,8 @@ class Kernel:
         if name is not None:
             return self.at(name, index)
         eqn = self.producer[var.id]
-        return self.temp(eqn.prim.fused_element(Loop(self, eqn), index, **eqn.params))
+        expr = eqn.prim.fused_element(Loop(self, eqn), index, **eqn.params)
+        return expr if expr.isidentifier() else self.temp(expr)  # no copies of names to compile
 
     def allocate(self, var, zeros: bool, flat: bool = False) -> str:
         """An array argument for ``var`` (the plan allocates it); its name.
@@ -219,6 +240,11 @@ class Kernel:
 
     def store(self, eqn) -> None:
         """The loops that write ``eqn``'s output into its array."""
+        if eqn.prim.fused_updates:
+            chain = update_chain(self.producer, self.stored, eqn)
+            if len(chain) >= MIN_UPDATE_CHAIN:
+                self.store_updates(chain)
+                return
         if eqn.prim.fused_loops(Loop(self, eqn), **eqn.params) is not NotImplemented:
             return
         if eqn.prim.fused_form == "loops":
@@ -230,13 +256,52 @@ class Kernel:
             expr = eqn.prim.fused_element(Loop(self, eqn), index, **eqn.params)
             self.emit(f"{self.at(name, index)} = {expr}")
 
+    def store_updates(self, chain) -> None:
+        """A chain of slice writes into one buffer: the first one's input 0 copied in, then each
+        write; consecutive writes that differ only in integer parameters (the rows of a loop)
+        become one loop over a table of those parameters (one loop body to compile, not one per write)."""
+        out = chain[-1].out
+        name = self.allocate(out, zeros=False)
+        with self.nest(out.aval.shape) as index:
+            self.emit(f"{self.at(name, index)} = {self.value(chain[0].inputs[0], index)}")
+        drafts = [self.draft(eqn, name) for eqn in chain]
+        for text, group in itertools.groupby(drafts, key=lambda d: d[0]):
+            self.looped_write(text, [values for _, values in group])
+
+    def draft(self, eqn, name) -> tuple:
+        """``(lines, integers)``: the source of one write, one loop deeper, with every integer
+        parameter a local ``q…`` (the draft's names are marked, to be renamed per loop)."""
+        lines, names, depth, scope = self.lines, self._names, self.depth, self.scope
+        self.lines, self._names, self.varying, self.scope = [], itertools.count(), [], _DRAFT
+        self.depth += 1
+        try:
+            eqn.prim.fused_update(Loop(self, eqn), name, **eqn.params)
+            return "\n".join(self.lines), tuple(self.varying)
+        finally:
+            self.lines, self._names, self.depth, self.scope = lines, names, depth, scope
+            self.varying = None
+
+    def looped_write(self, text: str, values: list) -> None:
+        """Drafted writes of one source: a loop over the rows of their parameters in ``T``."""
+        mark = self.name("g") + "_"
+        width = len(values[0])
+        w = self.name("w")
+        self.emit(f"for {w} in range({self.int(len(values))}):")
+        with self.indented():
+            row = self.temp(f"{self.int(len(self.table))} + {w} * {self.int(width)}" if width
+                            else "0")
+            for k in range(width):
+                self.emit(f"q{mark}{k} = T[{row} + {self.int(k)}]")
+        self.table.extend(v for row_values in values for v in row_values)
+        self.lines.extend(line.replace(_DRAFT, mark) for line in text.split("\n") if line)
+
     def source(self) -> str:
-        """The kernel's source: ``kernel(inputs..., buffers..., constants..., P)`` fills the buffers."""
+        """The kernel's source: ``kernel(inputs..., buffers..., constants..., P, T)`` fills the buffers."""
         self.store(self.target)
         params = [f"{name} = P[{k}]" for k, name in enumerate(self.ints.values())]
         args = [f"x{k}" for k in range(len(self.inputs))]
         args += [f"o{k}" for k in range(len(self.buffers))]
-        args += [f"c{k}" for k in range(len(self.consts))] + ["P"]
+        args += [f"c{k}" for k in range(len(self.consts))] + ["P", "T"]
         body = ["    " + line for line in params + self.hoisted] + self.lines
         return f"def kernel({', '.join(args)}):\n" + "\n".join(body) + "\n"
 
@@ -362,6 +427,8 @@ class KernelSpec:
         The constant arrays, in argument order.
     ints : ndarray
         ``P``, the integer parameters.
+    table : ndarray
+        ``T``, the integer parameters of writes looped over (a chain of slice writes).
     buffers : list of (ShapeDtype, bool, bool)
         The arrays the kernel writes, in argument order: aval, zero-filled, flat (1-d).
     output : int
@@ -372,6 +439,7 @@ class KernelSpec:
     inputs: list
     consts: list
     ints: np.ndarray
+    table: np.ndarray
     buffers: list
     output: int
 
@@ -380,6 +448,7 @@ def kernel_source(region: Region, stored: set, target) -> KernelSpec:
     """The kernel that writes ``target``'s output: its source and the arguments the plan passes it."""
     kernel = Kernel(region, stored, target)
     source = kernel.source()
-    ints = np.array(list(kernel.ints), dtype=np.int64) if kernel.ints else np.zeros(1, np.int64)
-    return KernelSpec(source, kernel.inputs, [c for _, c in kernel.consts], ints, kernel.buffers,
+    ints = np.array(list(kernel.ints) or [0], dtype=np.int64)
+    table = np.array(kernel.table or [0], dtype=np.int64)
+    return KernelSpec(source, kernel.inputs, [c for _, c in kernel.consts], ints, table, kernel.buffers,
                       kernel.buffer_of[target.out.id])

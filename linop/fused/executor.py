@@ -103,6 +103,8 @@ class _Driver:
                                 "_copy": np.array}
         self.names: dict = {}
         self.contiguous: set = set()
+        #: name -> the plan's own buffer it is (a view of): outputs there need no copy
+        self.owner: dict = {}
         self.kernels: list = []
         self.lines: list = []
         self._count = itertools.count()
@@ -115,7 +117,11 @@ class _Driver:
     def region(self, region: Region) -> None:
         stored = stored_values(region)
         for eqn in region.eqns:
-            if eqn.out.id in stored:
+            if eqn.out.id not in stored:
+                continue
+            if eqn.prim.returns_view and all(v.id in self.names for v in eqn.inputs):
+                self.equation(eqn)  # a view (a reshape) of an array: NumPy makes it, no copy
+            else:
                 self.kernel_call(kernel_source(region, stored, eqn), eqn.out)
 
     def kernel_call(self, spec, out) -> None:
@@ -132,12 +138,14 @@ class _Driver:
             fill = self.bind(np.zeros if zeros else np.empty)
             self.lines.append((f"{name} = {fill}({shape!r}, {self.bind(aval.dtype)})", {name}))
             buffers.append(name)
-        args += buffers + [self.bind(c) for c in spec.consts] + [self.bind(spec.ints)]
+        args += buffers + [self.bind(c) for c in spec.consts] + [self.bind(spec.ints),
+                                                                 self.bind(spec.table)]
         self.lines.append((f"{self.bind(kernel)}({', '.join(args)})", used | set(buffers)))
         name = self.new_name(out)
         aval, _, flat = spec.buffers[spec.output]
         view = f".reshape({aval.shape!r})" if flat or not aval.shape else ""
         self.lines.append((f"{name} = {buffers[spec.output]}{view}", {name, buffers[spec.output]}))
+        self.owner[name] = name
         if aval.shape:  # a 0-d value is passed to kernels as one element: _c makes it 1-d
             self.contiguous.add(out.id)
 
@@ -150,6 +158,10 @@ class _Driver:
             expr = f"{self.bind(impl)}({', '.join(ins)})"
         out = self.new_name(eqn.out)
         self.lines.append((f"{out} = {expr}", set(ins) | {out}))
+        if eqn.prim.returns_fresh and eqn.out.aval.shape:  # 0-d results may be NumPy scalars
+            self.owner[out] = out
+        elif eqn.prim.returns_view and len(ins) == 1 and ins[0] in self.owner:
+            self.owner[out] = self.owner[ins[0]]
 
     def new_name(self, var) -> str:
         name = self.names[var.id] = f"v{next(self._count)}"
@@ -165,9 +177,14 @@ class _Driver:
         results, seen = [], set()
         for v in self.program.outvars:
             name = self.names[v.id]
-            results.append(f"_copy({name})" if name in seen
-                           else f"_fresh({name}, ({', '.join(args)}{',' if len(args) == 1 else ''}))")
-            seen.add(name)
+            owner = self.owner.get(name)
+            if name in seen or (owner is not None and owner in seen):
+                results.append(f"_copy({name})")
+            elif owner is not None:
+                results.append(name)  # the plan's own buffer, returned once
+            else:
+                results.append(f"_fresh({name}, ({', '.join(args)}{',' if len(args) == 1 else ''}))")
+            seen.update({name, owner} - {None})
         keep = set(args) | {self.names[v.id] for v in self.program.outvars}
         body = _with_deletes(self.lines, keep) or ["    pass"]
         source = (f"def _plan({', '.join(args)}):\n" + "\n".join(body)
@@ -198,7 +215,7 @@ def _compile(kernel, spec) -> None:
 
     types = [array(v.aval, max(v.aval.ndim, 1)) for v in spec.inputs]
     types += [array(aval, 1 if flat else max(aval.ndim, 1)) for aval, _, flat in spec.buffers]
-    types += [numba.typeof(c) for c in spec.consts] + [numba.typeof(spec.ints)]
+    types += [numba.typeof(c) for c in spec.consts] + [numba.typeof(spec.ints)] * 2
     with COMPILE_LOCK:
         kernel.compile(tuple(types))
 

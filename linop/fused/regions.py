@@ -15,7 +15,8 @@ import numpy as np
 
 from ..ir import Program
 
-__all__ = ["Region", "COMPILED_DTYPES", "MAX_INLINE_DEPTH", "fusible", "partition", "stored_values", "fused_elements"]
+__all__ = ["Region", "COMPILED_DTYPES", "MAX_INLINE_DEPTH", "MIN_UPDATE_CHAIN", "fusible", "partition",
+           "stored_values", "update_chain", "fused_elements"]
 
 #: The dtypes the fused kernels compute in (numba has no float16 or long double).
 COMPILED_DTYPES = frozenset(np.dtype(d) for d in ("float32", "float64", "complex64", "complex128"))
@@ -96,8 +97,11 @@ def stored_values(region: Region) -> set:
     """Ids of the region's values written to arrays; the others are recomputed where read.
 
     Stored: the region's outputs, values read more than once, outputs of primitives that
-    write with loops of their own, and computed values that a primitive reads for
-    several output elements (``fused_repeats_inputs``: recomputing them would repeat work).
+    write with loops of their own, computed values that a primitive reads for
+    several output elements (``fused_repeats_inputs``: recomputing them would repeat work;
+    for a view, the value below it),
+    and the last of a chain of :data:`MIN_UPDATE_CHAIN` or more slice writes
+    (:func:`update_chain`: the chain is written into its buffer write by write).
     A view read more than once (a slice) is recomputed where read, from the value below it.
     """
     producer = {e.out.id: e for e in region.eqns}
@@ -109,12 +113,44 @@ def stored_values(region: Region) -> set:
         for v in eqn.inputs:
             reads[v.id] = reads.get(v.id, 0) + 1
             if eqn.prim.fused_repeats_inputs and v.id in producer:
-                stored.add(v.id)
+                stored.add(_below_views(v.id, producer))  # a view is an index map: recomputed
     for i, n in reads.items():
         if n > 1 and i in producer:
             stored.add(_below_views(i, producer))
-    _limit_depth(region, stored)
+    _limit_depth(region, stored, _store_long_chains(region, producer, stored))
     return stored
+
+
+#: A chain of at least this many slice writes (``fused_updates`` primitives) into values
+#: read by nothing else is written into one buffer, one write after the other; a shorter
+#: one is computed element by element, each element testing each write (one pass).
+MIN_UPDATE_CHAIN = 12
+
+
+def update_chain(producer: dict, stored: set, eqn) -> list:
+    """The slice writes that end with ``eqn``, first to last: ``eqn`` and the ``fused_updates``
+    equations below it (through input 0) whose outputs are not stored."""
+    chain = [eqn]
+    while True:
+        base = chain[-1].inputs[0]
+        below = producer.get(base.id)
+        if below is None or not below.prim.fused_updates or base.id in stored:
+            return chain[::-1]
+        chain.append(below)
+
+
+def _store_long_chains(region: Region, producer: dict, stored: set) -> set:
+    """Store the last value of each long chain of slice writes; the ids of the chains' values."""
+    bases = {e.inputs[0].id for e in region.eqns if e.prim.fused_updates}
+    members: set = set()
+    for eqn in reversed(region.eqns):
+        if not eqn.prim.fused_updates or (eqn.out.id in bases and eqn.out.id not in stored):
+            continue  # not a slice write, or one that a later write continues
+        chain = update_chain(producer, stored, eqn)
+        if len(chain) >= MIN_UPDATE_CHAIN:
+            stored.add(eqn.out.id)
+            members.update(e.out.id for e in chain)
+    return members
 
 
 #: The longest chain of values computed inside one loop body; a longer one is stored midway
@@ -122,13 +158,15 @@ def stored_values(region: Region) -> set:
 MAX_INLINE_DEPTH = 32
 
 
-def _limit_depth(region: Region, stored: set) -> None:
+def _limit_depth(region: Region, stored: set, chained: set) -> None:
+    """Store values midway in chains longer than :data:`MAX_INLINE_DEPTH` (but for the
+    ``chained`` values of slice-write chains, which are not computed element by element)."""
     depth: dict = {}
     for eqn in region.eqns:
         d = 1 + max((depth.get(v.id, 0) for v in eqn.inputs), default=0)
-        if d > MAX_INLINE_DEPTH:
+        if d > MAX_INLINE_DEPTH and eqn.out.id not in chained:
             stored.add(eqn.out.id)
-        depth[eqn.out.id] = 0 if eqn.out.id in stored else d
+        depth[eqn.out.id] = 0 if eqn.out.id in stored or eqn.out.id in chained else d
 
 
 def _below_views(i, producer) -> int:

@@ -19,6 +19,12 @@ class Cumsum(Primitive):
     returns_view = False
     real_linear = False
 
+    def emit(self, args, avals, bind, *, axis, reverse):
+        if not reverse:
+            return f"{args[0]}.cumsum({axis})"
+        flip = bind((slice(None),) * axis + (slice(None, None, -1),))  # np.flip's view
+        return f"{args[0]}[{flip}].cumsum({axis})[{flip}]"
+
     def impl(self, x, *, axis, reverse):
         if not reverse:
             return np.cumsum(x, axis=axis)
@@ -35,6 +41,13 @@ class Cumsum(Primitive):
     def fused_loops(self, loop, *, axis, reverse):
         x = loop.in_avals[0]
         out = loop.output(zeros=False)
+        if axis == x.ndim - 1:  # along the innermost loop: the running sum stays in a local
+            with loop.nest(x.shape[:-1]) as outer:
+                total = loop.temp(loop.zero())
+                with loop.nest(x.shape[-1:], reverse=(0,) if reverse else ()) as inner:
+                    loop.emit(f"{total} = {total} + {loop.read(0, outer + inner)}")
+                    loop.emit(f"{loop.at(out, outer + inner)} = {total}")
+            return
         with loop.nest(x.shape, reverse=(axis,) if reverse else ()) as index:
             value = loop.read(0, index)
             previous = list(index)

@@ -49,6 +49,9 @@ class Slice(Primitive):
 
     moves_elements = True
 
+    def element_map(self, x, *, starts, stops, steps):
+        return [(d, 0, 1, a, s, _count(a, b, s)) for d, (a, b, s) in enumerate(zip(starts, stops, steps))]
+
     def transpose(self, ct, x, *, starts, stops, steps):
         return (pad(ct, **_slice_placement(x.shape, starts, steps, ct.shape)),)
 
@@ -126,6 +129,9 @@ class Pad(Primitive):
         return ShapeDtype(_padded_shape(x.shape, lo, hi, interior), x.dtype)
 
     moves_elements = True
+
+    def element_map(self, x, *, lo, hi, interior):
+        return [(d, l, i + 1, 0, 1, n) for d, (n, l, i) in enumerate(zip(x.shape, lo, interior))]
 
     def transpose(self, ct, x, *, lo, hi, interior):
         index = _interior_index(x.shape, lo, interior)
@@ -280,6 +286,11 @@ class UpdateSlice(Primitive):
         inside, inner = _strided_members(loop, index, loop.out_aval.shape, starts, steps, counts)
         return loop.select([(inside, lambda: loop.read(1, inner))], lambda: loop.read(0, index))
 
+    fused_updates = True
+
+    def fused_update(self, loop, name, *, starts, stops, steps):
+        _write_slice(loop, name, "=", starts, steps)
+
     def abstract_eval(self, x, v, *, starts, stops, steps):
         shape = tuple(_count(a, b, s) for a, b, s in zip(starts, stops, steps))
         if v.shape != shape or v.dtype != x.dtype:
@@ -314,6 +325,13 @@ class UpdateSlice(Primitive):
         if inner.prim is not self or inner.params != eqn.params:
             return None
         return Eqn(self, (inner.inputs[0], eqn.inputs[1]), eqn.params, eqn.out, eqn.source)
+
+
+def _write_slice(loop, name, op, starts, steps) -> None:
+    """Fused loops over input 1 that write (``op`` ``=``, ``+=``, ``-=``) its elements into a slice of ``name``."""
+    with loop.nest(loop.in_avals[1].shape) as index:
+        target = [loop.affine(i, a, s) for i, a, s in zip(index, starts, steps)]
+        loop.emit(f"{loop.at(name, target)} {op} {loop.read(1, index)}")
 
 
 def _accumulation_of_update(eqn, producer, uses):
@@ -382,6 +400,11 @@ class AddSlice(Primitive):
         x = loop.read(0, index)
         op = "+" if sign > 0 else "-"
         return loop.select([(inside, lambda: f"{x} {op} {loop.read(1, inner)}")], lambda: x)
+
+    fused_updates = True
+
+    def fused_update(self, loop, name, *, starts, stops, steps, sign):
+        _write_slice(loop, name, "+=" if sign > 0 else "-=", starts, steps)
 
     def impl(self, x, v, *, starts, stops, steps, sign):
         out = np.array(x, copy=True)
