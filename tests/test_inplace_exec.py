@@ -312,3 +312,16 @@ def test_slice_rules_match_index_sets(first, second):
         assert not a & b and folded.inputs[0] is earlier.inputs[0]
     else:
         assert a & b  # exact for slices this small
+
+
+def test_operator_calls_return_fresh_arrays():
+    # the fast paths of matvec, rmatvec and A @ x run the plan straight away: still a copy
+    A = linop.aslinearoperator(lambda x: x, np.zeros(4), executor="numpy")
+    x = np.arange(4.0)
+    results = [A.matvec(x), A.rmatvec(x), A @ x, A.H @ x, A.dot(x), A.matvec(x)]
+    for y in results:
+        assert type(y) is np.ndarray and y.shape == (4,) and not np.shares_memory(y, x)
+        np.testing.assert_array_equal(y, x)
+    assert not np.shares_memory(results[0], results[-1])
+    assert A.matvec(np.arange(4)).dtype == np.float64  # other dtypes take the checked path
+    assert A.matvec(x[:, None]).shape == (4, 1)

@@ -146,7 +146,9 @@ def test_padded_accumulation_becomes_add_slice(make, sign):
 def test_pad_minus_array_is_not_fused():
     p = raw_program(lambda x: A.sub(SL.pad(SL.slice_(x, (0,), (4,), (1,)), (1,), (0,)), A.neg(x)),
                     ((5,), np.float64))
-    assert passes.fuse_for_execution(p) is p
+    q = passes.fuse_for_execution(p)
+    assert "add_slice" not in [e.prim.name for e in q.eqns]
+    same_values(p, q, ((5,), np.float64))
 
 
 def test_executor_accumulates_in_place_into_owned_arrays():
@@ -198,3 +200,131 @@ def test_add_slice_rules():
     check_transpose(f, np.zeros(6), np.zeros(3))
     batched = linop.vmap(f)(np.ones((2, 6)), np.ones((2, 3)))
     np.testing.assert_array_equal(batched, [[1, 0, 1, 0, 1, 0]] * 2)
+
+
+# -- executor rewrites and emitted code that only make a call cheaper -------------------------
+@pytest.mark.parametrize("make, fused", [
+    (lambda x, y: A.add(A.neg(x), y), "sub"),
+    (lambda x, y: A.add(y, A.neg(x)), "sub"),
+    (lambda x, y: A.sub(y, A.neg(x)), "add"),
+    (lambda x, y: A.add(A.neg(x), A.neg(y)), "sub"),
+])
+def test_negation_read_once_by_add_or_sub_is_fused(make, fused):
+    p = raw_program(make, ((4,), np.float64), ((4,), np.float64))
+    q = passes.fuse_for_execution(p)
+    names = [e.prim.name for e in q.eqns]
+    assert names.count("neg") == len(names) - 1 and names[-1] == fused
+    same_values(p, q, ((4,), np.float64), ((4,), np.float64))
+
+
+@pytest.mark.parametrize("dtype, c, fused", [
+    (np.float64, 6.0, True), (np.complex128, 2.0 - 3.0j, True), (np.float32, np.float32(0.5), True),
+    (np.float64, np.arange(4.0), False), (np.int64, np.uint8(3), False),
+    (np.complex128, 2.0, False), (np.float64, 2.0 + 1.0j, False),
+])
+def test_negation_scaled_by_a_scalar_scales_by_its_negative(dtype, c, fused):
+    p = raw_program(lambda x: A.mul(A.neg(x), c), ((4,), dtype))
+    q = passes.fuse_for_execution(p)
+    assert ([e.prim.name for e in q.eqns] == ["mul"]) == fused
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(4) + (1j * rng.standard_normal(4) if dtype == np.complex128 else 0))
+    x = np.concatenate([x[:2], [0.0, -0.0]]).astype(dtype)
+    got, expected = compile_plan(q)([x])[0], compile_plan(p)([x])[0]
+    np.testing.assert_array_equal(got, expected)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(np.signbit(got.real), np.signbit(expected.real))
+
+
+def test_negation_read_twice_is_kept():
+    p = raw_program(lambda x, y: (A.add(A.neg(x), y), A.neg(x)), ((4,), np.float64),
+                    ((4,), np.float64))
+    p = passes.eliminate_common_subexpressions(p)
+    assert passes.fuse_for_execution(p) is p
+
+
+def test_negation_of_minus_zero_keeps_the_sign():
+    p = raw_program(lambda x, y: A.add(A.neg(x), y), ((2,), np.float64), ((2,), np.float64))
+    args = [np.array([0.0, -0.0]), np.array([-0.0, -0.0])]
+    got = compile_plan(p)(args)[0]
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(-args[0] + args[1]))
+
+
+def test_reshape_read_once_by_a_reshape_becomes_one():
+    from linop.primitives import shape as S
+    p = raw_program(lambda x: S.reshape(S.reshape(x, (2, 6)), (3, 4)), ((12,), np.float64))
+    q = passes.fuse_for_execution(p)
+    assert [e.prim.name for e in q.eqns] == ["reshape"] and q.eqns[0].inputs[0] is p.invars[0]
+    same_values(p, q, ((12,), np.float64))
+
+
+@pytest.mark.parametrize("old, new", [
+    ((3,), (1, 3)), ((1, 3), (3,)), ((3, 1, 4), (3, 4)), ((3, 4), (1, 3, 1, 4, 1)),
+    ((1, 3, 1), (3, 1)), ((1,), (1, 1)), ((2, 3), (3, 2)), ((1,), ()), ((6,), (2, 3)),
+])
+def test_reshapes_run_as_numpy_reshapes_them(old, new):
+    from linop.primitives import shape as S
+    p = raw_program(lambda x: A.neg(S.reshape(x, new)), (old, np.float64))
+    x = np.random.default_rng(0).standard_normal(old)
+    got = compile_plan(p)([x])[0]
+    assert got.shape == new
+    np.testing.assert_array_equal(got, -np.reshape(x, new))
+
+
+@pytest.mark.parametrize("x_shape, x_sub, c_shape, c_sub, out_sub", [
+    ((5,), "b", (4, 5), "ab", "a"),
+    ((4,), "a", (4, 5), "ab", "b"),
+    ((3, 5), "kb", (4, 5), "ab", "ka"),
+    ((5, 3), "bk", (4, 5), "ab", "ak"),
+    ((2, 3, 5), "zkb", (2, 4, 5), "zab", "azk"),
+    ((3,), "k", (4,), "a", "ka"),
+])
+def test_dot_plan_matches_its_impl_exactly(x_shape, x_sub, c_shape, c_sub, out_sub):
+    from linop.primitives.dot import dot, contract
+    rng = np.random.default_rng(0)
+    c = rng.standard_normal(c_shape)
+    p = raw_program(lambda x: dot(x, c, x_sub, c_sub, out_sub), (x_shape, np.float64))
+    x = rng.standard_normal(x_shape)
+    got = compile_plan(p)([x])[0]
+    np.testing.assert_array_equal(got, contract(x, x_sub, c, c_sub, out_sub))
+    np.testing.assert_allclose(got, np.einsum(f"{x_sub},{c_sub}->{out_sub}", x, c))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128])
+@pytest.mark.parametrize("axis, reverse", [(0, False), (1, False), (0, True), (1, True)])
+def test_cumsum_plan_matches_numpy(dtype, axis, reverse):
+    from linop.primitives.cumsum import cumsum
+    p = raw_program(lambda x: cumsum(x, axis, reverse), ((3, 4), dtype))
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(dtype)
+    expected = np.flip(np.cumsum(np.flip(x, axis), axis=axis), axis) if reverse \
+        else np.cumsum(x, axis=axis)
+    got = compile_plan(p)([x])[0]
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128, np.longdouble])
+@pytest.mark.parametrize("idx_shape, axis", [((7,), 0), ((2, 3), 1)])
+def test_scatter_add_plan_matches_its_impl_exactly(dtype, idx_shape, axis):
+    from linop.primitives.gather import scatter_add, scatter_add_p
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, 4, size=idx_shape)
+    u_shape = (3,) * axis + idx_shape + (2,)
+    p = raw_program(lambda u: scatter_add(u, idx, axis, 4), (u_shape, dtype))
+    u = rng.standard_normal(u_shape).astype(dtype)
+    got = compile_plan(p)([u])[0]
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, scatter_add_p.impl(u, **p.eqns[0].params))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128, np.int64])
+@pytest.mark.parametrize("shape, axes", [((4, 1), (1,)), ((1, 4, 1), (0, 2)), ((4, 3), (1,)),
+                                         ((1,), (0,))])
+def test_sum_over_axes_of_length_one_matches_numpy(dtype, shape, axes):
+    from linop.primitives.shape import reduce_sum_p
+    p = raw_program(lambda x: reduce_sum_p.bind(x, axes=axes), (shape, dtype))
+    x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    x.flat[0] = -0.0
+    got, expected = compile_plan(p)([x])[0], np.add.reduce(x, axes)
+    assert np.asarray(got).dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(np.signbit(np.real(got)), np.signbit(np.real(expected)))

@@ -137,6 +137,38 @@ class Neg(Primitive):
     def batch(self, size, x):
         return neg(x)
 
+    def fuse_into(self, eqn, consumer, producer, uses):
+        """``y + (-x)`` and ``(-x) + y`` become ``y - x``, ``y - (-x)`` becomes ``y + x``,
+        ``(-x) * c`` becomes ``x * (-c)`` for a scalar ``c``, both real or both complex.
+
+        Exact: IEEE subtraction is the addition of the negated operand, and a product
+        changes only its sign with the sign of a factor (a real factor of a complex product
+        would gain an imaginary ``+0``, whose sign does not follow). Left to the other
+        operand's producer when that one fuses into ``consumer`` (``t + pad(p)``).
+        """
+        negated, (x,) = eqn.out, eqn.inputs
+        if consumer.prim is mul_p:
+            c = consumer.params["c"].value
+            # unsigned -c wraps; an array would grow the plan
+            if c.size != 1 or c.dtype.kind not in "fc" or c.dtype.kind != x.aval.dtype.kind:
+                return None
+            minus_c = new_snapshot(c.shape, c.dtype, lambda out: np.negative(c, out=out))
+            return Eqn(mul_p, (x,), {"c": Const(minus_c)}, consumer.out, consumer.source)
+        for v in consumer.inputs:
+            other = producer.get(v.id)
+            if (v is not negated and other is not None and other.prim is not self
+                    and uses.get(v.id) == 1
+                    and other.prim.fuse_into(other, consumer, producer, uses) is not None):
+                return None
+        if consumer.prim is add_p:
+            kept = [v for v in consumer.inputs if v is not negated]
+            return Eqn(sub_p, (kept[0], x), {}, consumer.out, consumer.source) \
+                if len(kept) == 1 else None
+        if consumer.prim is sub_p and consumer.inputs[1] is negated \
+                and consumer.inputs[0] is not negated:
+            return Eqn(add_p, (consumer.inputs[0], x), {}, consumer.out, consumer.source)
+        return None
+
 
 class Mul(Primitive):
     """``x * c`` with a constant ``c`` that broadcasts to ``x`` (no conjugation on transpose)."""

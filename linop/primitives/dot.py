@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from ..ir import Const, ShapeDtype
 from ..core import Primitive
 
-__all__ = ["dot", "dot_p", "contract", "label", "labels"]
+__all__ = ["dot", "dot_p", "contract", "contraction_layout", "label", "labels"]
 
 
 def label(i: int) -> str:
@@ -34,6 +34,35 @@ def label(i: int) -> str:
 def labels(start: int, stop: int) -> str:
     """Labels ``start`` to ``stop - 1`` (see :func:`label`)."""
     return "".join(label(i) for i in range(start, stop))
+
+
+def contraction_layout(x_shape, x_sub: str, c_shape, c_sub: str, out_sub: str) -> dict:
+    """How :func:`contract` arranges its operands for one ``matmul``, from their shapes alone.
+
+    Returns
+    -------
+    dict
+        ``x_perm, x_block`` and ``c_perm, c_block``: each operand is permuted, then
+        reshaped to a ``(batch, rows, columns)`` block; the product is reshaped to
+        ``r_shape`` and permuted by ``out_perm``.
+    """
+    batch = [l for l in out_sub if l in x_sub and l in c_sub]
+    free_x = [l for l in out_sub if l in x_sub and l not in c_sub]
+    free_c = [l for l in out_sub if l in c_sub and l not in x_sub]
+    summed = [l for l in x_sub if l in c_sub and l not in out_sub]
+    size = {l: n for l, n in zip(x_sub, x_shape)}
+    size.update({l: n for l, n in zip(c_sub, c_shape)})
+
+    def block(sub, groups):
+        order = tuple(sub.index(l) for g in groups for l in g)
+        return order, tuple(int(np.prod([size[l] for l in g], dtype=np.int64)) for g in groups)
+
+    x_perm, x_block = block(x_sub, (batch, free_x, summed))
+    c_perm, c_block = block(c_sub, (batch, summed, free_c))
+    current = batch + free_x + free_c
+    return dict(x_perm=x_perm, x_block=x_block, c_perm=c_perm, c_block=c_block,
+                r_shape=tuple(size[l] for l in current),
+                out_perm=tuple(current.index(l) for l in out_sub))
 
 
 def contract(x, x_sub: str, c, c_sub: str, out_sub: str, xp=np):
@@ -51,25 +80,18 @@ def contract(x, x_sub: str, c, c_sub: str, out_sub: str, xp=np):
     -------
     numpy.ndarray
     """
-    batch = [l for l in out_sub if l in x_sub and l in c_sub]
-    free_x = [l for l in out_sub if l in x_sub and l not in c_sub]
-    free_c = [l for l in out_sub if l in c_sub and l not in x_sub]
-    summed = [l for l in x_sub if l in c_sub and l not in out_sub]
-    size = {l: n for l, n in zip(x_sub, x.shape)}
-    size.update({l: n for l, n in zip(c_sub, c.shape)})
+    plan = contraction_layout(x.shape, x_sub, c.shape, c_sub, out_sub)
+    a = xp.reshape(xp.permute_dims(x, plan["x_perm"]), plan["x_block"])
+    b = xp.reshape(xp.permute_dims(c, plan["c_perm"]), plan["c_block"])
+    r = xp.reshape(xp.matmul(a, b), plan["r_shape"])
+    return xp.permute_dims(r, plan["out_perm"])
 
-    def block(arr, sub, groups):
-        order = [sub.index(l) for g in groups for l in g]
-        arr = xp.permute_dims(arr, tuple(order))
-        return xp.reshape(arr, tuple(int(np.prod([size[l] for l in g], dtype=np.int64))
-                                     for g in groups))
 
-    a = block(x, x_sub, (batch, free_x, summed))
-    b = block(c, c_sub, (batch, summed, free_c))
-    r = xp.matmul(a, b)
-    r = xp.reshape(r, tuple(size[l] for l in batch + free_x + free_c))
-    current = batch + free_x + free_c
-    return xp.permute_dims(r, tuple(current.index(l) for l in out_sub))
+def _arranged(expr: str, perm: tuple, shape, bind) -> str:
+    """``expr`` permuted by ``perm`` (unless that changes nothing) and reshaped to ``shape``."""
+    if perm != tuple(range(len(perm))):
+        expr = f"{expr}.transpose({bind(perm)})"
+    return f"{expr}.reshape({bind(shape)})"
 
 
 class Dot(Primitive):
@@ -82,6 +104,17 @@ class Dot(Primitive):
 
     def impl(self, x, *, c, x_sub, c_sub, out_sub):
         return contract(x, x_sub, c.value, c_sub, out_sub)
+
+    def emit(self, args, avals, bind, *, c, x_sub, c_sub, out_sub):
+        """:func:`contract`'s steps with the constant arranged once, when the plan is made."""
+        plan = contraction_layout(avals[0].shape, x_sub, c.value.shape, c_sub, out_sub)
+        block = np.reshape(np.transpose(c.value, plan["c_perm"]), plan["c_block"])
+        a = _arranged(args[0], plan["x_perm"], plan["x_block"], bind)
+        product = f"{bind(np.matmul)}({a}, {bind(block)}).reshape({bind(plan['r_shape'])})"
+        out_perm = plan["out_perm"]
+        if out_perm == tuple(range(len(out_perm))):
+            return product
+        return f"{product}.transpose({bind(out_perm)})"
 
     def array_impl(self, ns, x, *, c, x_sub, c_sub, out_sub):
         return contract(x, x_sub, ns.constant(c.value), c_sub, out_sub, xp=ns.xp)

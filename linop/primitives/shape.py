@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import ShapeDtype
+from ..ir import Eqn, ShapeDtype
 from ..core import Primitive, transposed_selection_jacobians
 
 __all__ = ["broadcast_shapes", "reshape", "transpose", "broadcast_to", "reduce_sum", "rev",
@@ -29,6 +29,30 @@ def broadcast_shapes(*shapes) -> tuple:
     return tuple(out)
 
 
+def _unit_axes_index(old, new):
+    """The basic index reshaping ``old`` into ``new`` by dropping and inserting axes of length 1.
+
+    ``x[index]`` is then the view ``x.reshape(new)``; ``None`` when the reshape does more
+    than that, or its result is 0-d (indexing would give a NumPy scalar).
+    """
+    if not new or [d for d in old if d != 1] != [d for d in new if d != 1]:
+        return None
+    index, i, j = [], 0, 0
+    while i < len(old) or j < len(new):
+        if j < len(new) and new[j] == 1:
+            index.append(None)
+            j += 1
+        elif old[i] == 1:
+            index.append(0)
+            i += 1
+        else:
+            index.append(slice(None))
+            i, j = i + 1, j + 1
+    while index and index[-1] == slice(None):
+        index.pop()
+    return tuple(index)
+
+
 class Reshape(Primitive):
     """C-order reshape."""
 
@@ -38,6 +62,9 @@ class Reshape(Primitive):
     real_linear = False
 
     def emit(self, args, avals, bind, *, shape):
+        index = _unit_axes_index(avals[0].shape, shape)
+        if index is not None:  # indexing makes the same view about twice as fast
+            return f"{args[0]}[{bind(index)}]"
         return f"{args[0]}.reshape({bind(shape)})"
 
     def impl(self, x, *, shape):
@@ -70,9 +97,16 @@ class Reshape(Primitive):
         return ShapeDtype(shape, x.dtype)
 
     moves_elements = True
+    keeps_flat_order = True
 
     def transpose(self, ct, x, *, shape):
         return (reshape(ct, x.shape),)
+
+    def fuse_into(self, eqn, consumer, producer, uses):
+        """A reshape read only by a reshape: one reshape of the first one's input."""
+        if consumer.prim is not self:
+            return None
+        return Eqn(self, eqn.inputs, consumer.params, consumer.out, consumer.source)
 
     def batch(self, size, x, *, shape):
         return reshape(x, (size,) + shape)
@@ -107,6 +141,9 @@ class Transpose(Primitive):
         return ShapeDtype(tuple(x.shape[p] for p in perm), x.dtype)
 
     moves_elements = True
+
+    def element_map(self, x, *, perm):
+        return [(p, 0, 1, 0, 1, x.shape[p]) for p in perm]
 
     def transpose(self, ct, x, *, perm):
         return (transpose(ct, tuple(int(i) for i in np.argsort(perm))),)
@@ -167,6 +204,11 @@ class ReduceSum(Primitive):
     real_linear = False
 
     def emit(self, args, avals, bind, *, axes):
+        x = avals[0]
+        if x.dtype.kind in "fc" and len(axes) < x.ndim and all(x.shape[a] == 1 for a in axes):
+            # a sum of one element adds the identity +0 (-0 becomes +0): the same, unreduced
+            kept = tuple(d for i, d in enumerate(x.shape) if i not in axes)
+            return f"{args[0]}.reshape({bind(kept)}) + {bind(x.dtype.type(0))}"
         return f"{bind(np.add.reduce)}({args[0]}, {bind(axes)})"
 
     def impl(self, x, *, axes):
@@ -228,6 +270,11 @@ class Rev(Primitive):
         return x
 
     moves_elements = True
+
+    def element_map(self, x, *, axes):
+        flipped = {a % x.ndim for a in axes}
+        return [(d, 0, 1, n - 1, -1, n) if d in flipped else (d, 0, 1, 0, 1, n)
+                for d, n in enumerate(x.shape)]
 
     def transpose(self, ct, x, *, axes):
         return (rev(ct, axes),)
