@@ -124,6 +124,54 @@ def test_operator_on_chunks(threads, fun):
         np.testing.assert_allclose(got.compute(), method(vec), rtol=1e-12, atol=1e-12)
 
 
+PHASES = RNG.standard_normal((6, 4)) + 1j * RNG.standard_normal((6, 4))
+
+#: (name, function, example arguments, aslinearoperator's keywords): pytrees, complex maps,
+#: real input leaves of a complex map, real coordinates, a float32 map.
+PYTREE_OPERATORS = [
+    ("complex", lambda x: PHASES * x, (np.zeros((6, 4), complex),), {}),
+    ("real-to-complex", lambda x: PHASES * x, (np.zeros((6, 4)),), {}),
+    ("two-leaves-to-dict", lambda a, b: {"u": a[:3] + b[1:4], "v": (2 * a).sum(0)},
+     (np.zeros((4, 4)), np.zeros((5, 4), np.float32)), {}),
+    ("real-and-complex-leaves", lambda a, b: a * PHASES[:, 0] + b,
+     (np.zeros(6), np.zeros(6, complex)), {}),
+    ("real-coords", lambda x: np.real(x) * 2 + np.conj(x), (np.zeros((6, 4), complex),),
+     {"real_coords": True}),
+    ("real-coords-two-leaves", lambda x, y: (np.imag(x) + y, x),
+     (np.zeros(5, complex), np.zeros(5)), {"real_coords": True}),
+    ("float32", lambda x: x[1:] * 3 - x[:-1], (np.zeros((7, 3), np.float32),), {}),
+]
+
+
+def _complexified(tree, seed):
+    """``tree`` plus ``1j`` times random leaves of its shapes (complex leaves of its precision)."""
+    leaves, treedef = tree_flatten(tree)
+    rng = np.random.default_rng(seed)
+    return tree_unflatten(treedef, [
+        (x + 1j * rng.standard_normal(x.shape)).astype(np.result_type(x.dtype, np.complex64))
+        for x in leaves])
+
+
+@pytest.mark.parametrize("name,fun,primals,options", PYTREE_OPERATORS,
+                         ids=[row[0] for row in PYTREE_OPERATORS])
+def test_shaped_applications_of_pytrees_equal_numpy(threads, name, fun, primals, options):
+    """``A.apply_adjoint``, ``A.H.apply`` and ``A.H.apply_adjoint`` on Dask pytrees (run leaf by
+    leaf, not through the flat vector) give NumPy's leaves and dtypes, real or complex, of the
+    map's precision or higher."""
+    A = linop.aslinearoperator(fun, *primals, **options)
+    outputs = harness.random_args(A.apply(*primals), seed=1)
+    inputs = harness.random_args(primals if len(primals) > 1 else primals[0], seed=2)
+    calls = [(A.apply_adjoint, outputs), (A.H.apply, outputs), (A.H.apply_adjoint, inputs)]
+    if name == "float32":
+        calls.append((A.apply_adjoint, outputs.astype(np.float64)))
+    rtol = 1e-6 if name == "float32" else 1e-13
+    for apply, arg in calls:
+        for value in (arg, _complexified(arg, 3)):
+            got = apply(_chunked(value))
+            _assert_lazy(got)
+            harness.assert_tree_close(_computed(got), apply(value), rtol)
+
+
 @pytest.mark.parametrize("fun", OPERATORS, ids=lambda f: f.__name__)
 @pytest.mark.parametrize("dtype", [np.float64, np.complex128])
 def test_dot_test_on_dask(threads, fun, dtype):

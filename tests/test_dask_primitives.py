@@ -188,3 +188,24 @@ def test_no_task_holds_more_than_a_few_blocks(threads_no_whole, fun):
                                    rtol=1e-12, atol=1e-12)
         block = 8 ** 3 * 16  # complex for the spectra
         assert largest <= 2 * block, f"a task held {largest} bytes (a block: {block})"
+
+
+@pytest.mark.parametrize("fun", [_stencil, _blur], ids=["stencil", "fft-blur"])
+def test_operator_applications_run_on_the_volume_in_its_blocks(threads_no_whole, fun):
+    """``A.apply``, ``A.apply_adjoint`` and those of ``A.H`` on a volume cut in cubes run the
+    programs on the volume itself: lazy results blocked like it, equal to NumPy's, no task
+    holding more than two blocks (ravelling the volume to the flat vector would merge the
+    16 blocks of each slab of whole planes into one)."""
+    A = linop.aslinearoperator(fun, np.zeros((32, 32, 32)))
+    x = _random((32, 32, 32), np.float64, 7)
+    transposed = linop.transpose(A.program)  # a real map: its adjoint is its transpose
+    for apply, oracle in [(A.apply, fun), (A.apply_adjoint, lambda v: transposed(v)[0]),
+                          (A.H.apply, lambda v: transposed(v)[0]), (A.H.apply_adjoint, fun)]:
+        y, got, largest = _run_blocked(apply, x, (8, 8, 8))
+        assert isinstance(y, da.Array) and y.chunks == ((8,) * 4,) * 3
+        want = apply(x)
+        assert type(want) is np.ndarray and want.dtype == np.float64
+        np.testing.assert_allclose(want, oracle(x), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+        block = 8 ** 3 * 16  # complex for the spectra
+        assert largest <= 2 * block, f"a task held {largest} bytes (a block: {block})"

@@ -124,17 +124,55 @@ class Source:
             n = aval.size
             if self.real_coords and is_complex(aval.dtype):
                 leaf = vec[k:k + n] + 1j * vec[k + n:k + 2 * n]
-                dtype = aval.dtype
                 k += 2 * n
             else:
                 leaf = vec[k:k + n]
-                dtype = aval.dtype
-                if is_complex(leaf.dtype) and not is_complex(dtype):
-                    dtype = np.result_type(dtype, np.complex64)
                 k += n
-            if keep_precision:
-                dtype = np.result_type(dtype, real_dtype(np.result_type(leaf.dtype, np.float16)))
-            out.append(leaf.astype(dtype).reshape(aval.shape))
+            out.append(leaf.astype(self._leaf_dtype(aval, leaf.dtype, keep_precision))
+                       .reshape(aval.shape))
+        return out
+
+    def _leaf_dtype(self, aval, dtype, keep_precision=False) -> np.dtype:
+        """The dtype of the leaf ``aval`` made from values of ``dtype``: the leaf's, promoted
+        to complex for complex values (unless they are real coordinates of a complex leaf),
+        or with ``keep_precision`` to the values' precision where higher."""
+        out = aval.dtype
+        if is_complex(dtype) and not is_complex(out):
+            out = np.result_type(out, np.complex64)
+        if keep_precision:
+            out = np.result_type(out, real_dtype(np.result_type(dtype, np.float16)))
+        return out
+
+    def coordinates(self, leaves, avals, dtype) -> list:
+        """The coordinate leaves of ``leaves`` (of ``avals``): the pieces :meth:`ravel`
+        concatenates, in their leaves' shapes, all of one dtype (at least ``dtype``).
+
+        For arrays of another library (Dask), whose ravel would merge their blocks.
+        """
+        parts = []
+        for leaf, aval in zip(leaves, avals):
+            arr = leaf if backend_for((leaf,)) is not None else np.asarray(leaf)
+            if tuple(arr.shape) != aval.shape:
+                raise ValueError(f"expected a leaf of shape {aval.shape}, got {tuple(arr.shape)}")
+            if self.real_coords and is_complex(aval.dtype):
+                parts += [arr.real, arr.imag]
+            else:
+                parts.append(arr)
+        common = np.result_type(dtype, *[np.dtype(p.dtype) for p in parts])
+        return [p if np.dtype(p.dtype) == common else p.astype(common) for p in parts]
+
+    def from_coordinates(self, coords, avals) -> list:
+        """Leaves of ``avals`` from coordinate leaves (the inverse of :meth:`coordinates`),
+        of the dtypes :meth:`unravel` gives."""
+        out, k = [], 0
+        for aval in avals:
+            if self.real_coords and is_complex(aval.dtype):
+                leaf = coords[k] + 1j * coords[k + 1]
+                k += 2
+            else:
+                leaf = coords[k]
+                k += 1
+            out.append(leaf.astype(self._leaf_dtype(aval, np.dtype(leaf.dtype))))
         return out
 
     def shape_hint(self, x, flipped) -> str:

@@ -24,6 +24,7 @@ from .checks import todense
 from .sparse import DEFAULT_DENSE_LIMIT, tosparse
 from .flat import apply_on_tracer
 from .layout import flat_vector, is_complex
+from .shaped import adjoint_shaped, forward_shaped
 from .operands import is_matrix, is_operator, is_sparse, operand_programs
 
 __all__ = ["TracedLinearOperator", "as_traced_operator"]
@@ -139,7 +140,7 @@ class TracedLinearOperator(LinearOperator):
         state = dict(self.__dict__)
         state["_batched"] = {}
         state["_promoted"] = {}
-        for cached in ("_key", "_transposed", "_adjoint_op"):
+        for cached in ("_key", "_transposed", "_adjoint_op", "_shaped_forward", "_shaped_adjoint"):
             state.pop(cached, None)
         return state
 
@@ -375,7 +376,7 @@ class TracedLinearOperator(LinearOperator):
                 raise TypeError(f"apply: the adjoint operator takes one output-shaped pytree, "
                                 f"got {len(args)} arguments")
             return self._through_vectors(args[0], src.out_layout, src.in_layout, self.matvec,
-                                         "apply")
+                                         "apply", "adjoint")
         return src.program(*args)
 
     def apply_adjoint(self, y):
@@ -389,15 +390,45 @@ class TracedLinearOperator(LinearOperator):
         src = self._require_source("apply_adjoint")
         if self._flipped:
             return self._through_vectors(y, src.in_layout, src.out_layout, self.rmatvec,
-                                         "apply_adjoint")
+                                         "apply_adjoint", "forward")
         return self._through_vectors(y, src.out_layout, src.in_layout, self.rmatvec,
-                                     "apply_adjoint")
+                                     "apply_adjoint", "adjoint")
 
-    def _through_vectors(self, tree, start, end, fn, what):
+    def _through_vectors(self, tree, start, end, fn, what, direction):
+        """``fn`` (``matvec``/``rmatvec``) on the pytree ``tree`` of the layout ``start``, as a
+        pytree of ``end``; arrays of another library (Dask) run the shaped program of
+        ``direction`` ("forward" or "adjoint" of the source function) on the leaves instead,
+        in their own shapes: ravelling a volume cut in cubes would merge its blocks."""
         src = self._source
         leaves = start.flatten(tree, what)
+        if backend_for(leaves) is not None:
+            coords = self._apply_shaped(direction, src.coordinates(leaves, start.avals, self.dtype))
+            return end.unflatten(src.from_coordinates(coords, end.avals))
         w = fn(src.ravel(leaves, start.avals, self.dtype))
         return end.unflatten(src.unravel(w, end.avals))
+
+    def _shaped_program(self, direction) -> Program:
+        """The source function's forward or adjoint map on coordinate leaves (made once)."""
+        if direction == "forward":
+            return _once(self, "_shaped_forward", lambda: forward_shaped(
+                self._source.program, self._source.in_avals, self.dtype, self.real_coords))
+        return _once(self, "_shaped_adjoint", lambda: adjoint_shaped(
+            self._shaped_program("forward"), self.dtype))
+
+    def _apply_shaped(self, direction, coords) -> list:
+        """The shaped program of ``direction`` on coordinate leaves of another array library
+        (all of one dtype), at their precision: the leaf-wise counterpart of
+        :meth:`_apply_namespace`."""
+        dtype = np.dtype(coords[0].dtype)
+        op = self.at_precision(dtype)
+        program = op._shaped_program(direction)
+        if is_complex(dtype) and not is_complex(op.dtype):  # a real map on both parts
+            re, im = (run_flat(program, [getattr(c, part).astype(op.dtype) for c in coords])
+                      for part in ("real", "imag"))
+            out_dtype = np.result_type(dtype, op.dtype)
+            return [(a + 1j * b).astype(out_dtype) for a, b in zip(re, im)]
+        return run_flat(program, [c if c.dtype == op.dtype else c.astype(op.dtype)
+                                  for c in coords])
 
     def _layouts(self, what):
         src = self._require_source(what)
