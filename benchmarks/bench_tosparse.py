@@ -4,17 +4,20 @@ Operators: a 2-D 5-point Laplacian (1000², 10⁶ unknowns), a 3-D 7-point stenc
 (100³) and a 128² parallel-beam tomography model (``linop.scipy.ndimage.rotate``,
 order 1, 32 angles). For each: the time of ``tosparse`` as a multiple of one
 ``matvec`` run by NumPy (``executor="numpy"``; target: at most 50 for the
-stencils), the same against the default executor (numba's fused loops where
-numba is installed, a few times faster than NumPy on stencils) and, where the size
-allows, against probing every column with ``todense(method="probe")``. The ratios
-are medians over rounds that each time both sides back to back, so that a loaded
-machine slows both alike; the times shown are the best ones.
+stencils), the same against numba's fused loops (``executor="numba"``, where numba
+is installed; a few times faster than NumPy on stencils), the time of
+``A.normal().diagonal()`` and of ``todense`` (composed from the sparse matrix,
+where the dense matrix fits) and, where the size allows, against probing every
+column with ``todense(method="probe")``. The ratios are medians over rounds that
+each time both sides back to back, so that a loaded machine slows both alike; the
+times shown are the best ones.
 
 Run: ``python benchmarks/bench_tosparse.py`` (``--small`` for small sizes).
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import time
 
 import numpy as np
@@ -62,20 +65,38 @@ def best(fn, repeat=3):
     return min(times)
 
 
+def fused_operator(fun, shape):
+    """The operator run by numba's fused loops, or ``None`` without numba."""
+    if importlib.util.find_spec("numba") is None:
+        return None
+    return linop.aslinearoperator(fun, np.zeros(shape), executor="numba")
+
+
+#: The largest dense matrix (elements) that ``todense`` is timed on.
+DENSE_UP_TO = 2 ** 27
+
+
 def run(name, fun, shape, probe):
     A = linop.aslinearoperator(fun, np.zeros(shape), executor="numpy")
-    default = linop.aslinearoperator(fun, np.zeros(shape))
+    fused = fused_operator(fun, shape) or A
     x = np.random.default_rng(0).standard_normal(A.shape[1])
-    default.matvec(x)                                   # compiles, where it compiles
+    fused.matvec(x)                                     # compiles
     rounds = [(best(lambda: A.tosparse(), repeat=1), best(lambda: A.matvec(x)),
-               best(lambda: default.matvec(x))) for _ in range(ROUNDS)]
-    t_sparse, t_matvec, t_default = np.min(rounds, axis=0)
-    numpy_ratio, default_ratio = np.median([(s / m, s / d) for s, m, d in rounds], axis=0)
+               best(lambda: fused.matvec(x))) for _ in range(ROUNDS)]
+    t_sparse, t_matvec, t_fused = np.min(rounds, axis=0)
+    numpy_ratio, fused_ratio = np.median([(s / m, s / d) for s, m, d in rounds], axis=0)
     S = A.tosparse()
     err = np.linalg.norm(S @ x - A.matvec(x)) / np.linalg.norm(A.matvec(x))
+    N = A.normal()
+    t_diag = best(lambda: N.diagonal(), repeat=2)
+    diag_err = np.abs(N.diagonal() - np.asarray(S.multiply(S).sum(axis=0)).ravel()).max()
     line = (f"{name:<24} n={A.shape[1]:>8} nnz={S.nnz:>8}  tosparse {1e3 * t_sparse:7.1f} ms "
-            f"= {numpy_ratio:5.1f} NumPy matvecs ({1e3 * t_matvec:.1f} ms; {default_ratio:4.0f} "
-            f"of the default executor's, {1e3 * t_default:.2f} ms)  |Sx-Ax|/|Ax| {err:.0e}")
+            f"= {numpy_ratio:5.1f} NumPy matvecs ({1e3 * t_matvec:.2f} ms) = {fused_ratio:5.1f} "
+            f"{'fused' if fused is not A else 'NumPy'} matvecs ({1e3 * t_fused:.2f} ms)  "
+            f"|Sx-Ax|/|Ax| {err:.0e}; normal().diagonal() {1e3 * t_diag:.1f} ms (err {diag_err:.0e})")
+    if A.shape[0] * A.shape[1] <= DENSE_UP_TO:
+        t_dense = best(lambda: linop.todense(A), repeat=1)
+        line += f"; todense {1e3 * t_dense:.0f} ms"
     if probe:
         t_probe = best(lambda: linop.todense(A, method="probe"), repeat=1)
         line += f"; todense probing {t_probe / t_sparse:6.1f}x slower"

@@ -217,3 +217,62 @@ def test_normal_diagonal_has_the_operators_dtype():
     d = A.normal().diagonal()
     assert d.dtype == A.normal().dtype == np.complex128
     np.testing.assert_array_equal(d, 5.0 * np.arange(6, 0, -1) ** 2)     # |k (1 + 2j)|^2
+
+
+def _scattered(u):
+    out = np.zeros_like(u, shape=(2 * u.size,))
+    out[::2] += u                               # every other row holds an entry
+    return out[1::3] - 2 * out[::3]             # steps that meet on no simple lattice
+
+
+def _stencil_3d(u):
+    out = 6.0 * u
+    for axis in range(3):
+        lo, hi = [slice(None)] * 3, [slice(None)] * 3
+        lo[axis], hi[axis] = slice(1, None), slice(None, -1)
+        out[tuple(lo)] -= u[tuple(hi)]
+        out[tuple(hi)] -= u[tuple(lo)]
+    return out
+
+
+def _placed_strided(u):
+    out = np.zeros_like(u, shape=(13, 9))
+    out[1::2, ::3] += 3 * u                     # a pad with interior zeros
+    out[::5, 1::3] -= u[::2, :] * (1j if np.iscomplexobj(u) else 1)
+    return out
+
+
+MOVES = [
+    ("flip-slice-transpose", lambda u: np.flip(u, 0)[1:, ::2].T - 2 * u[:0:-1, 1::2].T, (6, 8)),
+    ("pad-of-strided-slice", lambda u: np.pad(u[::2, 1::3], ((1, 2), (0, 3))), (6, 8)),
+    ("placed-strided", _placed_strided, (6, 3)),
+    ("reshape-slice-flatten", lambda u: u.reshape(4, 12)[:, 2:].reshape(-1)[::3] * 2, (6, 8)),
+    ("scattered", _scattered, (7,)),
+    ("transposed-3d-stencil", lambda u: _stencil_3d(u.transpose(2, 0, 1))[:, ::-1], (3, 4, 5)),
+    ("laplacian-reshaped", lambda u: _laplacian(u.reshape(6, 8)).reshape(4, 12)[1:, ::2], (48,)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
+@pytest.mark.parametrize("fun, shape", [m[1:] for m in MOVES], ids=[m[0] for m in MOVES])
+def test_moving_steps_of_index_maps_match_dense_oracle(fun, shape, dtype):
+    A = linop.aslinearoperator(fun, np.zeros(shape, dtype))
+    D = linop.todense(A, method="probe")
+    M = A.tosparse(dense_limit=0)
+    assert M.dtype == A.dtype and M.has_canonical_format
+    np.testing.assert_array_equal(M.toarray(), D)
+    assert M.nnz == np.count_nonzero(D)
+
+
+@pytest.mark.parametrize("fun, shape", [(_laplacian, (40, 30)), (_stencil_3d, (6, 7, 8))])
+def test_stencil_slots_are_never_arrays(fun, shape, monkeypatch):
+    from linop.operator import sparse
+    A = linop.aslinearoperator(fun, np.zeros(shape))
+
+    def refuse(self):
+        raise AssertionError("a stencil's slot was turned into arrays")
+    monkeypatch.setattr(sparse.IndexMap, "arrays", refuse)
+    M = A.tosparse(dense_limit=0)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(M.toarray(), linop.todense(A, method="probe"))
+    assert M.has_canonical_format

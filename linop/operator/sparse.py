@@ -6,7 +6,12 @@ a real-linear step such as ``conj`` occurs), each matrix in one of two forms:
 
 * :class:`Slots`, while its rows have about equally many entries: groups of
   arrays of shape ``(K,) + v.shape`` holding the column and the coefficient of
-  each row's ``k``-th entry (coefficient zero: no entry). A step that only moves
+  each row's ``k``-th entry (coefficient zero: no entry), and slots held as an
+  :class:`IndexMap` (entries on a lattice of rows, affine columns, one
+  coefficient): the identity, and what slices, pads, transposes, flips, reshapes
+  (:meth:`linop.core.Primitive.element_map`, :attr:`~linop.core.Primitive.keeps_flat_order`)
+  and scalar factors make of it, a stencil's slots, are composed as numbers
+  and never as arrays. A step that only moves
   elements (:attr:`linop.core.Primitive.moves_elements`: slices, pads, reshapes,
   transposes, flips, rolls, broadcasts, gathers, concatenations, slice updates)
   runs its own ``batch`` rule on those arrays; a :class:`~linop.core.Scaling`
@@ -23,8 +28,10 @@ applies the rule its primitive gives (:meth:`linop.core.Primitive.sparse_jacobia
 so the cost grows with the number of nonzeros, never with ``n`` products. A
 primitive without a rule is probed once on the identity (its ``batch`` rule), up
 to ``dense_limit`` elements of its matrix. The CSR matrix is built once, at the
-end: sorted indices (stencils, whose slots are bands, come out sorted without a
-sort), duplicates summed, exact zeros dropped. For a real input ``conj(x) = x``
+end: sorted indices, duplicates summed, exact zeros dropped. Where every slot is a
+band (column = row + a fixed offset: stencils), the slots are laid out as the
+diagonals of a ``scipy.sparse.dia_matrix``, whose conversion writes the CSR rows
+in order, with no sort and no per-entry index arrays. For a real input ``conj(x) = x``
 and the matrix is ``P + Q``; a complex program must end with ``Q = 0`` (to
 rounding).
 """
@@ -40,7 +47,8 @@ from ..errors import DenseMatrixError, LinopError, user_location
 from ..passes import fuse_for_execution
 from .layout import is_complex
 
-__all__ = ["DEFAULT_DENSE_LIMIT", "Slots", "program_matrix", "tosparse", "check_dense_limit"]
+__all__ = ["DEFAULT_DENSE_LIMIT", "IndexMap", "Slots", "program_matrix", "tosparse",
+           "check_dense_limit"]
 
 #: The largest dense matrix (in elements) of one step that :func:`program_matrix` probes.
 DEFAULT_DENSE_LIMIT = 2 ** 22
@@ -64,6 +72,209 @@ def check_dense_limit(dense_limit, what) -> int:
 
 
 # -- the slot form ------------------------------------------------------------------
+def _c_strides(shape) -> tuple:
+    """The C-order strides of ``shape``, in elements."""
+    strides, step = [], 1
+    for n in reversed(tuple(shape)):
+        strides.append(step)
+        step *= n
+    return tuple(reversed(strides))
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _lattice_meet(first, step, count, in_first, in_step, size):
+    """The pairs ``(t, u)``, ``t < size`` and ``u < count``, with ``in_first + in_step * t ==
+    first + step * u``, as ``(t0, dt, k, u0, du)``: ``t = t0 + dt * j``, ``u = u0 + du * j``
+    for ``j < k``; ``None`` where they form no such progression that is cheap to find."""
+    if count <= 0 or size <= 0:
+        return 0, 1, 0, 0, 0
+    if in_step == 0:
+        u, rest = divmod(in_first - first, step)
+        return (0, 1, size, u, 0) if rest == 0 and 0 <= u < count else (0, 1, 0, 0, 0)
+    if step == 1 or count == 1:            # u = in_first + in_step * t - first, in range(count)
+        if in_step > 0:
+            lo, hi = _ceil_div(first - in_first, in_step), (first + count - 1 - in_first) // in_step
+        else:
+            lo = _ceil_div(in_first - first - count + 1, -in_step)
+            hi = (in_first - first) // -in_step
+        lo, hi = max(lo, 0), min(hi, size - 1)
+        return lo, 1, hi - lo + 1, in_first + in_step * lo - first, in_step
+    if in_step == 1:                       # t = first + step * u - in_first, in range(size)
+        lo = max(_ceil_div(in_first - first, step), 0)
+        hi = min((size - 1 + in_first - first) // step, count - 1)
+        return first + step * lo - in_first, step, hi - lo + 1, lo, 1
+    return None
+
+
+def _axis_groups(old, new) -> list:
+    """The axes of shapes ``old`` and ``new`` (one nonzero size), paired in groups of equal size."""
+    groups, i, j = [], 0, 0
+    while i < len(old) or j < len(new):
+        a, b, p, q = [], [], 1, 1
+        while not a or not b or p != q:
+            if (p <= q or j == len(new)) and i < len(old) and (not a or p < q):
+                a.append(i)
+                p *= old[i]
+                i += 1
+            elif j < len(new):
+                b.append(j)
+                q *= new[j]
+                j += 1
+            else:
+                break
+        groups.append((a, b))
+    return groups
+
+
+def _merged_line(axes, dims):
+    """The lattice of ``axes`` (``(first, step, count, stride)``, outermost first, over
+    ``dims``) as one progression over their C-order position, or ``None``."""
+    first, step, count, stride = 0, 1, 1, 0
+    inner = 1
+    for (f, s, c, w), d in zip(reversed(axes), reversed(dims)):
+        if c == 1:
+            first += f * inner
+        elif count == 1:
+            first, step, count, stride = first + f * inner, s * inner, c, w
+        elif s * inner == step * count and w == stride * count:
+            first, count = first + f * inner, count * c
+        else:
+            return None
+        inner *= d
+    return first, step, count, stride
+
+
+def _split_line(line, dims):
+    """The progression ``line`` over a C-order position as one lattice axis per entry of
+    ``dims`` (``(first, step, count, stride)``, outermost first), or ``None``."""
+    first, step, count, stride = line
+    axes = []
+    for d in reversed(dims):
+        if count == 1 or step % d == 0:              # one position along this axis
+            axes.append((first % d, 1, 1, 0))
+            first, step = first // d, max(step // d, 1)
+        elif first % d + step * (count - 1) < d:     # within one run of this axis
+            axes.append((first % d, step, count, stride))
+            first, step, count, stride = first // d, 1, 1, 0
+        elif step == 1 and first % d == 0 and count % d == 0:    # whole runs
+            axes.append((0, 1, d, stride))
+            first, count, stride = first // d, count // d, stride * d
+        else:
+            return None
+    return None if count != 1 else axes[::-1]
+
+
+class IndexMap:
+    """One slot whose entries lie on a lattice of rows, with affine columns and one coefficient.
+
+    The rows are laid out in ``shape``, the slot's own (rows are C-order positions,
+    whatever the layout of the :class:`Slots` holding it). Along axis ``d`` the slot
+    has entries at the positions ``first + step * t_d`` for ``t_d`` in ``range(count)``
+    (``lattice[d]``); the entry at ``t`` has the column ``base + sum_d stride[d] * t_d``
+    and the coefficient ``value[0]``. Slices, pads, transposes, flips and reshapes of
+    the identity and scalar multiples of them (a stencil's slots) stay in this form:
+    no arrays are moved, and whether their rows are bands is known from the numbers.
+
+    Parameters
+    ----------
+    shape : tuple of int
+    lattice : tuple of (int, int, int)
+        ``(first, step, count)`` per axis.
+    base : int
+    stride : tuple of int
+    value : numpy.ndarray
+        One element, of the coefficients' dtype (scaling it keeps NumPy's array rules).
+    index : numpy.dtype
+        The dtype of materialised columns.
+    """
+
+    __slots__ = ("shape", "lattice", "base", "stride", "value", "index")
+
+    def __init__(self, shape, lattice, base, stride, value, index):
+        self.shape, self.lattice, self.stride = tuple(shape), tuple(lattice), tuple(stride)
+        self.base = base
+        self.value, self.index = value, index
+
+    @classmethod
+    def identity(cls, shape, dtype, index) -> IndexMap:
+        """The identity over ``prod(shape)`` columns, coefficients of ``dtype``."""
+        return cls(shape, tuple((0, 1, n) for n in shape), 0, _c_strides(shape), np.ones(1, dtype),
+                   index)
+
+    @property
+    def empty(self) -> bool:
+        """Whether the slot has no entries."""
+        return any(count == 0 for _, _, count in self.lattice)
+
+    def region(self) -> tuple:
+        """The basic index of the rows holding entries."""
+        return tuple(slice(f, f + s * (c - 1) + 1, s) for f, s, c in self.lattice)
+
+    def with_value(self, value) -> IndexMap:
+        """The same slot with the coefficient ``value`` (an array of one element)."""
+        return IndexMap(self.shape, self.lattice, self.base, self.stride, value, self.index)
+
+    def moved(self, element_map, shape):
+        """The slot after a step with :meth:`~linop.core.Primitive.element_map` ``element_map``
+        (output ``shape``), or ``None`` where that needs arrays."""
+        lattice, stride, base = [], [], self.base
+        for axis, out_first, out_step, in_first, in_step, size in element_map:
+            first, step, count = (0, 1, 1) if axis is None else self.lattice[axis]
+            meet = _lattice_meet(first, step, count, in_first, in_step, size)
+            if meet is None:
+                return None
+            t0, dt, k, u0, du = meet
+            w = 0 if axis is None else self.stride[axis]
+            lattice.append((out_first + out_step * t0, out_step * dt if k > 1 else 1, max(k, 0)))
+            stride.append(w * du)
+            base += w * u0
+        return IndexMap(shape, lattice, base, stride, self.value, self.index)
+
+    def laid_out(self, shape):
+        """The same slot with its rows laid out in ``shape`` (same size), or ``None`` where
+        its lattice is not one there (a box cut along an inner axis, flattened)."""
+        shape = tuple(shape)
+        if shape == self.shape:
+            return self
+        if self.empty:
+            return IndexMap(shape, ((0, 1, 0),) * len(shape), 0, (0,) * len(shape), self.value,
+                            self.index)
+        lattice, stride, base = [], [], self.base
+        for old, new in _axis_groups(self.shape, shape):
+            line = _merged_line([self.lattice[a] + (self.stride[a],) for a in old],
+                                [self.shape[a] for a in old])
+            axes = None if line is None else _split_line(line, [shape[a] for a in new])
+            if axes is None:
+                return None
+            lattice += [axis[:3] for axis in axes]
+            stride += [axis[3] for axis in axes]
+        return IndexMap(shape, lattice, base, stride, self.value, self.index)
+
+    def band_offset(self):
+        """``column - row``, the same for every entry, or ``None`` where it varies."""
+        rows = _c_strides(self.shape)
+        if any(c > 1 and w != r * s for (_, s, c), w, r in zip(self.lattice, self.stride, rows)):
+            return None
+        return self.base - sum(r * f for (f, _, _), r in zip(self.lattice, rows))
+
+    def arrays(self) -> tuple:
+        """``(cols, vals)`` of shape ``(1,) + shape`` (zero coefficients off the lattice)."""
+        cols = np.zeros((1,) + self.shape, self.index)
+        vals = np.zeros((1,) + self.shape, self.value.dtype)
+        if not self.empty:
+            region = (0,) + self.region()
+            vals[region] = self.value[0]
+            total = np.int64(self.base)
+            for d, ((_, _, count), w) in enumerate(zip(self.lattice, self.stride)):
+                along = (1,) * d + (count,) + (1,) * (len(self.shape) - d - 1)
+                total = total + (w * np.arange(count, dtype=np.int64)).reshape(along)
+            cols[region] = total
+        return cols, vals
+
+
 class Slots:
     """A sparse matrix over the flat input with a few entries per row, in groups of slots.
 
@@ -71,7 +282,8 @@ class Slots:
     coefficients of ``K_g`` entries of every row (row ``i`` is the C-order position
     ``i`` in ``shape``). A zero coefficient is no entry (its column is any valid
     index); duplicate columns in one row add up. A sum keeps the groups of its terms,
-    so adding slots copies none.
+    so adding slots copies none. Slots of a stencil are held as :class:`IndexMap`
+    instead (``maps``) until some step needs them as arrays (:attr:`groups`).
 
     Parameters
     ----------
@@ -80,27 +292,56 @@ class Slots:
     full_at : int
         A depth at which some row was found to use most slots (0: not looked at);
         :func:`_packed` looks again only at twice that depth.
+    maps : list of IndexMap
+        More slots, over the same rows.
+    layout : tuple of int, optional
+        ``shape``, where ``groups`` may be empty (default: that of ``groups``, else of ``maps[0]``).
     """
 
-    __slots__ = ("groups", "full_at")
+    __slots__ = ("arrays", "maps", "full_at", "layout")
 
-    def __init__(self, groups, full_at=0):
-        self.groups = list(groups)
+    def __init__(self, groups=(), full_at=0, maps=(), layout=None):
+        self.arrays = list(groups)
+        self.maps = list(maps)
         self.full_at = full_at
+        self.layout = layout
+
+    @property
+    def groups(self) -> list:
+        """Every group as arrays (index maps are turned into arrays here, once)."""
+        if self.maps:
+            shape = self.shape
+            self.arrays += [tuple(a.reshape((1,) + shape) for a in m.arrays()) for m in self.maps]
+            self.maps = []
+        return self.arrays
+
+    @property
+    def shape(self) -> tuple:
+        """The layout of the rows."""
+        if self.layout is not None:
+            return self.layout
+        return self.arrays[0][0].shape[1:] if self.arrays else self.maps[0].shape
+
+    @property
+    def size(self) -> int:
+        """The number of rows."""
+        return int(np.prod(self.shape, dtype=np.int64))
 
     @property
     def depth(self) -> int:
         """The number of slots (entries per row, empty ones included)."""
-        return sum(cols.shape[0] for cols, _ in self.groups)
+        return sum(cols.shape[0] for cols, _ in self.arrays) + len(self.maps)
 
     @property
     def dtype(self) -> np.dtype:
-        return np.result_type(*(vals.dtype for _, vals in self.groups))
+        return np.result_type(*(vals.dtype for _, vals in self.arrays),
+                              *(m.value.dtype for m in self.maps))
 
     def shaped(self, shape) -> Slots:
         """The same matrix with rows laid out in ``shape`` (same size)."""
-        return Slots([(c.reshape((len(c),) + tuple(shape)), v.reshape((len(v),) + tuple(shape)))
-                      for c, v in self.groups], self.full_at)
+        shape = tuple(shape)
+        return Slots([(c.reshape((len(c),) + shape), v.reshape((len(v),) + shape))
+                      for c, v in self.arrays], self.full_at, self.maps, shape)
 
     def flat_slots(self):
         """Each slot's ``(cols, vals)``, as 1-d arrays over the rows."""
@@ -110,24 +351,37 @@ class Slots:
 
     def stacked(self, depth: int, dtype) -> tuple:
         """``(cols, vals)`` as single arrays of ``depth >= K`` slots, coefficients of ``dtype``."""
-        index = self.groups[0][0].dtype
-        shape = self.groups[0][0].shape[1:]
+        groups = self.groups
+        index = groups[0][0].dtype
+        shape = groups[0][0].shape[1:]
         more = [(np.zeros((depth - self.depth,) + shape, index),
                  np.zeros((depth - self.depth,) + shape, dtype))] if depth > self.depth else []
-        groups = [(c, v.astype(dtype, copy=False)) for c, v in self.groups] + more
+        groups = [(c, v.astype(dtype, copy=False)) for c, v in groups] + more
         if len(groups) == 1:
             return groups[0]
         return np.concatenate([c for c, _ in groups]), np.concatenate([v for _, v in groups])
 
     def most_per_row(self) -> int:
         """The largest number of nonzero coefficients in one row."""
-        counts = sum(np.count_nonzero(vals, axis=0) for _, vals in self.groups)
+        counts = np.zeros(self.size, np.intp)
+        for _, vals in self.arrays:
+            counts += np.count_nonzero(vals.reshape(len(vals), -1), axis=0)
+        for m in self.maps:
+            if not m.empty:
+                counts.reshape(m.shape)[m.region()] += 1
         return int(np.max(counts, initial=0))
+
+    def scaled(self, factor) -> Slots:
+        """``factor * self`` for a number or an array of one element that broadcasts to the
+        rows' layout (index maps keep their form; dtypes follow NumPy's array rules)."""
+        one = np.reshape(factor, 1) if isinstance(factor, np.ndarray) else factor
+        return Slots([(c, v * factor) for c, v in self.arrays], self.full_at,
+                     [m.with_value(m.value * one) for m in self.maps], self.layout)
 
     def conj(self) -> Slots:
         """The complex conjugate matrix (real coefficients are shared, not copied)."""
-        return Slots([(c, v.conj() if is_complex(v.dtype) else v) for c, v in self.groups],
-                     self.full_at)
+        return Slots([(c, v.conj() if is_complex(v.dtype) else v) for c, v in self.arrays],
+                     self.full_at, [m.with_value(m.value.conj()) for m in self.maps], self.layout)
 
 
 def _index_dtype(n: int):
@@ -137,36 +391,11 @@ def _index_dtype(n: int):
 def _identity_slots(shape, dtype) -> Slots:
     """The identity over ``prod(shape)`` columns, one slot deep, coefficients of ``dtype``."""
     size = int(np.prod(shape, dtype=np.int64))
-    cols = np.arange(size, dtype=_index_dtype(size)).reshape((1,) + tuple(shape))
-    return Slots([(cols, np.ones((1,) + tuple(shape), dtype))])
+    return Slots(maps=[IndexMap.identity(shape, dtype, _index_dtype(size))])
 
 
 def _empty(rows: int, n: int, dtype) -> sp.csr_matrix:
     return sp.csr_matrix((rows, n), dtype=dtype)
-
-
-def _band_order(slots: Slots):
-    """The slots sorted by offset when each is a band (column = row + a fixed offset).
-
-    Returns ``(order, distinct)`` (the slot order, whether no two offsets are equal),
-    or ``None`` when some slot is not a band. Stencils are bands: their rows come out
-    sorted without sorting them.
-    """
-    offsets, rows = [], None
-    for cols, vals in slots.flat_slots():
-        if rows is None:
-            rows = np.arange(cols.size, dtype=np.int64 if cols.size >= 2 ** 31 else cols.dtype)
-        entry = vals != 0
-        if not entry.any():
-            offsets.append(0)
-            continue
-        first = int(np.argmax(entry))
-        offset = int(cols[first]) - first
-        if np.any((cols - rows != offset) & entry):
-            return None
-        offsets.append(offset)
-    order = np.argsort(offsets, kind="stable")
-    return order, len(set(offsets)) == len(offsets)
 
 
 def _slots_to_csr(slots: Slots, n: int, order=None) -> sp.csr_matrix:
@@ -253,6 +482,8 @@ def _scaled(factor, form, shape):
         form = form.shaped(shape)
         if _is_one(factor):
             return form
+        if np.size(factor) == 1 and np.ndim(factor) <= len(shape):
+            return form.scaled(factor)
         return Slots([(c, v * factor) for c, v in form.groups], form.full_at)
     if np.size(factor) == 1:
         data = form.data * (factor if np.ndim(factor) == 0 else factor.reshape(()))
@@ -306,8 +537,9 @@ def _summed(terms, n: int, shape):
     if len(terms) == 1:
         return terms[0]
     if all(isinstance(t, Slots) for t in terms):
-        groups = [g for t in terms for g in t.shaped(shape).groups]
-        return _packed(Slots(groups, max(t.full_at for t in terms)), n, shape)
+        terms = [t.shaped(shape) for t in terms]
+        return _packed(Slots([g for t in terms for g in t.arrays], max(t.full_at for t in terms),
+                             [m for t in terms for m in t.maps], tuple(shape)), n, shape)
     total = _as_csr(terms[0], n)
     for t in terms[1:]:
         total = total + _as_csr(t, n)
@@ -327,9 +559,16 @@ def _moved(prim, params, avals, forms, n: int):
         return _moved_rows(prim, params, avals, forms, n)
     if len(forms) == 1:
         (a,), (f,) = avals, forms
+        f = f.shaped(a.shape)
+        if prim.keeps_flat_order:
+            return f.shaped(prim.abstract_eval(a, **params).shape)
+        maps = _moved_maps(prim, params, a, f.maps)
+        if maps is None:
+            f.groups                                    # as arrays, moved by batch below
+            maps = []
         return Slots([(np.asarray(prim.batch(len(c), c, **params)),
-                       np.asarray(prim.batch(len(v), v, **params)))
-                      for c, v in f.shaped(a.shape).groups])
+                       np.asarray(prim.batch(len(v), v, **params))) for c, v in f.arrays],
+                     maps=maps, layout=prim.abstract_eval(a, **params).shape)
     present = [f for f in forms if f is not None]
     depth = max(f.depth for f in present)
     rows = sum(a.size for a in avals)
@@ -344,6 +583,21 @@ def _moved(prim, params, avals, forms, n: int):
     cols = prim.batch(depth, *(c for c, _ in stacks), **params)
     vals = prim.batch(depth, *(v for _, v in stacks), **params)
     return Slots([(np.asarray(cols), np.asarray(vals))])
+
+
+def _moved_maps(prim, params, aval, maps):
+    """The index maps ``maps`` after a step of ``prim``, or ``None`` where that needs arrays."""
+    if not maps:
+        return []
+    element_map = prim.element_map(aval, **params)
+    if element_map is None:
+        return None
+    shape = prim.abstract_eval(aval, **params).shape
+    laid_out = [m.laid_out(aval.shape) for m in maps]
+    if any(m is None for m in laid_out):
+        return None
+    moved = [m.moved(element_map, shape) for m in laid_out]
+    return None if any(m is None for m in moved) else moved
 
 
 def _moved_rows(prim, params, avals, forms, n: int):
@@ -486,17 +740,72 @@ def _canonical(form, n: int) -> sp.csr_matrix:
         M.sum_duplicates()
         M.eliminate_zeros()
         return M
-    banded = _band_order(form)
-    M = _slots_to_csr(form, n, None if banded is None else banded[0])    # stores no zeros
-    if banded is not None:
-        M.has_sorted_indices = True
-        if banded[1]:                                   # one entry per band and row
-            M.has_canonical_format = True
-            return M
+    M = _banded_csr(form, n)
+    if M is not None:
+        return M
+    M = _slots_to_csr(form, n)                          # stores no zeros
     stored = M.nnz
     M.sum_duplicates()
     if M.nnz < stored:                                  # duplicates may have cancelled
         M.eliminate_zeros()
+    return M
+
+
+def _bands(slots: Slots):
+    """``(offset, slot)`` of each slot with entries, each a band (column = row + offset);
+    ``None`` when some slot is not a band. A slot is an :class:`IndexMap` or a 1-d array
+    of coefficients over the rows."""
+    bands, rows = [], None
+    for m in slots.maps:
+        if not m.empty:
+            offset = m.band_offset()
+            if offset is None:
+                return None
+            bands.append((offset, m))
+    for cols, vals in slots.arrays:
+        for c, v in zip(cols.reshape(len(cols), -1), vals.reshape(len(vals), -1)):
+            if rows is None:
+                rows = np.arange(c.size, dtype=np.int64 if c.size >= 2 ** 31 else c.dtype)
+            entry = v != 0
+            if not entry.any():
+                continue
+            first = int(np.argmax(entry))
+            offset = int(c[first]) - first
+            if np.any((c - rows != offset) & entry):
+                return None
+            bands.append((offset, v))
+    return bands
+
+
+def _banded_csr(slots: Slots, n: int):
+    """The canonical CSR matrix of ``slots`` when every slot is a band, else ``None``.
+
+    The bands are laid out as the diagonals of a ``scipy.sparse.dia_matrix`` (slots of
+    one offset added), whose conversion writes the CSR rows in order, drops zeros and
+    needs no sort.
+    """
+    bands = _bands(slots)
+    if bands is None:
+        return None
+    m = slots.size
+    offsets = sorted({offset for offset, _ in bands})
+    if not offsets:
+        return _empty(m, n, slots.dtype)
+    where = {offset: k for k, offset in enumerate(offsets)}
+    # diagonal k holds row r's entry at r + offsets[k]; margins let every slot be added as
+    # one window of m elements (its zeros may fall outside its own diagonal)
+    before, after = max(0, -offsets[0]), max(0, offsets[-1] + m - n)
+    flat = np.zeros(before + len(offsets) * n + after, slots.dtype)
+    for offset, slot in bands:
+        start = before + where[offset] * n + offset
+        window = flat[start:start + m]
+        if isinstance(slot, IndexMap):
+            window.reshape(slot.shape)[slot.region()] += slot.value[0]
+        else:
+            window += slot
+    data = flat[before:before + len(offsets) * n].reshape(len(offsets), n)
+    M = sp.dia_matrix((data, np.array(offsets)), shape=(m, n)).tocsr()
+    M.sort_indices()                                    # a no-op where the conversion sorted
     return M
 
 

@@ -82,6 +82,9 @@ class Reshape(Primitive):
     fused_form = "element"
 
     def fused_element(self, loop, index, *, shape):
+        view = loop.view(0, shape)  # an array read through a view: no flat index arithmetic
+        if view is not None:
+            return loop.at(view, index)
         return loop.read(0, _reshaped_index(loop, index, shape, loop.in_avals[0].shape))
 
     def fused_loops(self, loop, *, shape):

@@ -50,7 +50,8 @@ class Slice(Primitive):
     moves_elements = True
 
     def element_map(self, x, *, starts, stops, steps):
-        return [(d, 0, 1, a, s, _count(a, b, s)) for d, (a, b, s) in enumerate(zip(starts, stops, steps))]
+        return [(d, 0, 1, a, s, _count(a, b, s))
+                for d, (a, b, s) in enumerate(zip(starts, stops, steps))]
 
     def transpose(self, ct, x, *, starts, stops, steps):
         return (pad(ct, **_slice_placement(x.shape, starts, steps, ct.shape)),)
