@@ -505,8 +505,11 @@ class TracedLinearOperator(LinearOperator):
         factor = getattr(self, "_normal_factor", None)
         if factor is not None:
             M = tosparse(factor, "csr", dense_limit)
-            squares = M.multiply(M.conj()).real if is_complex(M.dtype) else M.multiply(M)
-            return np.asarray(squares.sum(axis=0)).ravel().astype(self.dtype)
+            squares = np.square(M.data.real) + np.square(M.data.imag) if is_complex(M.dtype) \
+                else np.square(M.data)
+            # column sums of |A_ij|^2 in one pass over the entries (no product matrix)
+            sums = np.bincount(M.indices, weights=squares, minlength=M.shape[1])
+            return sums.astype(self.dtype)
         return tosparse(self, "csr", dense_limit).diagonal().astype(self.dtype, copy=False)
 
     # -- algebra -------------------------------------------------------------------------
