@@ -30,7 +30,18 @@ _EPS = np.finfo(np.float64).eps
 
 
 def print_progress(iteration: int, residual: float) -> None:
-    """An iteration log: one line per iteration with the residual norm."""
+    """An iteration log: one line per iteration with the residual norm.
+
+    Pass it as ``progress=`` to a solver of this module.
+
+    Parameters
+    ----------
+    iteration : int
+        The iteration count when the solver reports (each solver's ``progress`` says when).
+    residual : float
+        The norm that solver reports: ``‖r‖`` for ``cg``, ``‖Aᴴr‖`` for ``cgls``, SciPy's
+        ``r1norm``/``normr`` for ``lsqr``/``lsmr``.
+    """
     print(f"{iteration:6d}  residual {residual:.6e}")
 
 
