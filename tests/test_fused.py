@@ -354,3 +354,109 @@ def test_outputs_that_view_one_buffer_are_separate_arrays():
         np.testing.assert_array_equal(g, w)
         assert g.flags.writeable
         assert not any(np.may_share_memory(g, other) for other in got[:k] + [x])
+
+
+def _laplacian(x):
+    inner = x[2:, 1:-1] + x[:-2, 1:-1] + x[1:-1, 2:] + x[1:-1, :-2] - 4.0 * x[1:-1, 1:-1]
+    return np.pad(inner, 1)
+
+
+def _parallel_plans(monkeypatch, program):
+    """The program's plan with parallel loops (from 1000 elements on) and a serial one."""
+    monkeypatch.setattr(fused_executor, "PARALLEL_MIN_ELEMENTS", 1 << 60)
+    serial = fused_executor.FusedPlan(program)
+    monkeypatch.setattr(fused_executor, "PARALLEL_MIN_ELEMENTS", 1000)
+    return fused_executor.FusedPlan(program), serial
+
+
+@pytest.mark.parametrize("fun, shape", [(_laplacian, (64, 48)), (_stencil, (5000,)),
+                                        (_row_writes, (200, 6))],
+                         ids=["laplacian", "stencil", "row-loop"])
+def test_parallel_loops_give_the_serial_results_exactly(monkeypatch, fun, shape):
+    program = linop.trace(fun, np.zeros(shape))
+    for prog, seed in ((program, 0), (linop.transpose(program), 1)):
+        parallel, serial = _parallel_plans(monkeypatch, prog)
+        assert parallel.parallel_calls and not serial.parallel_calls
+        assert any(k.targetoptions.get("parallel") for k in parallel.kernels)
+        x = np.random.default_rng(seed).standard_normal(prog.invars[0].aval.shape)
+        want = serial.run(x)[0]
+        for _ in range(8):  # the first calls alternate between the variants
+            np.testing.assert_array_equal(parallel.run(x)[0], want)
+        assert all(np.isfinite(call.best).all() for call in parallel.parallel_calls)
+        np.testing.assert_allclose(want, prog.call_flat([x], "numpy")[0], rtol=1e-13, atol=1e-13)
+
+
+def test_threads_calling_parallel_kernels_at_once_get_exact_results(monkeypatch):
+    program = linop.trace(_laplacian, np.zeros((64, 48)))
+    parallel, serial = _parallel_plans(monkeypatch, program)
+    inputs = [np.random.default_rng(k).standard_normal((64, 48)) for k in range(12)]
+    wants = [serial.run(x)[0] for x in inputs]
+    results = [None] * len(inputs)
+    barrier = threading.Barrier(len(inputs))
+
+    def work(k):
+        barrier.wait()
+        results[k] = [parallel.run(inputs[k])[0] for _ in range(20)]
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, want in zip(results, wants):
+        for g in got:
+            np.testing.assert_array_equal(g, want)
+
+
+def test_parallel_loops_can_be_turned_off(monkeypatch):
+    monkeypatch.setattr(fused_executor, "PARALLEL_MIN_ELEMENTS", 1000)
+    monkeypatch.setenv(fused_executor.PARALLEL_ENV, "0")
+    plan = fused_executor.FusedPlan(linop.trace(_laplacian, np.zeros((64, 48))))
+    assert not plan.parallel_calls
+    assert not any(k.targetoptions.get("parallel") for k in plan.kernels)
+
+
+def test_small_kernels_and_accumulations_stay_serial():
+    def accumulations(x):
+        return np.cumsum(x, axis=0).sum(axis=1)
+
+    program = linop.trace(accumulations, np.zeros((4000, 80)))
+    assert fused_executor.fused_plan(program).parallel_calls == []  # running sums, then a sum
+    assert fused_executor.fused_plan(_program(2000)).parallel_calls == []  # below the threshold
+
+
+def test_an_operators_reshaped_input_is_read_through_a_view():
+    op = linop.aslinearoperator(_laplacian, np.zeros((30, 20)), executor="numba")
+    plan = fused_executor.fused_plan(op.flat_program)
+    source = inspect.getsource(plan.kernels[0].py_func)
+    assert "x0.reshape(" in source and "//" not in source
+    x = np.random.default_rng(2).standard_normal(600)
+    np.testing.assert_array_equal(op.matvec(x), _laplacian(x.reshape(30, 20)).ravel())
+
+
+def _cumsum_rows(x):
+    return np.cumsum(2.0 * x, axis=1)[:, ::-1]
+
+
+_PERMUTATION = np.random.default_rng(3).permutation(3000)
+
+
+def _permuted(x):
+    return 2.0 * x[_PERMUTATION]  # its adjoint is a scatter-add to positions never repeated
+
+
+def _flipped_flat(x):
+    return (x * 3.0)[::-1].reshape(-1)  # a stored reshape
+
+
+@pytest.mark.parametrize("fun, shape", [(_cumsum_rows, (60, 50)), (_flipped_flat, (40, 60)),
+                                        (_permuted, (3000,))],
+                         ids=["cumsum-rows", "stored-reshape", "unique-scatter"])
+def test_parallel_loop_rules_of_primitives_give_the_serial_results_exactly(monkeypatch, fun, shape):
+    program = linop.trace(fun, np.zeros(shape))
+    for prog, seed in ((program, 0), (linop.transpose(program), 1)):
+        parallel, serial = _parallel_plans(monkeypatch, prog)
+        assert parallel.parallel_calls
+        x = np.random.default_rng(seed).standard_normal(prog.invars[0].aval.shape)
+        for _ in range(6):
+            np.testing.assert_array_equal(parallel.run(x)[0], serial.run(x)[0])

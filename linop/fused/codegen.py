@@ -78,10 +78,14 @@ class Kernel:
         self.const_names: dict = {}
         self.compact: dict = {}    # constant's name -> its compacted array
         self.hoisted: list = []    # statements before the loops (parameters, scalar constants)
+        self.views: dict = {}      # (argument, shape) -> name of its reshaped view
         self.lines: list = []
         self.depth = 1
         self._names = itertools.count()
         self.scope = ""            # part of every fresh name (names of drafted writes are marked)
+        self.in_parallel = False   # while statements inside a parallel loop are written
+        #: Whether the kernel has a parallel loop (then its source has a parallel variant).
+        self.parallel = False
 
     # -- statements -------------------------------------------------------
     def name(self, prefix: str) -> str:
@@ -189,24 +193,35 @@ class Kernel:
         return f"({', '.join(dims)},)"
 
     @contextlib.contextmanager
-    def nest(self, shape, reverse=()):
-        """Loops over ``shape`` (C order); axes in ``reverse`` run from the end. Gives the index."""
-        depth, index = self.depth, []
+    def nest(self, shape, reverse=(), parallel=False):
+        """Loops over ``shape`` (C order); axes in ``reverse`` run from the end. Gives the index.
+
+        With ``parallel`` (for loops whose iterations write disjoint elements and read
+        nothing that others write) the outermost loop is a ``numba.prange``, unless the
+        nest is inside a parallel loop already: :attr:`parallel` then says so, and the
+        kernel's ``kernel_parallel`` variant splits that loop across threads.
+        """
+        depth, index, opened = self.depth, [], False
         for axis, n in enumerate(shape):
             i = self.name("i")
+            loop = "range"
+            if parallel and axis == 0 and not self.in_parallel:
+                loop, opened, self.in_parallel, self.parallel = "numba.prange", True, True, True
             if axis in reverse:
                 r = self.name("r")
-                self.emit(f"for {r} in range({self.int(n)}):")
+                self.emit(f"for {r} in {loop}({self.int(n)}):")
                 self.depth += 1
                 self.emit(f"{i} = {self.int(n - 1)} - {r}")
             else:
-                self.emit(f"for {i} in range({self.int(n)}):")
+                self.emit(f"for {i} in {loop}({self.int(n)}):")
                 self.depth += 1
             index.append(i)
         try:
             yield index
         finally:
             self.depth = depth
+            if opened:
+                self.in_parallel = False
 
     # -- values ----------------------------------------------------------
     def value(self, var, index) -> str:
@@ -221,6 +236,24 @@ class Kernel:
         eqn = self.producer[var.id]
         expr = eqn.prim.fused_element(Loop(self, eqn), index, **eqn.params)
         return expr if expr.isidentifier() else self.temp(expr)  # no copies of names to compile
+
+    def view(self, var, shape):
+        """The name of a view in ``shape`` (same size, C order) of the kernel argument that
+        holds ``var``, made once before the loops; None when ``var`` is computed in the
+        loops or a write is being drafted. Indexing the view spares the flat index
+        arithmetic of a reshape, which keeps numba from vectorising a loop."""
+        if self.varying is not None or (var.id in self.producer and var.id not in self.stored):
+            return None
+        self.value(var, [])  # makes it an argument
+        name = self.arrays[var.id]
+        if not name.startswith("x"):
+            return None  # a buffer this kernel writes: its views are made with it
+        key = (name, tuple(shape))
+        found = self.views.get(key)
+        if found is None:
+            found = self.views[key] = f"v{name}_{len(self.views)}"
+            self.hoisted.append(f"{found} = {name}.reshape({self.shape_tuple(shape)})")
+        return found
 
     def allocate(self, var, zeros: bool, flat: bool = False) -> str:
         """An array argument for ``var`` (the plan allocates it); its name.
@@ -252,7 +285,7 @@ class Kernel:
                             "no fused_loops rule")
         out = eqn.out
         name = self.allocate(out, zeros=False)
-        with self.nest(out.aval.shape) as index:
+        with self.nest(out.aval.shape, parallel=True) as index:  # gather form: disjoint writes
             expr = eqn.prim.fused_element(Loop(self, eqn), index, **eqn.params)
             self.emit(f"{self.at(name, index)} = {expr}")
 
@@ -262,7 +295,7 @@ class Kernel:
         become one loop over a table of those parameters (one loop body to compile, not one per write)."""
         out = chain[-1].out
         name = self.allocate(out, zeros=False)
-        with self.nest(out.aval.shape) as index:
+        with self.nest(out.aval.shape, parallel=True) as index:
             self.emit(f"{self.at(name, index)} = {self.value(chain[0].inputs[0], index)}")
         drafts = [self.draft(eqn, name) for eqn in chain]
         for text, group in itertools.groupby(drafts, key=lambda d: d[0]):
@@ -338,6 +371,10 @@ class Loop:
         """A zero of the output dtype."""
         return self.kernel.zero(self.out_aval.dtype)
 
+    def view(self, k: int, shape):
+        """A name for input ``k`` viewed in ``shape`` (see :meth:`Kernel.view`), or None."""
+        return self.kernel.view(self.eqn.inputs[k], shape)
+
     def cast(self, expr: str, dtype=None) -> str:
         """``expr`` as a scalar of ``dtype`` (default: the output dtype).
 
@@ -405,9 +442,11 @@ class Loop:
         """Source of a shape tuple of integer parameters."""
         return self.kernel.shape_tuple(shape)
 
-    def nest(self, shape, reverse=()):
-        """Loops over ``shape``; gives the index (see :meth:`Kernel.nest`)."""
-        return self.kernel.nest(shape, reverse)
+    def nest(self, shape, reverse=(), parallel=False):
+        """Loops over ``shape``; gives the index (see :meth:`Kernel.nest`). Pass ``parallel``
+        only for loops whose iterations write disjoint elements: no accumulation, and no
+        read of what another iteration writes."""
+        return self.kernel.nest(shape, reverse, parallel)
 
     def emit(self, text: str) -> None:
         """One statement at the current depth."""
@@ -433,6 +472,10 @@ class KernelSpec:
         The arrays the kernel writes, in argument order: aval, zero-filled, flat (1-d).
     output : int
         The buffer holding the value written.
+    parallel : bool
+        Whether the kernel has a parallel loop (a ``numba.prange``, a plain loop in the
+        serial variant): :func:`linop.fused.cache.kernel_for` can then give a variant
+        compiled with ``parallel=True``.
     """
 
     source: str
@@ -442,6 +485,7 @@ class KernelSpec:
     table: np.ndarray
     buffers: list
     output: int
+    parallel: bool = False
 
 
 def kernel_source(region: Region, stored: set, target) -> KernelSpec:
@@ -451,4 +495,4 @@ def kernel_source(region: Region, stored: set, target) -> KernelSpec:
     ints = np.array(list(kernel.ints) or [0], dtype=np.int64)
     table = np.array(kernel.table or [0], dtype=np.int64)
     return KernelSpec(source, kernel.inputs, [c for _, c in kernel.consts], ints, table, kernel.buffers,
-                      kernel.buffer_of[target.out.id])
+                      kernel.buffer_of[target.out.id], kernel.parallel)

@@ -6,8 +6,11 @@ numba kernel (a region that stores only its output is one call), every other equ
 one call of its primitive's ``impl`` (FFTs, dense contractions,
 sparse products run in NumPy/SciPy). Kernels are compiled when the plan is made, for the
 dtypes and ranks of the program; any failure there gives the NumPy plan instead, with one
-:class:`~linop.errors.FusedExecutorWarning`. Plans hold no mutable state and the kernels
-release the GIL, so one plan may run in several threads at once. Outputs are fresh arrays.
+:class:`~linop.errors.FusedExecutorWarning`. Large kernels may run on several threads
+(:class:`ParallelCall`, :data:`PARALLEL_MIN_ELEMENTS`). Plans hold no mutable state but
+the timings that choose between a kernel's serial and parallel variants (which compute
+the same), and the kernels release the GIL, so one plan may run in several threads at
+once. Outputs are fresh arrays.
 
 ``"auto"`` runs the NumPy executor unless the program is *worth compiling*: numba is
 installed, the fusible equations write at least :data:`AUTO_MIN_ELEMENTS` elements per
@@ -24,6 +27,8 @@ from __future__ import annotations
 import functools
 import importlib.util
 import itertools
+import os
+import threading
 import time
 import warnings
 
@@ -39,7 +44,8 @@ from .codegen import kernel_source
 from .regions import Region, fused_elements, partition, stored_values
 
 __all__ = ["FusedPlan", "fused_plan", "plan_for", "run_fused", "run_auto", "check_executor",
-           "numba_installed", "AUTO_MIN_ELEMENTS", "AUTO_MIN_SECONDS", "AUTO_MAX_SLICE_WRITES", "slice_writes", "EXECUTOR_NAMES"]
+           "numba_installed", "AUTO_MIN_ELEMENTS", "AUTO_MIN_SECONDS", "AUTO_MAX_SLICE_WRITES", "slice_writes", "EXECUTOR_NAMES",
+           "PARALLEL_MIN_ELEMENTS", "PARALLEL_ENV", "parallel_enabled", "ParallelCall"]
 
 #: The executors a program can be run with.
 EXECUTOR_NAMES = ("numpy", "numba", "auto")
@@ -49,6 +55,14 @@ AUTO_MIN_ELEMENTS = 1 << 16
 AUTO_MIN_SECONDS = 0.5
 #: ``"auto"`` keeps programs with this many slice writes or more on the NumPy executor.
 AUTO_MAX_SLICE_WRITES = 8
+#: A kernel that writes at least this many elements may run its outer loop on all of
+#: numba's threads (when its loops allow; :class:`ParallelCall` measures whether that is
+#: faster); a smaller one runs on one thread. On 2 cores a 2-D stencil of 2^16 elements
+#: ran 1.8x faster on both (idle cores), of 2^14 elements 2.8x slower (busy ones); the
+#: parallel variant costs a compilation of its own (a few tenths of a second).
+PARALLEL_MIN_ELEMENTS = 1 << 17
+#: The environment variable that turns parallel loops off (``0``) for plans made afterwards.
+PARALLEL_ENV = "LINOP_FUSED_PARALLEL"
 
 
 @functools.cache
@@ -86,6 +100,8 @@ class FusedPlan:
         self.source, namespace = driver.generate()
         #: The numba dispatcher of each kernel call, in call order (equal structures share one).
         self.kernels = driver.kernels
+        #: The :class:`ParallelCall` of each kernel that may run on several threads.
+        self.parallel_calls = driver.parallel_calls
         exec(compile(self.source, "<linop fused plan>", "exec"), namespace)
         #: ``run(*arrays)``: the list of outputs (no checks: inputs must match the program).
         self.run = namespace["_plan"]
@@ -106,6 +122,7 @@ class _Driver:
         #: name -> the plan's own buffer it is (a view of): outputs there need no copy
         self.owner: dict = {}
         self.kernels: list = []
+        self.parallel_calls: list = []
         self.lines: list = []
         self._count = itertools.count()
 
@@ -125,8 +142,13 @@ class _Driver:
                 self.kernel_call(kernel_source(region, stored, eqn), eqn.out)
 
     def kernel_call(self, spec, out) -> None:
-        kernel = kernel_for(spec.source)
-        _compile(kernel, spec)
+        kernel = call = kernel_for(spec.source)
+        if spec.parallel and out.aval.size >= PARALLEL_MIN_ELEMENTS and parallel_enabled():
+            kernel, call = _parallel_kernel(spec)
+        if call is kernel:
+            _compile(kernel, spec)
+        else:
+            self.parallel_calls.append(call)
         self.kernels.append(kernel)
         args = [self.names[v.id] if v.id in self.contiguous else f"_c({self.names[v.id]})"
                 for v in spec.inputs]
@@ -140,7 +162,7 @@ class _Driver:
             buffers.append(name)
         args += buffers + [self.bind(c) for c in spec.consts] + [self.bind(spec.ints),
                                                                  self.bind(spec.table)]
-        self.lines.append((f"{self.bind(kernel)}({', '.join(args)})", used | set(buffers)))
+        self.lines.append((f"{self.bind(call)}({', '.join(args)})", used | set(buffers)))
         name = self.new_name(out)
         aval, _, flat = spec.buffers[spec.output]
         view = f".reshape({aval.shape!r})" if flat or not aval.shape else ""
@@ -218,6 +240,120 @@ def _compile(kernel, spec) -> None:
     types += [numba.typeof(c) for c in spec.consts] + [numba.typeof(spec.ints)] * 2
     with COMPILE_LOCK:
         kernel.compile(tuple(types))
+
+
+def parallel_enabled() -> bool:
+    """Whether plans made now may split large loops across threads: numba has more than
+    one thread (``NUMBA_NUM_THREADS``) and :data:`PARALLEL_ENV` is not ``0``."""
+    import numba
+
+    return os.environ.get(PARALLEL_ENV, "1").strip() != "0" and numba.config.NUMBA_NUM_THREADS > 1
+
+
+def _parallel_kernel(spec):
+    """``(dispatcher, call)`` for a kernel run on several threads: its parallel variant,
+    compiled now, and what the plan calls (a :class:`ParallelCall`). A parallel variant
+    that does not compile gives the serial kernel, with one warning."""
+    kernel = kernel_for(spec.source, parallel=True)
+    try:
+        _compile(kernel, spec)
+    except Exception as error:  # numba's parallel passes reject the loop: the serial one runs it
+        warnings.warn(FusedExecutorWarning(
+            f"the fused executor could not compile a parallel loop ({type(error).__name__}); "
+            "it runs on one thread instead, with the same results"), stacklevel=6)
+        serial = kernel_for(spec.source)
+        _compile(serial, spec)
+        return serial, serial
+    return kernel, ParallelCall(kernel, spec)
+
+
+#: Held while a parallel kernel runs: numba's threading layers need not be reentrant
+#: (``workqueue`` aborts on concurrent launches), so one runs at a time per process.
+_PARALLEL_LOCK = threading.Lock()
+_forked = False
+
+
+def _after_fork_in_child() -> None:
+    # OpenMP runtimes (numba's "omp" layer) may hang in a child forked after they started.
+    global _forked
+    _forked = True
+
+
+if hasattr(os, "register_at_fork"):  # POSIX only; elsewhere no process forks
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class ParallelCall:
+    """Runs a kernel on several threads, or on one where that is faster now.
+
+    Both variants write the same elements with the same arithmetic, so results are
+    identical whichever runs. Which one is faster depends on the load of the machine
+    (a parallel loop waits for its slowest thread, and a busy core makes that thread
+    late, by a scheduler's time slice: milliseconds), so the call keeps the best recent
+    time of each: the first calls alternate, then the faster one runs, and the other one
+    is timed again after :attr:`PROBE` calls, after twice as many each time it loses
+    again (at most :attr:`MAX_PROBE`: a losing probe costs little). The serial variant
+    also runs while another thread runs a parallel kernel, and in a forked child; it is
+    compiled when first needed.
+
+    Parameters
+    ----------
+    parallel : numba dispatcher
+        The kernel's ``kernel_parallel`` variant, compiled.
+    spec : KernelSpec
+        The kernel's source and argument types (to compile the serial variant).
+    """
+
+    __slots__ = ("parallel", "spec", "serial", "calls", "best", "probe", "next_probe", "chosen")
+    #: Calls before the variant not chosen is timed again (doubled each time it loses).
+    PROBE = 32
+    #: The longest interval between two timings of the variant not chosen.
+    MAX_PROBE = 4096
+    #: How much a best time is allowed to age (grow) per call of its variant: a change
+    #: of load shows within some tens of calls.
+    AGEING = 1.02
+
+    def __init__(self, parallel, spec):
+        self.parallel, self.spec, self.serial = parallel, spec, None
+        self.calls = 0
+        self.best = [float("inf"), float("inf")]  # serial, parallel
+        self.probe, self.next_probe, self.chosen = self.PROBE, 4 + self.PROBE, 1
+
+    def __call__(self, *args):
+        self.calls += 1
+        if self.wants_parallel() and not _forked and _PARALLEL_LOCK.acquire(blocking=False):
+            try:
+                self.timed(1, self.parallel, args)
+            finally:
+                _PARALLEL_LOCK.release()
+            return
+        self.timed(0, self.serial or self.serial_kernel(), args)
+
+    def wants_parallel(self) -> bool:
+        """Whether to run the parallel variant now (see the class's notes)."""
+        if self.calls <= 4:
+            return self.calls % 2 == 1
+        faster = int(self.best[1] <= self.best[0])
+        if faster != self.chosen:  # the last probe won, or the chosen one slowed down
+            self.chosen, self.probe = faster, self.PROBE
+        if self.calls < self.next_probe:
+            return faster == 1
+        self.probe = min(2 * self.probe, self.MAX_PROBE)
+        self.next_probe = self.calls + self.probe
+        return faster == 0
+
+    def timed(self, k: int, kernel, args) -> None:
+        """Run ``kernel`` (variant ``k``: 0 serial, 1 parallel) and keep its best time."""
+        start = time.perf_counter()
+        kernel(*args)
+        self.best[k] = min(self.best[k] * self.AGEING, time.perf_counter() - start)
+
+    def serial_kernel(self):
+        """The serial variant, compiled (or loaded from the disk cache) on first use."""
+        serial = kernel_for(self.spec.source)
+        _compile(serial, self.spec)
+        self.serial = serial
+        return serial
 
 
 def _fresh_output(out, inputs):

@@ -42,7 +42,7 @@ class Cumsum(Primitive):
         x = loop.in_avals[0]
         out = loop.output(zeros=False)
         if axis == x.ndim - 1:  # along the innermost loop: the running sum stays in a local
-            with loop.nest(x.shape[:-1]) as outer:
+            with loop.nest(x.shape[:-1], parallel=True) as outer:  # rows are independent
                 total = loop.temp(loop.zero())
                 with loop.nest(x.shape[-1:], reverse=(0,) if reverse else ()) as inner:
                     loop.emit(f"{total} = {total} + {loop.read(0, outer + inner)}")

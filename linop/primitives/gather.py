@@ -109,7 +109,7 @@ class ScatterAdd(Primitive):
         u = loop.in_avals[0]
         out = loop.output(zeros=True, flat=True)
         positions = loop.const(_positions(idx, flat))
-        with loop.nest(u.shape) as index:
+        with loop.nest(u.shape, parallel=unique) as index:  # no position repeated: no race
             loop.emit(f"{out}[{positions}[{loop.flat_index(index, u.shape)}]] += "
                       f"{loop.read(0, index)}")
 

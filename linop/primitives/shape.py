@@ -91,7 +91,7 @@ class Reshape(Primitive):
         """Stored: written through a view of the input's shape, in the input's order."""
         x = loop.in_avals[0]
         view = loop.temp(f"{loop.output(zeros=False)}.reshape({loop.shape_tuple(x.shape)})")
-        with loop.nest(x.shape) as index:
+        with loop.nest(x.shape, parallel=True) as index:  # each element written once
             loop.emit(f"{loop.at(view, index)} = {loop.read(0, index)}")
 
     def abstract_eval(self, x, *, shape):
