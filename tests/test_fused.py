@@ -460,3 +460,43 @@ def test_parallel_loop_rules_of_primitives_give_the_serial_results_exactly(monke
         x = np.random.default_rng(seed).standard_normal(prog.invars[0].aval.shape)
         for _ in range(6):
             np.testing.assert_array_equal(parallel.run(x)[0], serial.run(x)[0])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "complex64", "complex128"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+def test_fused_cumsum_keeps_the_sign_of_leading_zeros(dtype, reverse):
+    x = np.array([[-0.0, -0.0, 1.0], [-0.0, 2.0, -2.0]], dtype)
+    if x.dtype.kind == "c":
+        x = x + 1j * np.array([[-0.0, 0.0, -0.0], [1.0, -0.0, -0.0]])
+    if reverse:
+        fun = lambda v: np.cumsum(v[:, ::-1], axis=1)[:, ::-1]
+    else:
+        fun = lambda v: np.cumsum(v, axis=1)
+    got = linop.trace(fun, x).call_flat([x], "numba")[0]
+    want = fun(x)
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+    for part in (np.real, np.imag):
+        np.testing.assert_array_equal(np.signbit(part(got)), np.signbit(part(want)))
+
+
+def test_programs_with_empty_arrays_run_on_the_numba_executor():
+    idx = np.array([0, 3, 3, 1, 5])
+    A = linop.aslinearoperator(lambda x: x[idx], np.zeros(6), executor="numba")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FusedExecutorWarning)
+        out = A.rmatmat(np.zeros((5, 0)))
+        assert out.shape == (6, 0)
+        program = linop.trace(lambda x: np.cumsum(x[:0]) * 2.0, np.zeros(4))
+        assert program.call_flat([np.arange(4.0)], "numba")[0].shape == (0,)
+
+
+@pytest.mark.parametrize("factor", [np.array(2.0), np.array([2.0]), np.array([[2.0]]),
+                                    np.array([[[2.0]]])], ids=["0d", "1d", "2d", "3d"])
+def test_one_element_constants_of_any_rank_compile(factor):
+    fun = lambda x: np.broadcast_to(x, (3, 4)) * factor
+    x = np.arange(4.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FusedExecutorWarning)
+        got = linop.trace(fun, x).call_flat([x], "numba")[0]
+    np.testing.assert_array_equal(got, fun(x))

@@ -325,3 +325,59 @@ def test_operator_calls_return_fresh_arrays():
     assert not np.shares_memory(results[0], results[-1])
     assert A.matvec(np.arange(4)).dtype == np.float64  # other dtypes take the checked path
     assert A.matvec(x[:, None]).shape == (4, 1)
+
+
+def test_a_at_x_names_itself_in_the_errors_of_non_numeric_vectors():
+    # the vector fast path of A @ x and A.dot must leave those errors to the checked path
+    A = linop.aslinearoperator(lambda x: 2 * x, np.zeros(4), executor="numpy")
+    for call in (A.__matmul__, A.dot):
+        with pytest.raises(TypeError, match=r"^A @ x at .*test_inplace_exec\.py:\d+: expected a "
+                                            r"numeric vector"):
+            call(np.array(list("abcd")))
+
+
+def _copied_view_then_update(x):
+    y = 2 * x
+    v = y.reshape(4, 1).copy()                 # a view of y in the plan (x[:, None])
+    y[1:3] += x[:2]
+    y[0] -= x[3]
+    return y, v
+
+
+def _unit_sum_then_update(x):
+    s = x.sum(axis=1)                          # runs as x.reshape(3) + 0
+    s[0] = 0 * s[0]
+    return s, x.reshape(1, 3), x[:, 0]
+
+
+def _negations(x, y):
+    n = -x
+    return y + n, n + y[::-1], y - (-x) * 2.0, n
+
+
+# outputs that are views of one another or of the input in the plan (unit-axis reshapes run as
+# indexing), buffers updated while a view of them is read, negations folded into sums
+VIEW_CASES = [
+    ("copied-view-then-update", _copied_view_then_update, [np.arange(1.0, 5.0)]),
+    ("unit-sum-then-update", _unit_sum_then_update, [np.array([[-0.0], [2.0], [-3.0]])]),
+    ("negations-minus-zero", _negations, [np.array([0.0, -0.0, 1.0]), np.array([-0.0, -0.0, 2.0])]),
+    ("negations-complex", _negations, [np.array([0.0, -0.0, 1.0]),
+                                       np.array([complex(-0.0, -0.0), complex(0.0, -0.0), 2j])]),
+]
+
+
+@pytest.mark.parametrize("fun, args", [c[1:] for c in VIEW_CASES], ids=[c[0] for c in VIEW_CASES])
+def test_plans_of_views_and_folded_negations_match_numpy(fun, args):
+    program = linop.trace(fun, *args)
+    kept = [a.copy() for a in args]
+    got = program.call_flat(args, "numpy")
+    expected = fun(*[a.copy() for a in args])
+    for g, e in zip(got, expected):
+        assert g.shape == e.shape and g.dtype == e.dtype
+        np.testing.assert_array_equal(g, e)
+        np.testing.assert_array_equal(np.signbit(g.real), np.signbit(e.real))
+        np.testing.assert_array_equal(np.signbit(np.imag(g)), np.signbit(np.imag(e)))
+        assert not any(np.shares_memory(g, a) for a in args)
+    assert not any(np.shares_memory(g, h) for i, g in enumerate(got) for h in got[:i])
+    for a, k in zip(args, kept):
+        np.testing.assert_array_equal(a, k)

@@ -138,8 +138,8 @@ class Kernel:
             name = self.const_names[key] = f"c{len(self.consts)}"
             self.consts.append((value, compact))
             self.compact[name] = compact
-            if compact.size == 1:
-                self.hoisted.append(f"s{name[1:]} = {name}[0]")
+            if compact.size == 1:  # its one element, whatever its number of axes
+                self.hoisted.append(f"s{name[1:]} = {self.at(name, ['0'] * compact.ndim)}")
         return name
 
     def const_at(self, value, index) -> str:
@@ -183,6 +183,16 @@ class Kernel:
         """The name of a zero of ``dtype`` (made once, before the loops)."""
         name = f"z_{np.dtype(dtype).name}"
         line = f"{name} = {self.cast('0', dtype)}"
+        if line not in self.hoisted:
+            self.hoisted.append(line)
+        return name
+
+    def additive_identity(self, dtype) -> str:
+        """The name of ``-0`` of ``dtype`` (made once): ``z + x`` is exactly ``x`` for every
+        ``x``, signs of zero included, as a running sum started from the first element."""
+        name = f"nz_{np.dtype(dtype).name}"
+        value = "complex(-0.0, -0.0)" if np.issubdtype(dtype, np.complexfloating) else "-0.0"
+        line = f"{name} = {self.cast(value, dtype)}"
         if line not in self.hoisted:
             self.hoisted.append(line)
         return name
@@ -370,6 +380,10 @@ class Loop:
     def zero(self) -> str:
         """A zero of the output dtype."""
         return self.kernel.zero(self.out_aval.dtype)
+
+    def additive_identity(self) -> str:
+        """``-0`` of the output dtype (see :meth:`Kernel.additive_identity`)."""
+        return self.kernel.additive_identity(self.out_aval.dtype)
 
     def view(self, k: int, shape):
         """A name for input ``k`` viewed in ``shape`` (see :meth:`Kernel.view`), or None."""

@@ -379,7 +379,15 @@ def fused_plan(program: Program):
     return plan
 
 
+def _holds_empty_arrays(program: Program) -> bool:
+    """Whether any value of ``program`` has no elements (nothing to fuse: NumPy runs it)."""
+    return any(v.aval.size == 0 for v in program.invars) or any(
+        eqn.out.aval.size == 0 for eqn in program.eqns)
+
+
 def _plan_or_fallback(program: Program):
+    if _holds_empty_arrays(program):
+        return compile_plan(program)
     try:
         return FusedPlan(program)
     except Exception as error:  # any failure of code generation or numba: NumPy still runs it

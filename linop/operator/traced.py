@@ -542,8 +542,8 @@ class TracedLinearOperator(LinearOperator):
         matrix of columns (``matmat``); a traced, SciPy or PyLops operator or a
         sparse matrix gives the composed traced operator; a scalar scales.
         """
-        if type(x) is np.ndarray and x.shape == (self.shape[1],):  # a vector: skip the checks
-            return self.matvec(x)
+        if type(x) is np.ndarray and x.shape == (self.shape[1],) and x.dtype.kind in "fciub":
+            return self.matvec(x)  # a numeric vector: skip the checks (others get "A @ x" errors)
         if is_operator(x) or is_sparse(x):
             return _composed(self, as_traced_operator(x, "A @ B"))
         if np.isscalar(x) and not isinstance(x, (str, bytes)):
@@ -567,8 +567,8 @@ class TracedLinearOperator(LinearOperator):
         return super().dot(x)
 
     def __matmul__(self, x):
-        if type(x) is np.ndarray and x.shape == (self.shape[1],):  # a vector: skip the checks
-            return self.matvec(x)
+        if type(x) is np.ndarray and x.shape == (self.shape[1],) and x.dtype.kind in "fciub":
+            return self.matvec(x)  # a numeric vector: skip the checks (others get "A @ x" errors)
         return super().__matmul__(x)
 
     def _rdot(self, x):

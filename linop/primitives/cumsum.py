@@ -43,7 +43,7 @@ class Cumsum(Primitive):
         out = loop.output(zeros=False)
         if axis == x.ndim - 1:  # along the innermost loop: the running sum stays in a local
             with loop.nest(x.shape[:-1], parallel=True) as outer:  # rows are independent
-                total = loop.temp(loop.zero())
+                total = loop.temp(loop.additive_identity())  # keeps a leading -0.0
                 with loop.nest(x.shape[-1:], reverse=(0,) if reverse else ()) as inner:
                     loop.emit(f"{total} = {total} + {loop.read(0, outer + inner)}")
                     loop.emit(f"{loop.at(out, outer + inner)} = {total}")
