@@ -400,15 +400,11 @@ def lsqr(A, b, damp=0.0, atol=1e-6, btol=1e-6, conlim=1e8, iter_lim=None, show=F
     istop, itn = 0, 0
     while itn < iter_lim:
         itn += 1
-        (u,) = vs.settle(vs.check(A.matvec(v), "lsqr") - state.alfa * u)
-        state.beta = vs.norm(u)
+        previous_alfa = state.alfa
+        u, v, state.alfa, state.beta = _bidiagonalization_step(A, vs, u, v, state.alfa, "lsqr")
         if state.beta > 0:
-            u = (1 / state.beta) * u
-            state.anorm = math.sqrt(state.anorm ** 2 + state.alfa ** 2 + state.beta ** 2 + damp ** 2)
-            (v,) = vs.settle(vs.check(A.rmatvec(u), "lsqr") - state.beta * v)
-            state.alfa = vs.norm(v)
-            if state.alfa > 0:
-                v = (1 / state.alfa) * v
+            state.anorm = math.sqrt(state.anorm ** 2 + previous_alfa ** 2 + state.beta ** 2
+                                    + damp ** 2)
         t1, t2 = state.rotate()
         dk = (1 / state.rho) * w
         x, w = x + t1 * w, v + t2 * w
@@ -425,6 +421,23 @@ def lsqr(A, b, damp=0.0, atol=1e-6, btol=1e-6, conlim=1e8, iter_lim=None, show=F
             break
     return (x, istop, itn, state.r1norm, state.r2norm, state.anorm, state.acond, state.arnorm,
             state.xnorm, var)
+
+
+def _bidiagonalization_step(A, vs, u, v, alpha, what):
+    """One Golub–Kahan step of LSQR and LSMR: ``(u, v, alpha, beta)`` after it.
+
+    ``u`` becomes ``A v - alpha u`` normalised (``beta`` its norm); then, if ``beta > 0``,
+    ``v`` becomes ``Aᴴ u - beta v`` normalised (``alpha`` its norm; unchanged otherwise).
+    """
+    (u,) = vs.settle(vs.check(A.matvec(v), what) - alpha * u)
+    beta = vs.norm(u)
+    if beta > 0:
+        u = (1 / beta) * u
+        (v,) = vs.settle(vs.check(A.rmatvec(u), what) - beta * v)
+        alpha = vs.norm(v)
+        if alpha > 0:
+            v = (1 / alpha) * v
+    return u, v, alpha, beta
 
 
 class _LSMRState:
@@ -567,14 +580,7 @@ def lsmr(A, b, damp=0.0, atol=1e-6, btol=1e-6, conlim=1e8, maxiter=None, show=Fa
     istop = 0
     while state.itn < maxiter:
         state.itn += 1
-        (u,) = vs.settle(vs.check(A.matvec(v), "lsmr") - state.alpha * u)
-        state.beta = vs.norm(u)
-        if state.beta > 0:
-            u = (1 / state.beta) * u
-            (v,) = vs.settle(vs.check(A.rmatvec(u), "lsmr") - state.beta * v)
-            state.alpha = vs.norm(v)
-            if state.alpha > 0:
-                v = (1 / state.alpha) * v
+        u, v, state.alpha, state.beta = _bidiagonalization_step(A, vs, u, v, state.alpha, "lsmr")
         c_hbar, c_x, c_h = state.rotate()
         hbar = h + c_hbar * hbar
         x, h = x + c_x * hbar, v + c_h * h
