@@ -4,7 +4,9 @@ Two models written the way NumPy users write them, with ``y[...] = ...`` into
 ``np.zeros_like(x)``:
 
 * **row loop** (256×256): ``y[i] = 2 x[i] - (x[i-1] + x[i+1]) / 2`` in a Python loop over
-  the rows, a chain of one slice update per row;
+  the rows, a chain of one slice update per row (which the NumPy executor re-rolls,
+  :mod:`linop.reroll`, into one write of strided slices: the vectorised form's time and
+  temporaries, about three arrays at the peak);
 * **Laplacian** (2000×2000): ``y[1:-1, 1:-1] = x[:-2, 1:-1] + ... - 4 x[1:-1, 1:-1]``;
 * **accumulated Laplacian** (2000×2000): the same as ``y[1:-1, 1:-1] = -4 x[1:-1, 1:-1]``
   followed by four ``y[1:-1, 1:-1] += ...`` (a chain of writes into one slice).

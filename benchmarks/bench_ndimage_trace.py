@@ -4,26 +4,35 @@ The model projects a ``n × n`` image at ``angles`` angles:
 ``np.stack([rotate(img, a, reshape=False, order=k).sum(axis=0) for a in angles])``.
 For spline orders 1 and 3, side by side in one run:
 
-* plain SciPy: time and peak memory (``tracemalloc``) of one evaluation;
+* plain SciPy: time and peak memory of one evaluation;
 * linop: time and peak memory of ``linop.trace`` of the same model, and the size of
   the interpolation matrices it holds (their ``data``, ``indices`` and ``indptr``);
 * the traced operator's ``matvec``/``rmatvec`` time against one plain evaluation.
 
 Times are the best of several runs, plain and traced alternating, as wall-clock time
 and as this process's CPU time (``time.process_time``, which a machine shared with
-other work disturbs less). The first trace in a process also pays one-off costs
-(imports such as ``scipy.signal``, caches); a warm-up trace takes them, and they are
-reported apart.
+other work disturbs less). Peak memory is the growth of the process's peak resident
+memory (Linux: ``/proc/self/clear_refs`` resets it), since large snapshots live in
+memory maps that ``tracemalloc`` does not see; elsewhere ``tracemalloc``'s peak.
+
+The matrices are built by the numba kernel where numba is installed, else (or with
+``--numpy``) by NumPy. The first trace in a process also pays one-off costs (imports
+such as ``scipy.signal`` and numba itself, the kernel loaded from numba's disk cache or,
+on a machine's first run, compiled, which takes a minute; caches): a warm-up trace takes
+them, and they are reported apart.
 
 Targets: trace time ≤ 2 × one plain evaluation, trace peak memory ≤ 2 × the
 interpolation matrices' size.
 
 Run: ``python benchmarks/bench_ndimage_trace.py`` (256², 180 angles; order 3 holds about
-2 GB of matrices) or ``--small`` (64², 30 angles).
+2 GB of matrices) or ``--small`` (64², 30 angles); ``--numpy`` builds the matrices
+without numba.
 """
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import gc
 import os
 import sys
@@ -37,6 +46,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import linop  # noqa: E402
 from linop.primitives.sparse_matmul import SparseConst  # noqa: E402
 from linop.scipy import ndimage as ln  # noqa: E402
+from linop.scipy._interp import NUMBA_ENV, numba_kernels  # noqa: E402
 
 
 def model(ndimage, angles, order):
@@ -60,15 +70,41 @@ def timed(fn, repeats):
     return wall, cpu, out
 
 
-def peak_bytes(fn):
-    """Peak bytes allocated (``tracemalloc``) while ``fn()`` runs; the result is dropped."""
+def _status_bytes(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+def _release_free_memory():
+    """Hand freed heap memory back to the system, so that reusing it does not hide growth."""
     gc.collect()
-    tracemalloc.start()
+    name = ctypes.util.find_library("c")
+    if name:
+        libc = ctypes.CDLL(name)
+        if hasattr(libc, "malloc_trim"):
+            libc.malloc_trim(0)
+
+
+def peak_bytes(fn):
+    """Peak memory growth while ``fn()`` runs, and how it was measured: resident memory,
+    or ``tracemalloc`` where the peak cannot be reset. The result is dropped."""
+    _release_free_memory()
     try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+        with open("/proc/self/clear_refs", "w") as clear:
+            clear.write("5")  # resets the peak resident size to the current one
+        before = _status_bytes("VmRSS")
+    except OSError:
+        tracemalloc.start()
+        try:
+            fn()
+            return tracemalloc.get_traced_memory()[1], "tracemalloc"
+        finally:
+            tracemalloc.stop()
+    fn()
+    return _status_bytes("VmHWM") - before, "RSS"
 
 
 def matrix_bytes(program) -> int:
@@ -99,14 +135,14 @@ def run(n, n_angles, order, repeats):
         t_trace, c_trace = min(t_trace, wall), min(c_trace, cpu)
         sizes = matrix_bytes(program)
         del program
-    m_plain = peak_bytes(lambda: plain(img))
-    m_trace = peak_bytes(lambda: linop.trace(traced, spec))
+    m_plain, how = peak_bytes(lambda: plain(img))
+    m_trace, how = peak_bytes(lambda: linop.trace(traced, spec))
     A = linop.aslinearoperator(traced, spec)
     y = np.random.default_rng(1).standard_normal(A.shape[0])
     t_matvec, _, got = timed(lambda: A.matvec(img.ravel()), repeats)
     t_rmatvec, _, _ = timed(lambda: A.rmatvec(y), repeats)
     error = np.abs(got - expected.ravel()).max() / np.abs(expected).max()
-    return dict(order=order, t_plain=t_plain, c_plain=c_plain, m_plain=m_plain, t_trace=t_trace,
+    return dict(order=order, how=how, t_plain=t_plain, c_plain=c_plain, m_plain=m_plain, t_trace=t_trace,
                 c_trace=c_trace, m_trace=m_trace, sizes=sizes, t_matvec=t_matvec,
                 t_rmatvec=t_rmatvec, error=error)
 
@@ -115,7 +151,7 @@ def report(n, n_angles, r):
     mb = 2.0 ** 20
     print(f"order {r['order']}, {n_angles} rotations of {n}x{n}:")
     print(f"  plain SciPy evaluation   {r['t_plain']:8.3f} s   (CPU {r['c_plain']:.3f} s)"
-          f"   peak {r['m_plain'] / mb:8.1f} MB")
+          f"   peak {r['m_plain'] / mb:8.1f} MB ({r['how']})")
     print(f"  linop.trace              {r['t_trace']:8.3f} s   (CPU {r['c_trace']:.3f} s)"
           f"   peak {r['m_trace'] / mb:8.1f} MB   (matrices {r['sizes'] / mb:.1f} MB)")
     print(f"  trace / plain time       {r['t_trace'] / r['t_plain']:8.2f}     (target <= 2; "
@@ -132,14 +168,20 @@ def main(argv=None):
     parser.add_argument("--small", action="store_true", help="64x64 image, 30 angles")
     parser.add_argument("--orders", type=int, nargs="+", default=[1, 3])
     parser.add_argument("--repeats", type=int, default=None, help="runs per measurement")
+    parser.add_argument("--numpy", action="store_true",
+                        help="build the interpolation matrices with NumPy, not the numba kernel")
     args = parser.parse_args(argv)
+    if args.numpy:
+        os.environ[NUMBA_ENV] = "0"
     n, n_angles, repeats = (64, 30, 3) if args.small else (256, 180, 3)
     repeats = args.repeats or repeats
     warm_up = model(ln, [10.0], 3)
     first, _, _ = timed(lambda: linop.trace(warm_up, linop.ShapeDtype((8, 8), np.float64)), 1)
     again, _, _ = timed(lambda: linop.trace(warm_up, linop.ShapeDtype((8, 8), np.float64)), 1)
-    print(f"one-off cost of the first trace in this process (imports, caches): "
-          f"{first - again:.3f} s (not counted below)")
+    builder = "the numba kernel" if numba_kernels() is not None else "NumPy"
+    print(f"interpolation matrices built by {builder}")
+    print(f"one-off cost of the first trace in this process (imports, the numba kernel loaded "
+          f"or compiled, caches): {first - again:.3f} s (not counted below)")
     for order in args.orders:
         report(n, n_angles, run(n, n_angles, order, repeats))
 

@@ -240,14 +240,17 @@ def batch_program(program: Program, size: int, batched=None, axis_name=None,
     return eliminate_dead_code(result), flags
 
 
-def batch_columns(program: Program, size: int, reshape_last: bool = False) -> Program:
+def batch_columns(program: Program, size: int) -> Program:
     """The batched version of ``program`` with the batch axis *last*: ``(n,)`` becomes ``(n, size)``.
 
-    It is :func:`batch_program` between transposes that move the batch axis from
-    the back to the front of every input and back again on every output. SciPy's
-    ``matmat`` hands a C-ordered ``(n, k)`` matrix of columns: this program takes
-    it as it is (the NumPy executor's transposes are views; the fused executor
-    reads through them in its loops, with no copy of the input).
+    SciPy's ``matmat`` hands a C-ordered ``(n, k)`` matrix of columns: this program
+    takes it as it is, and every value in it carries the batch axis last (innermost in
+    memory), so that the NumPy executor's steps and the fused executor's loops run over
+    the ``k`` columns of each element side by side, and a reshape of the input is a
+    view. Each equation is re-emitted through its primitive's
+    :meth:`~linop.core.Primitive.batch_last` rule; a primitive without one runs its
+    :meth:`~linop.core.Primitive.batch` rule between transposes that move the batch
+    axis to the front and back (views with NumPy, index maps in fused loops).
 
     Parameters
     ----------
@@ -255,71 +258,68 @@ def batch_columns(program: Program, size: int, reshape_last: bool = False) -> Pr
         Every input and output batched.
     size : int
         The number of columns.
-    reshape_last : bool
-        Move the reshape that opens an input (``(n,)`` to the function's shape) and
-        the one that closes an output to the batch-last side of the transposes: the
-        fused executor's loops then run over the full shapes with the batch axis
-        innermost, with no index arithmetic. Leave it off for the NumPy executor,
-        where a reshape of a batch-first result copies it.
 
     Returns
     -------
     Program
     """
     size = int(size)
-    front, _ = batch_program(program, size)
-    opening, closing = _edge_reshapes(front, size) if reshape_last else ({}, {})
     builder = Builder()
-    ins = [builder.new_input(ShapeDtype(v.aval.shape[1:] + (size,), v.aval.dtype))
-           for v in front.invars]
-    env = {}
+    ins = [builder.new_input(ShapeDtype(v.aval.shape + (size,), v.aval.dtype))
+           for v in program.invars]
+    env = {v.id: (t, True) for v, t in zip(program.invars, ins)}
+    fronts: dict = {}  # value id -> the same value with the batch axis in front, where made
     with building(builder):
-        for v, t in zip(front.invars, ins):
-            env[v.id] = _move_to_front(t, t.ndim - 1)
-            eqn = opening.get(v.id)
-            if eqn is not None:
-                shape = eqn.params["shape"][1:]
-                env[eqn.out.id] = _move_to_front(S.reshape(t, shape + (size,)), len(shape))
-        skipped = {id(e) for e in list(opening.values()) + list(closing.values())}
-        for eqn in front.eqns:
-            if id(eqn) not in skipped:
-                builder.source = eqn.source
-                env[eqn.out.id] = eqn.prim.bind(*(env[v.id] for v in eqn.inputs), **eqn.params)
+        for eqn in program.eqns:
+            builder.source = eqn.source
+            env[eqn.out.id] = _batch_last_eqn(eqn, [env[v.id] for v in eqn.inputs], size,
+                                              fronts)
         builder.source = None
         outs = []
-        for v in front.outvars:
-            eqn = closing.get(v.id)
-            x = env[v.id if eqn is None else eqn.inputs[0].id]
-            x = _move_from_front(x, len(x.shape) - 1)
-            if eqn is not None:
-                x = S.reshape(x, v.aval.shape[1:] + (size,))
-            outs.append(x if is_tracer(x) else zeros(x.shape, x.dtype))  # constant zeros
+        for v in program.outvars:
+            x, batched = env[v.id]
+            if not batched:
+                x = _broadcast_last(x, size)
+            outs.append(x if is_tracer(x) else zeros(np.shape(x), np.asarray(x).dtype))
     tree_in = tree_flatten(tuple(t.aval for t in ins))[1]
     tree_out = tree_flatten(tuple(o.aval for o in outs))[1]
     result = Program([t.var for t in ins], builder.eqns, [o.var for o in outs], tree_in, tree_out)
     return eliminate_dead_code(result)
 
 
-def _edge_reshapes(program: Program, size: int):
-    """The reshapes that are an input's only use and those that make an output nothing else uses.
+def _broadcast_last(x, size):
+    shape = tuple(np.shape(x))
+    return S.broadcast_to(S.reshape(x, shape + (1,)), shape + (size,))
 
-    Only those that keep the batch axis (of length ``size``) in front, so that they
-    reshape each example on its own (a batching rule may also merge it with others).
-    Returns ``({input id: eqn}, {output id: eqn})``; an equation is in at most one of them.
+
+def _front_of(x, fronts):
+    """``x`` (batch axis last) with the batch axis in front: kept in ``fronts`` or transposed."""
+    front = fronts.get(id(x))
+    return _move_to_front(x, len(x.shape) - 1) if front is None else front
+
+
+def _batch_last_eqn(eqn, vals, size, fronts):
+    """Batch one equation with the batch axis last; ``vals`` are (value, batched) pairs.
+
+    A primitive without a batch-last rule runs its batch-first rule; its result, moved
+    to the back, is kept in ``fronts`` with the batch axis in front too, so that the
+    next such step reads it without a pair of transposes.
     """
-    uses: dict = {}
-    for v in [v for eqn in program.eqns for v in eqn.inputs] + list(program.outvars):
-        uses[v.id] = uses.get(v.id, 0) + 1
-    inputs = {v.id for v in program.invars}
-    outputs = {v.id for v in program.outvars}
-    reshapes = [e for e in program.eqns if e.prim is S.reshape_p
-                and e.params["shape"][:1] == (size,) and e.inputs[0].aval.shape[:1] == (size,)]
-    opening = {e.inputs[0].id: e for e in reshapes
-               if e.inputs[0].id in inputs and uses[e.inputs[0].id] == 1}
-    closing = {e.out.id: e for e in reshapes
-               if e.out.id in outputs and uses[e.out.id] == 1 and uses[e.inputs[0].id] == 1
-               and e.inputs[0].id not in inputs}
-    return opening, closing
+    if not any(b for _, b in vals):
+        return eqn.prim.bind(*(x for x, _ in vals), **eqn.params), False
+    xs = [x if b else _broadcast_last(x, size) for x, b in vals]
+    out = eqn.prim.batch_last(size, *xs, **eqn.params)
+    if out is None:
+        front = eqn.prim.batch(size, *(_front_of(x, fronts) for x in xs), **eqn.params)
+        out = _move_from_front(front, len(front.shape) - 1)
+        fronts[id(out)] = front
+    want = eqn.out.aval.shape + (size,)
+    if tuple(out.shape) != want or out.dtype != eqn.out.aval.dtype:
+        raise LinopError(
+            f"the batch-last rule of {eqn.prim.name} (from {eqn.source}) returned "
+            f"{out.dtype}{tuple(out.shape)}, expected {eqn.out.aval.dtype}{want}; this is a bug "
+            "in linop, please report it")
+    return out, True
 
 
 # -- vmap -----------------------------------------------------------------------------------

@@ -27,13 +27,21 @@ import numpy as np
 import scipy.sparse as sp
 
 from .errors import AffineError, EscapedTracerError, LinopError, TracerMixError, user_location
-from .ir import Eqn, Program, ShapeDtype, Var
+from .ir import Const, Eqn, Program, ShapeDtype, Var
 from .snapshots import Captures
 
 __all__ = ["Primitive", "lookup_primitive", "TracerBase", "Builder", "bind", "is_tracer",
            "current_builder", "active_builders", "building", "zeros", "zeros_p",
            "zeros_or_affine", "replay", "Scaling", "Placement", "transposed_selection_jacobians",
-           "aval_of"]
+           "aval_of", "strided_window"]
+
+
+def _with_trailing_axis(param):
+    """An array constant that broadcasts against a value as it did before that value gained
+    a trailing batch axis (a 0-d one as it is); any other parameter unchanged."""
+    if isinstance(param, Const) and param.value.ndim:
+        return Const(param.value[..., None])
+    return param
 
 
 class Primitive:
@@ -180,6 +188,10 @@ class Primitive:
     #: Whether :meth:`fused_element` reads one input element for several output elements
     #: (broadcasts, gathers): a computed input is then stored first, not recomputed.
     fused_repeats_inputs = False
+    #: Whether ``impl`` (a library call) takes a keyword ``workers``, the number of threads
+    #: it may run on (one without it), and computes the same result, bit for bit, with any
+    #: number: the fused executor then measures whether several threads pay (FFTs).
+    threaded_impl = False
 
     def fused_element(self, loop, index, **params) -> str:
         """One output element as an expression of input elements (``fused_form = "element"``).
@@ -216,6 +228,13 @@ class Primitive:
             ``NotImplemented`` (the default) lets :meth:`fused_element` write the output.
         """
         return NotImplemented
+
+    #: How an equation touches the strided slice of its input 0 that its ``starts``,
+    #: ``stops`` and ``steps`` parameters name: ``"read"`` (the output is that slice),
+    #: ``"write"`` (the output is input 0 with each element of the slice combined with the
+    #: matching element of input 1 alone, every other element unchanged), or ``None``.
+    #: :mod:`linop.reroll` re-rolls runs of such writes that a Python loop left.
+    strided_access = None
 
     #: Whether the output is input 0 with some elements changed (slice writes and
     #: accumulations): the fused executor then writes a long chain of them into one
@@ -271,6 +290,60 @@ class Primitive:
         """
         return None
 
+    #: Whether the output has the shape of every input and each of its elements is
+    #: computed from the inputs' elements at the same index only (``add``, ``neg``,
+    #: ``real``, products with a constant): the output's elements in a box then read the
+    #: inputs in that box (:meth:`region_reads`).
+    elementwise = False
+
+    def region_reads(self, box, *in_avals, **params):
+        """The box of each input that the output's elements in ``box`` read, or ``None``.
+
+        Used by backends that compute a program's blocks one box at a time
+        (:mod:`linop.dask_exec` runs a chain of slices, pads, slice updates and elementwise
+        steps as one task per output block). ``box`` is a tuple of ``(start, stop)`` per
+        output axis (not empty); the result holds one box per input, ``None`` for an
+        input none of whose elements the output's elements in ``box`` read. ``None`` (the
+        default for primitives that are not :attr:`elementwise` and have no usable
+        :meth:`element_map`) means the primitive has no region rule.
+        """
+        if self.elementwise:
+            return [box] * len(in_avals)
+        mapping = _region_map(self, in_avals, params)
+        if mapping is None:
+            return None
+        windows = _map_windows(box, mapping)
+        if windows is None:
+            return [None]
+        read = [None] * len(mapping)
+        for (t0, t1), (axis, _, _, in_first, in_step, _) in zip(windows, mapping):
+            first, last = in_first + in_step * t0, in_first + in_step * (t1 - 1)
+            read[axis] = (min(first, last), max(first, last) + 1)
+        return [tuple(read)]
+
+    def region_impl(self, box, out, in_avals, *xs, **params):
+        """The output's elements in ``box`` from each input's elements in its box of
+        :meth:`region_reads` (``None`` where that gave ``None``): a NumPy array of the
+        box's shape. ``out`` and ``in_avals`` are the whole output's and inputs' ShapeDtypes."""
+        if self.elementwise:
+            return self.impl(*xs, **params)
+        shape = tuple(hi - lo for lo, hi in box)
+        if xs[0] is None:
+            return np.zeros(shape, out.dtype)
+        mapping = _region_map(self, in_avals, params)
+        picks, places = [None] * len(mapping), []
+        for (lo, _), (t0, t1), (axis, out_first, out_step, _, in_step, _) in zip(
+                box, _map_windows(box, mapping), mapping):
+            start = out_first + out_step * t0 - lo
+            places.append(slice(start, start + out_step * (t1 - t0 - 1) + 1, out_step))
+            picks[axis] = slice(None, None, in_step)  # the read box ends at the positions read
+        part = np.transpose(xs[0][tuple(picks)], [m[0] for m in mapping])
+        if part.shape == shape:
+            return part
+        result = np.zeros(shape, out.dtype)
+        result[tuple(places)] = part
+        return result
+
     def array_impl(self, ns, *xs, **params):
         """The result on arrays of another array library, written against its array API.
 
@@ -312,6 +385,21 @@ class Primitive:
     def batch(self, size, *xs, **params):  # pragma: no cover
         """The result for inputs that carry a leading batch axis of length ``size``."""
         raise LinopError(f"primitive {self.name} has no batching rule")
+
+    def batch_last(self, size, *xs, **params):
+        """The result for inputs that carry a *trailing* batch axis of length ``size``, or ``None``.
+
+        ``matmat`` runs programs batched this way on C-ordered columns (see
+        :func:`linop.batching.batch_columns`): every value then has the batch axis last,
+        in memory innermost, so that loops over a value read the columns of one element
+        side by side. ``None`` (the default, but for :attr:`elementwise` primitives, whose
+        array constants gain a trailing axis of length 1) means the primitive has no such
+        rule: the batching moves the batch axis to the front for its :meth:`batch` rule
+        and back after it.
+        """
+        if not self.elementwise:
+            return None
+        return self.bind(*xs, **{k: _with_trailing_axis(v) for k, v in params.items()})
 
     def __repr__(self) -> str:
         return self.name
@@ -580,6 +668,34 @@ def bind(prim: Primitive, args, params):
     return builder.add_eqn(prim, tuple(inputs), params)
 
 
+def strided_window(lo: int, hi: int, first: int, step: int, count: int) -> tuple:
+    """The range ``(t0, t1)`` of the ``t`` in ``range(count)`` whose position
+    ``first + step * t`` (``step > 0``) lies in ``[lo, hi)``; ``t0 == t1`` when none does."""
+    t0 = max(0, -(-(lo - first) // step))
+    t1 = min(count, (hi - 1 - first) // step + 1)
+    return t0, max(t0, t1)
+
+
+def _region_map(prim, in_avals, params):
+    """``prim``'s :meth:`~Primitive.element_map` when it maps every input axis to one output
+    axis with a positive output step (slices, pads, transposes, reversals), else ``None``."""
+    if not prim.moves_elements or len(in_avals) != 1:
+        return None
+    mapping = prim.element_map(in_avals[0], **params)
+    if mapping is None or len(mapping) != in_avals[0].ndim:
+        return None
+    if sorted(m[0] if m[0] is not None else -1 for m in mapping) != list(range(len(mapping))):
+        return None
+    return mapping if all(m[2] > 0 and m[4] != 0 for m in mapping) else None
+
+
+def _map_windows(box, mapping):
+    """Per output axis, the range of ``t`` of ``mapping`` inside ``box``; ``None`` if empty."""
+    windows = [strided_window(lo, hi, out_first, out_step, count)
+               for (lo, hi), (_, out_first, out_step, _, _, count) in zip(box, mapping)]
+    return None if any(t0 == t1 for t0, t1 in windows) else windows
+
+
 # -- zeros: the primitive that every interpretation needs ------------------------
 class Zeros(Primitive):
     """An array of zeros: the only primitive without inputs (a linear map from nothing)."""
@@ -608,6 +724,12 @@ class Zeros(Primitive):
 
     def array_impl(self, ns, *, shape, dtype):
         return ns.xp.zeros(shape, dtype=dtype)
+
+    def region_reads(self, box, *, shape, dtype):
+        return []
+
+    def region_impl(self, box, out, in_avals, *, shape, dtype):
+        return np.zeros(tuple(hi - lo for lo, hi in box), dtype)
 
 
 zeros_p = Zeros()

@@ -16,6 +16,12 @@ the task graph with the chunk-aware services of :class:`DaskBackend`:
   (a banded matrix reads a block and a halo), the matrix pieces being one key each.
 * :meth:`DaskBackend.windowed` runs a sliding-window computation (a convolution) on blocks
   extended by the edge of their following neighbours (``dask.array.overlap``).
+* :meth:`DaskBackend.run_segment` computes a run of slices, pads, slice updates and
+  elementwise steps (a stencil written with shifted slices, its adjoint) as one task per
+  output block: the task reads the input blocks that meet the region the block really
+  depends on (its block and the halo of its neighbours, found from each primitive's
+  :meth:`~linop.core.Primitive.region_reads`) and runs the chain on those regions with
+  NumPy, instead of one Dask operation (and a rechunk) per step.
 * :meth:`DaskBackend.whole` is the fallback for primitives with no rule of their own:
   the inputs are gathered into one block (lazily: one task of the graph).
 
@@ -24,13 +30,15 @@ Dask is imported when the first Dask array reaches a program, never by ``import 
 from __future__ import annotations
 
 import functools
+import itertools
 import sys
 import uuid
 
 import numpy as np
 
 from .core import aval_of
-from .namespace import BACKENDS, Backend
+from .ir import Const
+from .namespace import BACKENDS, Backend, segments
 from .primitives.sparse_matmul import apply_sparse
 
 __all__ = ["DaskBackend", "is_dask_array", "dask_backend", "distributed_client"]
@@ -118,6 +126,66 @@ class DaskBackend(Backend):
             return x
         limit = max(_block_bytes(x.chunks, x.dtype), _block_bytes(target, x.dtype))
         return x.rechunk(target, block_size_limit=limit, method="tasks")
+
+    def steps(self, program) -> list:
+        """``program``'s equations, runs of those with region rules as segments (one task
+        per output block: :meth:`run_segment`)."""
+        return segments(program, _runs_by_region)
+
+    def run_segment(self, segment, xs, layouts):
+        """Each output of ``segment`` computed block by block, one task per block running
+        the segment's equations with NumPy on the regions that block reads.
+
+        A segment whose blocks would read regions of more than :data:`REGION_GROWTH` times
+        a block (a slice of far-away elements) runs step by step instead."""
+        from dask.array.core import normalize_chunks
+
+        outs = []
+        for v in segment.outputs:
+            chunks = normalize_chunks(_chunks_near(v.aval.shape, v.aval.dtype, layouts),
+                                      v.aval.shape, dtype=v.aval.dtype)
+            out = self._by_region(segment, v, xs, chunks)
+            if out is None:
+                return super().run_segment(segment, xs, layouts)
+            outs.append(out)
+        return outs
+
+    def _by_region(self, segment, var, xs, chunks):
+        """``var`` (made by ``segment`` from ``xs``) in blocks of ``chunks``, or ``None``."""
+        if any(0 in c for c in chunks) or any(0 in c for x in xs for c in x.chunks):
+            return None  # empty blocks: step by step
+        eqns = _needed(segment.eqns, var)
+        inputs = {v.id: k for k, v in enumerate(segment.inputs)}
+        edges = [list(itertools.accumulate(c, initial=0)) for c in chunks]
+        limit = REGION_GROWTH * int(np.prod([max(c) for c in chunks]))
+        name = _unique("region")
+        from dask._task_spec import DataNode, Task, TaskRef
+        from dask.highlevelgraph import HighLevelGraph
+
+        program_key = name + "-eqns"
+        layer = {program_key: DataNode(program_key, _slotted(eqns, var))}
+        slot = _slots(eqns)
+        used = set()
+        for index in itertools.product(*(range(len(c)) for c in chunks)):
+            box = tuple((e[i], e[i + 1]) for e, i in zip(edges, index))
+            plan, need = _block_plan(eqns, var, box)
+            if max((_volume(b) for b in need.values()), default=0) > limit:
+                return None
+            reads, refs = [], []
+            for vid, region in need.items():
+                if vid in inputs:
+                    k = inputs[vid]
+                    used.add(k)
+                    pieces = list(_blocks_meeting(xs[k], region))
+                    reads.append((slot[vid], region, tuple(b for _, b in pieces)))
+                    refs.extend(TaskRef((xs[k].name,) + i) for i, _ in pieces)
+            key = (name,) + index
+            layer[key] = Task(key, _region_block, TaskRef(program_key), plan, tuple(reads), *refs)
+        graph = HighLevelGraph.from_collections(name, layer,
+                                                dependencies=[xs[k] for k in sorted(used)])
+        dtype = var.aval.dtype
+        return self.da.Array(graph, name, chunks, dtype=dtype,
+                             meta=np.empty((0,) * len(chunks), dtype))
 
     def fresh(self, prim, params, out_aval, layouts: dict):
         """An array made from nothing (``zeros``), cut into blocks like the run's arrays.
@@ -299,6 +367,143 @@ class DaskBackend(Backend):
         return self.dask.persist(*arrays)
 
 
+#: How many times a block's size the largest region a block of a segment reads may be
+#: (a strided slice reads more than its block; a slice of far-away elements would gather
+#: many blocks into one task: such segments run step by step).
+REGION_GROWTH = 8
+
+#: Constants larger than this (bytes) stop a segment: a task would carry them whole.
+REGION_CONSTANT_BYTES = 1 << 16
+
+
+def _runs_by_region(eqn) -> bool:
+    """Whether ``eqn`` can run in a segment: it has a region rule, non-empty arrays and no
+    large constant."""
+    avals = [v.aval for v in eqn.inputs]
+    if eqn.out.aval.ndim == 0 or eqn.out.aval.size == 0 or any(a.size == 0 for a in avals):
+        return False
+    carried = sum(np.asarray(p.value).nbytes for p in eqn.params.values() if isinstance(p, Const))
+    if carried > REGION_CONSTANT_BYTES:
+        return False
+    whole = tuple((0, n) for n in eqn.out.aval.shape)
+    return eqn.prim.region_reads(whole, *avals, **eqn.params) is not None
+
+
+def _needed(eqns, var) -> tuple:
+    """The equations of ``eqns`` that ``var`` depends on, in order."""
+    wanted, out = {var.id}, []
+    for e in reversed(eqns):
+        if e.out.id in wanted:
+            out.append(e)
+            wanted.update(v.id for v in e.inputs)
+    return tuple(out[::-1])
+
+
+def _block_plan(eqns, var, box):
+    """For the block ``box`` of ``var``: per equation, ``None`` (not needed) or the box of
+    its output needed and the box of each input it reads; and the box needed of each value."""
+    need, plan = {var.id: box}, [None] * len(eqns)
+    for k in range(len(eqns) - 1, -1, -1):
+        e = eqns[k]
+        out = need.get(e.out.id)
+        if out is None:
+            continue
+        reads = tuple(e.prim.region_reads(out, *(v.aval for v in e.inputs), **e.params))
+        plan[k] = (out, reads)
+        for v, r in zip(e.inputs, reads):
+            if r is not None:
+                need[v.id] = _hull(need.get(v.id), r)
+    return tuple(plan), need
+
+
+def _hull(a, b):
+    """The smallest box holding boxes ``a`` (or ``None``) and ``b``."""
+    if a is None:
+        return b
+    return tuple((min(p, r), max(q, s)) for (p, q), (r, s) in zip(a, b))
+
+
+def _volume(box) -> int:
+    return int(np.prod([hi - lo for lo, hi in box]))
+
+
+def _blocks_meeting(x, box):
+    """``(block index, block box)`` of the blocks of ``x`` that meet ``box``."""
+    ranges = []
+    for (lo, hi), c in zip(box, x.chunks):
+        edges = np.cumsum((0,) + c)
+        first = int(np.searchsorted(edges, lo, side="right")) - 1
+        last = int(np.searchsorted(edges, hi, side="left"))
+        ranges.append([(i, (int(edges[i]), int(edges[i + 1]))) for i in range(first, last)])
+    for combo in itertools.product(*ranges):
+        yield tuple(i for i, _ in combo), tuple(b for _, b in combo)
+
+
+def _meet(a, b):
+    """The intersection of boxes ``a`` and ``b`` (which meet)."""
+    return tuple((max(p, r), min(q, s)) for (p, q), (r, s) in zip(a, b))
+
+
+def _inside(value, box, part):
+    """The elements in box ``part`` of ``value``, which holds the elements in ``box``."""
+    return value[tuple(slice(p - b, q - b) for (p, q), (b, _) in zip(part, box))]
+
+
+def _assembled(region, boxes, blocks):
+    """The elements in ``region`` from the ``blocks`` that meet it (their boxes: ``boxes``)."""
+    if len(blocks) == 1:
+        return _inside(blocks[0], boxes[0], region)
+    out = np.empty(tuple(hi - lo for lo, hi in region), blocks[0].dtype)
+    for box, block in zip(boxes, blocks):
+        meet = _meet(box, region)
+        out[tuple(slice(p - r, q - r) for (p, q), (r, _) in zip(meet, region))] = \
+            _inside(block, box, meet)
+    return out
+
+
+def _slots(eqns) -> dict:
+    """A slot number for each value ``eqns`` read or make (ids do not survive pickling)."""
+    slot = {}
+    for e in eqns:
+        for v in e.inputs + (e.out,):
+            slot.setdefault(v.id, len(slot))
+    return slot
+
+
+def _slotted(eqns, var) -> tuple:
+    """``eqns`` for :func:`_region_block`: per equation its primitive, parameters, output
+    type, input types, input slots and output slot; and ``var``'s slot."""
+    slot = _slots(eqns)
+    return tuple((e.prim, e.params, e.out.aval, tuple(v.aval for v in e.inputs),
+                  tuple(slot[v.id] for v in e.inputs), slot[e.out.id]) for e in eqns), slot[var.id]
+
+
+def _region_block(program, plan, reads, *blocks):
+    """One block: the equations of ``program`` (:func:`_slotted`) on the boxes of ``plan``
+    (:func:`_block_plan`), from the input regions of ``reads`` (each ``(slot, box, boxes
+    of its blocks)``) assembled from ``blocks``."""
+    eqns, result = program
+    values, boxes, start = {}, {}, 0
+    for k, region, pieces in reads:
+        values[k] = _assembled(region, pieces, blocks[start:start + len(pieces)])
+        boxes[k], start = region, start + len(pieces)
+    last = {}
+    for k, step in enumerate(plan):
+        if step is not None:
+            for s in eqns[k][4]:
+                last[s] = k
+    for k, ((prim, params, out, in_avals, ins, made), step) in enumerate(zip(eqns, plan)):
+        if step is None:
+            continue
+        box, parts = step
+        args = [None if r is None else _inside(values[s], boxes[s], r) for s, r in zip(ins, parts)]
+        values[made], boxes[made] = prim.region_impl(box, out, in_avals, *args, **params), box
+        for s in ins:
+            if last.get(s) == k and s != result:
+                values.pop(s, None)
+    return values[result]
+
+
 def _band_block(x, S, *, axis, dtype):
     return apply_sparse(S, x, axis).astype(dtype, copy=False)
 
@@ -344,12 +549,16 @@ def _merged_short(chunks, halo):
 
 def _defragmenting(x) -> dict:
     """The axes of ``x`` cut into many small blocks (slices and pads of neighbours met),
-    each to be merged back into blocks of the axis's largest block size."""
+    each to be merged back into blocks of the axis's largest block size; and the axes with
+    empty blocks (Dask's strided slices leave them; its slice assignment and its indexing
+    with a NumPy index fail on them), which lose those."""
     spec = {}
     for axis, chunks in enumerate(x.chunks):
         largest = max(chunks, default=0)
         if len(chunks) > 1 and len(chunks) > -(-sum(chunks) // largest) + 1:
             spec[axis] = largest
+        elif 0 in chunks and sum(chunks):
+            spec[axis] = tuple(c for c in chunks if c)
     return spec
 
 

@@ -12,6 +12,7 @@ import sys
 __all__ = [
     "LinopError",
     "FusedExecutorWarning",
+    "InterpolationKernelWarning",
     "DenseMatrixError",
     "NonLinearError",
     "AffineError",
@@ -198,6 +199,14 @@ class FusedExecutorWarning(UserWarning):
     """The fused (numba) executor could not compile a program, which then runs with NumPy.
 
     The results are the same; only the speed-up is lost. Issued once per program.
+    """
+
+
+class InterpolationKernelWarning(UserWarning):
+    """The numba kernels that build ``scipy.ndimage``'s interpolation matrices failed.
+
+    NumPy builds the matrices instead, for the rest of the process; they are the same,
+    bit for bit, only built more slowly. Issued once.
     """
 
 

@@ -25,6 +25,7 @@ from .errors import LinopError
 from .ir import Program, register_executor
 from .namespace import backend_for, check_input, run_on_backend
 from .passes import fuse_for_execution, plan_buffers, rebase_writes
+from .reroll import reroll_loops
 from .primitives.complex import convert
 from .core import is_tracer, replay
 
@@ -176,7 +177,7 @@ class _Codegen:
 
 
 def _generate(program: Program):
-    gen = _Codegen(fuse_for_execution(rebase_writes(program)))
+    gen = _Codegen(reroll_loops(fuse_for_execution(rebase_writes(program))))
     return gen.source(), gen.namespace
 
 

@@ -18,12 +18,14 @@ generic :class:`Backend`.
 from __future__ import annotations
 
 import weakref
+from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import NamespaceError
 
-__all__ = ["Backend", "BACKENDS", "backend_for", "run_on_backend", "check_input", "ConstantCache"]
+__all__ = ["Backend", "BACKENDS", "backend_for", "run_on_backend", "check_input", "ConstantCache",
+           "Segment", "segments", "run_equation"]
 
 
 def check_input(shape, dtype, aval, name: str) -> bool:
@@ -46,6 +48,59 @@ def check_input(shape, dtype, aval, name: str) -> bool:
         raise TypeError(f"{name} has dtype {dtype}, which does not cast to {aval.dtype} "
                         f"(same_kind casting){hint}")
     return True
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of a program's equations that a backend computes together (:meth:`Backend.steps`).
+
+    Attributes
+    ----------
+    eqns : tuple of Eqn
+        The equations, in program order.
+    inputs : tuple of Var
+        The values they read from before the run, in order of first use.
+    outputs : tuple of Var
+        The values they make that later equations read or the program returns.
+    """
+
+    eqns: tuple
+    inputs: tuple
+    outputs: tuple
+
+
+def segments(program, together) -> list:
+    """``program``'s equations with each maximal run of two or more consecutive equations
+    for which ``together(eqn)`` holds replaced by one :class:`Segment`."""
+    last_read = {v.id: len(program.eqns) for v in program.outvars}
+    for k, eqn in enumerate(program.eqns):
+        for v in eqn.inputs:
+            last_read[v.id] = max(last_read.get(v.id, k), k)
+    steps, run = [], []
+    for k, eqn in enumerate(program.eqns + [None]):
+        if eqn is not None and together(eqn):
+            run.append(eqn)
+            continue
+        if len(run) > 1:
+            steps.append(_segment(run, k - 1, last_read))
+        else:
+            steps.extend(run)
+        run = []
+        if eqn is not None:
+            steps.append(eqn)
+    return steps
+
+
+def _segment(eqns, last, last_read) -> Segment:
+    """The run ``eqns`` ending at equation ``last`` of the program as a :class:`Segment`."""
+    made, inputs, seen = {e.out.id for e in eqns}, [], set()
+    for e in eqns:
+        for v in e.inputs:
+            if v.id not in made and v.id not in seen:
+                seen.add(v.id)
+                inputs.append(v)
+    outputs = tuple(e.out for e in eqns if last_read.get(e.out.id, -1) > last)
+    return Segment(tuple(eqns), tuple(inputs), outputs)
 
 
 class ConstantCache:
@@ -126,6 +181,21 @@ class Backend:
         """The primitive's rule for this backend: :meth:`~linop.core.Primitive.array_impl`."""
         return prim.array_impl(self, *xs, **params)
 
+    def steps(self, program) -> list:
+        """The order in which ``program`` runs here: its equations, or :class:`Segment` runs
+        of them that :meth:`run_segment` computes together (the generic backend: each
+        equation alone)."""
+        return program.eqns
+
+    def run_segment(self, segment: Segment, xs: list, layouts: dict) -> list:
+        """The values of ``segment.outputs`` from those of ``segment.inputs`` (``xs``).
+
+        The generic rule runs the equations one by one."""
+        env = {v.id: x for v, x in zip(segment.inputs, xs)}
+        for eqn in segment.eqns:
+            run_equation(self, eqn, env, layouts)
+        return [env[v.id] for v in segment.outputs]
+
     def fresh(self, prim, params, out_aval, layouts: dict):
         """An equation without inputs (``zeros``): its rule, laid out like the run's arrays
         (``layouts``, as in :meth:`settle`; the generic backend keeps the rule's result)."""
@@ -186,17 +256,32 @@ def run_on_backend(program, args: list, backend: Backend) -> list:
         if check_input(x.shape, np.dtype(x.dtype), v.aval, f"input {i}"):
             x = backend.xp.astype(x, v.aval.dtype)
         env[v.id] = backend.settle(x, layouts)
-    for eqn in program.eqns:
-        if eqn.inputs:
-            out = backend.apply(eqn.prim, [env[v.id] for v in eqn.inputs], eqn.params,
-                                eqn.out.aval)
-        else:
-            out = backend.fresh(eqn.prim, eqn.params, eqn.out.aval, layouts)
-        if tuple(out.shape) != eqn.out.aval.shape or np.dtype(out.dtype) != eqn.out.aval.dtype:
-            raise NamespaceError(
-                f"the {backend.name} rule of primitive {eqn.prim.name} (recorded at "
-                f"{eqn.source}) gave {np.dtype(out.dtype)}{list(out.shape)} where "
-                f"{eqn.out.aval.short()} is expected: a bug in that rule, please report it; "
-                "NumPy inputs run the program with the NumPy executor meanwhile.")
-        env[eqn.out.id] = backend.settle(out, layouts)
+    for step in backend.steps(program):
+        if isinstance(step, Segment):
+            outs = backend.run_segment(step, [env[v.id] for v in step.inputs], layouts)
+            made = {e.out.id: e for e in step.eqns}
+            for v, out in zip(step.outputs, outs):
+                env[v.id] = backend.settle(_checked(backend, made[v.id], out), layouts)
+            continue
+        run_equation(backend, step, env, layouts)
     return [env[v.id] for v in program.outvars]
+
+
+def run_equation(backend, eqn, env: dict, layouts: dict) -> None:
+    """``eqn`` on ``backend``: its result, checked and laid out, put into ``env``."""
+    if eqn.inputs:
+        out = backend.apply(eqn.prim, [env[v.id] for v in eqn.inputs], eqn.params, eqn.out.aval)
+    else:
+        out = backend.fresh(eqn.prim, eqn.params, eqn.out.aval, layouts)
+    env[eqn.out.id] = backend.settle(_checked(backend, eqn, out), layouts)
+
+
+def _checked(backend, eqn, out):
+    """``out``, the result of ``eqn`` on ``backend``, after checking its shape and dtype."""
+    if tuple(out.shape) != eqn.out.aval.shape or np.dtype(out.dtype) != eqn.out.aval.dtype:
+        raise NamespaceError(
+            f"the {backend.name} rule of primitive {eqn.prim.name} (recorded at "
+            f"{eqn.source}) gave {np.dtype(out.dtype)}{list(out.shape)} where "
+            f"{eqn.out.aval.short()} is expected: a bug in that rule, please report it; "
+            "NumPy inputs run the program with the NumPy executor meanwhile.")
+    return out

@@ -37,7 +37,7 @@ from .ir import Const, Eqn, Program, Var
 
 __all__ = ["simplify", "eliminate_dead_code", "eliminate_common_subexpressions",
            "fold_chains", "fuse_for_execution", "use_counts", "rebase_writes", "plan_buffers",
-           "BufferPlan"]
+           "BufferPlan", "param_key"]
 
 
 def simplify(program: Program) -> Program:
@@ -73,22 +73,26 @@ _ATOMS = frozenset({int, float, complex, bool, str, type(None), np.dtype, np.boo
                     np.float64} | {type(np.dtype(c)) for c in "?bhilqBHILQefdgFDG"})
 
 
-def _param_key(value):
-    """A hashable stand-in for a parameter; constants compare by the array they hold."""
+def param_key(value):
+    """A hashable stand-in for a parameter value; constants compare by the snapshot they hold.
+
+    Two parameters with equal keys are the same value (a constant: the same captured
+    array). Values of types it does not know are returned as they are (they may not hash).
+    """
     kind = type(value)
     if kind in _ATOMS:
         return value
     if kind is tuple:
         for v in value:
             if type(v) not in _ATOMS:
-                return tuple(_param_key(v) for v in value)
+                return tuple(param_key(v) for v in value)
         return value
     if isinstance(value, Const):
         return ("const", kind, id(value.value))
     if kind is list:
-        return ("list",) + tuple(_param_key(v) for v in value)
+        return ("list",) + tuple(param_key(v) for v in value)
     if kind is dict:
-        return ("dict",) + tuple((k, _param_key(v)) for k, v in value.items())
+        return ("dict",) + tuple((k, param_key(v)) for k, v in value.items())
     if kind is slice:
         return ("slice", value.start, value.stop, value.step)
     if isinstance(value, np.ndarray):
@@ -101,7 +105,7 @@ def _eqn_key(eqn: Eqn, inputs: tuple):
     # equal bytes once (so equal constants are one array), and comparing values would merge
     # x / a with x / b where a and b differ only in the sign of a zero.
     ids = tuple(v.id for v in inputs)
-    key = (eqn.prim, ids, tuple([(k, _param_key(v)) for k, v in eqn.params.items()]))
+    key = (eqn.prim, ids, tuple([(k, param_key(v)) for k, v in eqn.params.items()]))
     try:
         hash(key)
     except TypeError:  # a parameter of a type without a hash: leave this equation alone

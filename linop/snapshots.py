@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import copy
 import math
+import mmap
 import weakref
 
 import numpy as np
 
-__all__ = ["Capturable", "Captures", "snapshot", "is_snapshot", "new_snapshot",
+__all__ = ["Capturable", "Captures", "snapshot", "is_snapshot", "new_snapshot", "new_snapshots",
            "writeable_alias", "values_equal", "compact"]
 
 
@@ -37,6 +38,20 @@ class _SnapshotBuffer(bytearray):
     __slots__ = ()
 
 
+class _FreshSnapshotBuffer(mmap.mmap):
+    """Like :class:`_SnapshotBuffer`, for large snapshots computed in place with
+    ``new_snapshots(..., lazy=True)``: a private anonymous mapping, whose pages the
+    system commits on first write, so that the values are written once and room left
+    unwritten costs no memory (a ``bytearray`` is zero-filled first)."""
+
+
+# Lazy snapshots from this many bytes get a _FreshSnapshotBuffer: below it, a mapping's page
+# granularity and system call cost more than the zero-fill they save.
+_FRESH_BYTES = 1 << 17
+_MAP_FLAGS = {"flags": mmap.MAP_PRIVATE} if hasattr(mmap, "MAP_PRIVATE") else {}
+_BUFFER_TYPES = (_SnapshotBuffer, _FreshSnapshotBuffer)
+
+
 def _memory_owner(array: np.ndarray):
     """The object at the end of ``array``'s chain of ``base`` arrays (``None`` if it owns its data)."""
     base = array.base
@@ -48,7 +63,7 @@ def _memory_owner(array: np.ndarray):
 def _snapshot_buffer(array: np.ndarray):
     """The private buffer under a snapshot (or a view of one), else ``None``."""
     base = _memory_owner(array)
-    if type(base) is memoryview and base.readonly and type(base.obj) is _SnapshotBuffer:
+    if type(base) is memoryview and base.readonly and type(base.obj) in _BUFFER_TYPES:
         return base.obj
     return None
 
@@ -87,9 +102,17 @@ def writeable_alias(array: np.ndarray) -> np.ndarray:
                       strides=array.strides)
 
 
-def _frozen(buffer: _SnapshotBuffer, shape: tuple, dtype: np.dtype) -> np.ndarray:
-    """The read-only snapshot array over ``buffer`` (C order)."""
-    return np.frombuffer(memoryview(buffer).toreadonly(), dtype).reshape(shape)
+def _frozen(buffer, shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """The read-only snapshot array over the start of ``buffer`` (C order)."""
+    view = memoryview(buffer).toreadonly()
+    return np.frombuffer(view[:math.prod(shape) * dtype.itemsize], dtype).reshape(shape)
+
+
+def _fresh_buffer(nbytes: int, lazy: bool):
+    """Private memory for a snapshot about to be written (committed on write if ``lazy``)."""
+    if lazy and nbytes >= _FRESH_BYTES:
+        return _FreshSnapshotBuffer(-1, nbytes, **_MAP_FLAGS)
+    return _SnapshotBuffer(nbytes)
 
 
 def new_snapshot(shape, dtype, fill) -> np.ndarray:
@@ -102,22 +125,67 @@ def new_snapshot(shape, dtype, fill) -> np.ndarray:
     fill : callable
         ``fill(out)`` writes the values into ``out``, a writeable C-ordered array
         of ``shape`` and ``dtype`` (e.g. ``np.multiply(a, b, out=out)``); ``out``
-        must not be kept.
+        must not be kept. Its initial values are undefined: ``fill`` must write
+        every element.
 
     Returns
     -------
     numpy.ndarray
         The read-only snapshot of what ``fill`` wrote (see :func:`is_snapshot`).
     """
-    dtype = np.dtype(dtype)
-    shape = tuple(shape)
-    if dtype.hasobject or dtype.itemsize == 0:
-        out = np.empty(shape, dtype)
-        fill(out)
-        return _private_copy(out)
-    buffer = _SnapshotBuffer(math.prod(shape) * dtype.itemsize)
-    fill(np.ndarray(shape, dtype, buffer=buffer))
-    return _frozen(buffer, shape, dtype)
+    def fill_all(out):
+        fill(out)  # whatever it returns (``np.multiply(..., out=out)`` returns ``out``)
+
+    return new_snapshots([(shape, dtype)], fill_all)[0]
+
+
+def new_snapshots(specs, fill, lazy: bool = False) -> tuple:
+    """Several snapshots computed together by one call (see :func:`new_snapshot`).
+
+    Parameters
+    ----------
+    specs : sequence of ``(shape, dtype)``
+    fill : callable
+        ``fill(*outs)`` writes the values into ``outs``, one writeable C-ordered
+        array per spec, whose initial values are undefined; none may be kept. It
+        returns ``None`` when it filled them all, or, for a result of unknown size
+        written into room for the largest, how many leading rows of each it filled
+        (``None`` for all): each snapshot is then those rows.
+    lazy : bool
+        Give large snapshots memory that the system commits page by page where it
+        is first written (a private memory map), instead of memory that is zeroed
+        first: for a ``fill`` that writes its values once and may leave room
+        unused, which then costs address space, not memory. (Without ``lazy``,
+        memory that the process freed before is reused, already committed, which
+        is faster for a ``fill`` that writes in several passes.)
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The read-only snapshots of what ``fill`` wrote, in the order of ``specs``.
+    """
+    specs = [(tuple(shape), np.dtype(dtype)) for shape, dtype in specs]
+    buffers, outs = [], []
+    for shape, dtype in specs:
+        if dtype.hasobject or dtype.itemsize == 0:
+            buffers.append(None)
+            outs.append(np.empty(shape, dtype))
+        else:
+            buffers.append(_fresh_buffer(math.prod(shape) * dtype.itemsize, lazy))
+            outs.append(np.ndarray(shape, dtype, buffer=buffers[-1]))
+    rows = fill(*outs)
+    rows = [None] * len(specs) if rows is None else list(rows)
+    if len(rows) != len(specs) or any(
+            n is not None and not 0 <= n <= (spec[0][0] if spec[0] else 0) for n, spec in zip(rows, specs)):
+        raise ValueError(f"new_snapshots: fill returned {rows!r} for arrays of shapes "
+                         f"{[spec[0] for spec in specs]}: expected None or one row count (or None) each")
+    done = []
+    for (shape, dtype), buffer, out, n in zip(specs, buffers, outs, rows):
+        if n is not None:
+            shape = (n,) + shape[1:]
+            out = out[:n]
+        done.append(_private_copy(out) if buffer is None else _frozen(buffer, shape, dtype))
+    return tuple(done)
 
 
 def compact(array: np.ndarray) -> np.ndarray:

@@ -1,7 +1,9 @@
 """numpy.fft on traced arrays: every transform, n/s, axes and norm, against NumPy and the dense oracle."""
 from __future__ import annotations
 
+import functools
 import os
+import threading
 import warnings
 
 import numpy as np
@@ -10,6 +12,9 @@ from hypothesis import given, settings, strategies as st
 
 import linop
 from harness import ALL, REAL, Case, case_id, check_all
+from linop.batching import batch_columns
+from linop.fused import executor as fused_executor
+from linop.primitives import fft as fft_primitives
 from linop.testing import check_transpose
 
 NORMS = ("backward", "ortho", "forward")
@@ -224,3 +229,164 @@ def test_random_fft_parameters(program):
     assert got.dtype == want.dtype, label
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=label)
     check_transpose(fun, x)
+
+
+# -- threads and batched layouts ------------------------------------------------------------
+
+needs_numba = pytest.mark.skipif(not fused_executor.numba_installed(), reason="numba not installed")
+SENS = (rng.standard_normal((3, 16, 12)) + 1j * rng.standard_normal((3, 16, 12))) / 4
+MASK = rng.random((16, 12)) < 0.5
+
+
+def _mri(x):
+    return np.fft.fft2(SENS * x, norm="ortho") * MASK
+
+
+KERNEL_16x12 = np.fft.rfft2(rng.standard_normal((16, 12)))
+
+
+def _blur_16x12(x):
+    return np.fft.irfft2(np.fft.rfft2(x) * KERNEL_16x12, s=x.shape)
+
+
+@pytest.mark.parametrize("prim, params, real_input", [
+    (fft_primitives.fft_p, dict(sign=-1, norm="ortho"), False),
+    (fft_primitives.fft_p, dict(sign=1, norm="backward"), False),
+    (fft_primitives.rfft_p, dict(sign=-1, norm="backward"), True),
+    (fft_primitives.rfft_p, dict(sign=1, norm="forward"), True),
+    (fft_primitives.irfft_p, dict(n=40, sign=1, norm="backward"), False),
+    (fft_primitives.irfft_p, dict(n=39, sign=-1, norm="ortho"), False),
+], ids=["fft", "ifft", "rfft", "ihfft", "irfft", "hfft"])
+@pytest.mark.parametrize("axes", [(1, 2), (0, 1)], ids=["batch-first", "batch-last"])
+def test_threaded_transforms_equal_one_thread_exactly(prim, params, real_input, axes):
+    shape = [8, 32, 40]
+    if prim is fft_primitives.irfft_p:
+        shape[axes[-1]] = params["n"] // 2 + 1
+    x = rng.standard_normal(shape)
+    if not real_input:
+        x = x + 1j * rng.standard_normal(shape)
+    want = prim.impl(x, axes=axes, **params)
+    np.testing.assert_array_equal(prim.impl(x, axes=axes, workers=2, **params), want)
+    if axes == (1, 2):  # the same transforms on the batch-last layout give the same values
+        moved = np.moveaxis(x, 0, -1)
+        got = prim.impl(np.ascontiguousarray(moved), axes=(0, 1), workers=2, **params)
+        np.testing.assert_array_equal(np.moveaxis(got, -1, 0), want)
+
+
+def _plans_with_library_threads(monkeypatch, program):
+    monkeypatch.setattr(fused_executor, "PARALLEL_MIN_ELEMENTS", 64)
+    return fused_executor.FusedPlan(program)
+
+
+@needs_numba
+@pytest.mark.parametrize("fun, x", [(_mri, np.zeros((16, 12), complex)),
+                                    (_blur_16x12, np.zeros((16, 12)))], ids=["mri", "blur"])
+def test_fused_plans_time_threaded_transforms_with_identical_results(monkeypatch, fun, x):
+    if not fused_executor.parallel_enabled():
+        pytest.skip("numba runs on one thread here")
+    program = linop.trace(fun, x)
+    for prog, seed in ((program, 0), (linop.transpose(program), 1)):
+        plan = _plans_with_library_threads(monkeypatch, prog)
+        choice = plan.library_choice
+        assert choice is not None and plan.run is choice
+        plain, threaded = choice.runs
+        workers = [v.keywords.get("workers", 1) for v in threaded.__globals__.values()
+                   if isinstance(v, functools.partial)]
+        assert workers and min(workers) > 1
+        steps = list(threaded.__globals__.values())
+        assert not any(isinstance(v, fused_executor.ParallelCall) for v in steps)
+        assert any(isinstance(v, fused_executor.SplitCall) for v in steps)  # kernels in parts
+        shape = prog.invars[0].aval.shape
+        v = np.random.default_rng(seed).standard_normal(shape).astype(prog.invars[0].aval.dtype)
+        if np.iscomplexobj(v):
+            v = v + 1j * np.random.default_rng(seed + 2).standard_normal(shape)
+        want = plain(v)[0]
+        np.testing.assert_array_equal(threaded(v)[0], want)
+        for _ in range(8):  # the first calls alternate between the two
+            np.testing.assert_array_equal(plan.run(v)[0], want)
+        assert np.isfinite(choice.best).all()
+        np.testing.assert_allclose(want, prog.call_flat([v], "numpy")[0], rtol=1e-13, atol=1e-13)
+
+
+@needs_numba
+def test_library_threads_only_for_large_transforms_and_when_enabled(monkeypatch):
+    program = linop.trace(_mri, np.zeros((16, 12), complex))
+    assert fused_executor.FusedPlan(program).library_choice is None  # below the threshold
+    monkeypatch.setenv(fused_executor.PARALLEL_ENV, "0")
+    assert _plans_with_library_threads(monkeypatch, program).library_choice is None
+
+
+@pytest.mark.parametrize("fun, x", [(_mri, np.zeros((16, 12), complex)),
+                                    (_blur_16x12, np.zeros((16, 12)))], ids=["mri", "blur"])
+@pytest.mark.parametrize("executor", ["numpy", pytest.param("numba", marks=needs_numba)])
+def test_matmat_of_transforms_keeps_the_batch_axis_last_and_equals_the_loop(fun, x, executor):
+    A = linop.aslinearoperator(fun, x, executor=executor)
+    for program in (A.flat_program, A.adjoint_program):
+        batched = batch_columns(program, 5)
+        assert "transpose" not in [e.prim.name for e in batched.eqns]
+    gen = np.random.default_rng(4)
+    for apply, single, n in ((A.matmat, A.matvec, A.shape[1]), (A.rmatmat, A.rmatvec, A.shape[0])):
+        X = gen.standard_normal((n, 5)).astype(A.dtype)
+        if np.iscomplexobj(X):
+            X = X + 1j * gen.standard_normal((n, 5))
+        want = np.stack([single(X[:, k]) for k in range(5)], axis=1)
+        np.testing.assert_allclose(apply(X), want, rtol=1e-13, atol=1e-13)
+
+
+@needs_numba
+def test_only_kernels_whose_parallel_loop_comes_last_run_in_parts():
+    from linop.fused.cache import splittable
+
+    head = "def kernel(x0, o0, P, T):\n    p0 = P[0]\n"
+    loop = "    for i0 in numba.prange(p0):\n        o0[i0] = x0[i0]\n"
+    assert splittable(head + loop)
+    assert not splittable(head + loop.replace("numba.prange", "range"))
+    assert not splittable(head + loop + "    o0[0] = 1.0\n")  # a statement after the parts
+    assert not splittable(head + loop + loop)  # a second loop reads what the first wrote
+
+
+@needs_numba
+def test_split_kernels_give_the_serial_results_from_threads_at_once(monkeypatch):
+    program = linop.transpose(linop.trace(_mri, np.zeros((16, 12), complex)))
+    plan = _plans_with_library_threads(monkeypatch, program)
+    if plan.library_choice is None:
+        pytest.skip("numba runs on one thread here")
+    plain, threaded = plan.library_choice.runs
+    inputs = [np.random.default_rng(k).standard_normal(SENS.shape) + 1j for k in range(8)]
+    wants = [plain(v)[0] for v in inputs]
+    results = [None] * len(inputs)
+    barrier = threading.Barrier(len(inputs))
+
+    def work(k):
+        barrier.wait()
+        results[k] = [threaded(inputs[k])[0] for _ in range(10)]
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, want in zip(results, wants):
+        for g in got:
+            np.testing.assert_array_equal(g, want)
+
+
+@needs_numba
+def test_a_kernel_part_that_does_not_compile_keeps_the_plan_on_one_thread(monkeypatch):
+    if not fused_executor.parallel_enabled():
+        pytest.skip("numba runs on one thread here")
+    compile_kernel = fused_executor._compile
+
+    def failing(kernel, spec, parts=False):
+        if parts:
+            raise RuntimeError("no parts today")
+        compile_kernel(kernel, spec)
+
+    monkeypatch.setattr(fused_executor, "_compile", failing)
+    program = linop.trace(_mri, np.zeros((16, 12), complex))
+    with pytest.warns(linop.errors.FusedExecutorWarning, match="in parts.*same results"):
+        plan = _plans_with_library_threads(monkeypatch, program)
+    assert plan.library_choice is None
+    v = np.random.default_rng(5).standard_normal((16, 12)) + 0j
+    np.testing.assert_allclose(plan.run(v.ravel() if program.invars[0].aval.ndim == 1 else v)[0],
+                               _mri(v), rtol=1e-13, atol=1e-13)

@@ -147,15 +147,12 @@ def test_compile_failure_falls_back_to_numpy_with_one_warning(monkeypatch):
 
 
 _CACHE_SCRIPT = """
-import time, numpy as np, linop
+import numpy as np, linop
 from linop.fused import fused_plan
-import numba
 program = linop.trace(lambda x: np.cumsum(2.0 * x[1:] - x[:-1])[::-1], np.zeros(7))
-start = time.perf_counter()
 plan = fused_plan(program)
-took = time.perf_counter() - start
 out = plan.run(np.arange(7.0))[0]
-print(sum(sum(k.stats.cache_hits.values()) for k in plan.kernels), len(plan.kernels), took,
+print(sum(sum(k.stats.cache_hits.values()) for k in plan.kernels), len(plan.kernels),
       out.tolist())
 """
 
@@ -165,11 +162,10 @@ def test_kernels_are_cached_on_disk_for_a_new_process(tmp_path):
     env = dict(os.environ, LINOP_CACHE_DIR=str(tmp_path / "kernels"),
                PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
     runs = [subprocess.run([sys.executable, "-c", _CACHE_SCRIPT], env=env, capture_output=True,
-                           text=True, check=True).stdout.split(maxsplit=3) for _ in range(2)]
-    (hits_first, count, took_first, out_first), (hits_second, _, took_second, out_second) = runs
+                           text=True, check=True).stdout.split(maxsplit=2) for _ in range(2)]
+    (hits_first, count, out_first), (hits_second, _, out_second) = runs
     assert int(hits_first) == 0 and int(hits_second) == int(count) >= 1
     assert out_first == out_second
-    assert float(took_second) < float(took_first)
     assert list((tmp_path / "kernels").glob("kernel_*.py"))
 
 
@@ -416,12 +412,14 @@ def test_parallel_loops_can_be_turned_off(monkeypatch):
     assert not any(k.targetoptions.get("parallel") for k in plan.kernels)
 
 
-def test_small_kernels_and_accumulations_stay_serial():
+def test_small_kernels_and_running_sums_stay_serial():
     def accumulations(x):
         return np.cumsum(x, axis=0).sum(axis=1)
 
     program = linop.trace(accumulations, np.zeros((4000, 80)))
-    assert fused_executor.fused_plan(program).parallel_calls == []  # running sums, then a sum
+    plan = fused_executor.fused_plan(program)
+    assert len(plan.kernels) == 2 and not plan.kernels[0].targetoptions.get("parallel")
+    assert len(plan.parallel_calls) == 1  # the running sums are serial; the sums are not
     assert fused_executor.fused_plan(_program(2000)).parallel_calls == []  # below the threshold
 
 
@@ -449,9 +447,13 @@ def _flipped_flat(x):
     return (x * 3.0)[::-1].reshape(-1)  # a stored reshape
 
 
+def _sums_of_planes(x):
+    return (2.0 * x).sum(axis=(0, 2))  # each sum adds elements of every plane
+
+
 @pytest.mark.parametrize("fun, shape", [(_cumsum_rows, (60, 50)), (_flipped_flat, (40, 60)),
-                                        (_permuted, (3000,))],
-                         ids=["cumsum-rows", "stored-reshape", "unique-scatter"])
+                                        (_permuted, (3000,)), (_sums_of_planes, (6, 40, 30))],
+                         ids=["cumsum-rows", "stored-reshape", "unique-scatter", "sums"])
 def test_parallel_loop_rules_of_primitives_give_the_serial_results_exactly(monkeypatch, fun, shape):
     program = linop.trace(fun, np.zeros(shape))
     for prog, seed in ((program, 0), (linop.transpose(program), 1)):

@@ -144,15 +144,93 @@ def test_matmat_with_every_executor(executor, fun, args):
                                 _rtol(A))
 
 
-@pytest.mark.parametrize("reshape_last", [False, True])
-def test_batch_columns_puts_the_batch_axis_last(reshape_last):
+def test_batch_columns_puts_the_batch_axis_last():
     A = linop.aslinearoperator(_stencil3, np.zeros((6, 5, 4)))
-    batched = linop.batching.batch_columns(A.flat_program, 7, reshape_last=reshape_last)
+    batched = linop.batching.batch_columns(A.flat_program, 7)
     assert [v.aval.shape for v in batched.invars] == [(120, 7)]
     assert [v.aval.shape for v in batched.outvars] == [(120, 7)]
     X = _columns((120, 7), np.float64, "C")
     want = np.stack([A.matvec(X[:, j]) for j in range(7)], axis=1)
     np.testing.assert_allclose(batched.call_flat([X], "numpy")[0], want, rtol=1e-13, atol=1e-13)
+
+
+def _row_loop(x):
+    y = np.zeros_like(x)
+    for i in range(x.shape[0]):
+        y[i] = 2.0 * x[i] - x[i - 1]
+    return y
+
+
+def _chain(x):
+    y = 1.5 * x
+    for k in range(3):
+        y = np.roll(y, 1) - 0.5 * y[::-1]
+    return np.concatenate([y[::2], y[1::2]]) + np.cumsum(y) * np.arange(16.0)
+
+
+_IDX = np.array([3, 0, 7, 7, 2, 9, 1])
+
+#: Operators whose primitives all have batch-last rules: in their batched programs every
+#: value carries the batch axis last (no transposes), forward and adjoint. The last field:
+#: whether the result has the layout of ``X`` (BLAS writes a product of columns transposed).
+BATCH_LAST = [
+    ("stencil", _stencil, np.zeros(40), True),
+    ("stencil3", _stencil3, np.zeros((6, 5, 4)), True),
+    ("row loop", _row_loop, np.zeros((8, 6)), True),
+    ("chain", _chain, np.zeros(16), True),
+    ("cumsum", lambda x: np.cumsum(x[::-1], axis=1), np.zeros((5, 6)), True),
+    ("gather", lambda x: x[_IDX] * 2.0, np.zeros(10), True),
+    ("dense", lambda x: RNG.standard_normal((7, 10)) @ x, np.zeros(10), False),
+    ("broadcast and sum", lambda x: (x * np.arange(4.0)[:, None]).sum(axis=0) + x[0],
+     np.zeros((4, 3)), True),
+]
+
+
+@pytest.mark.parametrize("fun, x0", [c[1:3] for c in BATCH_LAST], ids=[c[0] for c in BATCH_LAST])
+def test_batch_columns_keeps_the_batch_axis_last_in_every_value(fun, x0):
+    A = linop.aslinearoperator(fun, x0)
+    for program in (A.flat_program, A.adjoint_program):
+        batched = linop.batching.batch_columns(program, 5)
+        assert all(e.prim.name != "transpose" for e in batched.eqns), batched
+        assert all(e.out.aval.shape[-1:] == (5,) for e in batched.eqns
+                   if e.out.aval.shape != ()), batched
+
+
+class _RecordedPlan:
+    """A plan that records the arrays it is run on."""
+
+    def __init__(self, plan, seen):
+        self.plan, self.seen = plan, seen
+
+    def run(self, *arrays):
+        self.seen.extend(arrays)
+        return self.plan.run(*arrays)
+
+
+@pytest.mark.parametrize("executor", ["numpy", "numba"])
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("fun, x0, same_layout", [c[1:] for c in BATCH_LAST],
+                         ids=[c[0] for c in BATCH_LAST])
+def test_matmat_runs_its_program_on_x_itself(monkeypatch, executor, order, fun, x0, same_layout):
+    """No copy of ``X``: the batched program gets a C-contiguous view of ``X`` (``X`` or
+    ``X.T``), which neither executor copies; the result is C-ordered for C-ordered ``X``
+    and equals the loop of matvecs."""
+    if executor == "numba":
+        pytest.importorskip("numba")
+    import linop.operator.traced as traced
+
+    seen = []
+    plan_for = traced.plan_for
+    monkeypatch.setattr(traced, "plan_for", lambda p, ex: _RecordedPlan(plan_for(p, ex), seen))
+    A = linop.aslinearoperator(fun, x0, executor=executor)
+    X = _columns((A.shape[1], 16), np.float64, order)
+    Y = A.matmat(X)
+    assert len(seen) == 1 and seen[0].flags.c_contiguous and np.shares_memory(seen[0], X)
+    if same_layout:
+        assert Y.flags.c_contiguous if order == "C" else Y.flags.f_contiguous
+    _check_against_loop(A.matmat, A.matvec, X, _rtol(A))
+    _check_against_loop(A.rmatmat, A.rmatvec, _columns((A.shape[0], 16), np.float64, order),
+                        _rtol(A))
 
 
 def test_matmat_result_is_c_ordered_for_c_ordered_columns():

@@ -14,15 +14,16 @@ import hashlib
 import importlib.util
 import os
 import pathlib
+import re
 import sys
 import threading
 
-__all__ = ["CACHE_ENV", "cache_dir", "kernel_for", "COMPILE_LOCK"]
+__all__ = ["CACHE_ENV", "cache_dir", "kernel_for", "splittable", "COMPILE_LOCK"]
 
 #: The environment variable that overrides the kernel cache directory.
 CACHE_ENV = "LINOP_CACHE_DIR"
 #: Part of every kernel's hash: changed when the conventions of the generated code change.
-_CODEGEN_VERSION = "3"
+_CODEGEN_VERSION = "4"
 #: Held while kernels are loaded or compiled (numba compiles one function at a time anyway).
 COMPILE_LOCK = threading.RLock()
 _KERNELS: dict = {}
@@ -36,6 +37,8 @@ _DECORATOR = """
 """
 #: The marker of a kernel with a parallel loop (see :attr:`linop.fused.codegen.KernelSpec.parallel`).
 _PARALLEL_LOOP = "numba.prange("
+#: A parallel loop that is a top-level statement of a kernel.
+_OUTER_PARALLEL_LOOP = re.compile(r"^    for (\w+) in numba\.prange\((.+)\):$")
 
 
 def cache_dir() -> pathlib.Path:
@@ -47,12 +50,15 @@ def cache_dir() -> pathlib.Path:
     return pathlib.Path(base) / "linop" / "numba"
 
 
-def kernel_for(source: str, parallel: bool = False):
+def kernel_for(source: str, parallel: bool = False, part: bool = False):
     """The numba dispatcher of a kernel's source (one per distinct source in a process).
 
     With ``parallel`` it is the variant compiled with numba's ``parallel=True``, whose
-    ``numba.prange`` loops run on several threads (the source must have one); else the
-    serial one, in which a ``numba.prange`` is a plain loop. Nothing is compiled here.
+    ``numba.prange`` loops run on several threads (the source must have one); with
+    ``part`` the variant ``kernel_part(..., P, T, K, N)`` that runs the ``K``-th of ``N``
+    equal parts of the iterations of the kernel's parallel loop (the source must be
+    :func:`splittable`); else the serial one, in which a ``numba.prange`` is a plain loop.
+    Nothing is compiled here.
     """
     import numba
 
@@ -63,7 +69,33 @@ def kernel_for(source: str, parallel: bool = False):
             found = _KERNELS[digest] = _load(digest, source)
     if parallel and "kernel_parallel" not in found:
         raise ValueError("kernel_for(parallel=True) needs a kernel source with a parallel loop")
+    if part:
+        if "kernel_part" not in found:
+            raise ValueError("kernel_for(part=True) needs a splittable kernel source")
+        return found["kernel_part"]
     return found["kernel_parallel" if parallel else "kernel"]
+
+
+def splittable(source: str) -> bool:
+    """Whether the kernel's iterations may run in parts, one call per part (at once, in
+    several threads): its only parallel loop is its last top-level statement, so that
+    the parts write disjoint elements and nothing else runs after them."""
+    return _part_variant(source) is not None
+
+
+def _part_variant(source: str):
+    """``kernel_part``'s source (see :func:`kernel_for`), or None when not :func:`splittable`."""
+    if source.count(_PARALLEL_LOOP) != 1:
+        return None
+    lines = source.rstrip("\n").split("\n")
+    top = [k for k, line in enumerate(lines) if line.startswith("    ") and line[4] != " "]
+    found = _OUTER_PARALLEL_LOOP.match(lines[top[-1]]) if top else None
+    if found is None or not lines[0].endswith(", P, T):"):
+        return None
+    index, count = found.groups()
+    lines[top[-1]] = f"    for {index} in range(K * ({count}) // N, (K + 1) * ({count}) // N):"
+    lines[0] = lines[0].replace("def kernel(", "def kernel_part(", 1)[:-len("P, T):")] + "P, T, K, N):"
+    return "\n".join(lines) + "\n"
 
 
 def _module_text(source: str, cache: bool) -> str:
@@ -73,6 +105,9 @@ def _module_text(source: str, cache: bool) -> str:
     if _PARALLEL_LOOP in source:
         variant = source.replace("def kernel(", "def kernel_parallel(", 1)
         text += _DECORATOR.format(cache=cache, options=", parallel=True") + variant
+    part = _part_variant(source)
+    if part is not None:
+        text += _DECORATOR.format(cache=cache, options="") + part
     return text
 
 

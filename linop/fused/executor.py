@@ -10,7 +10,11 @@ dtypes and ranks of the program; any failure there gives the NumPy plan instead,
 (:class:`ParallelCall`, :data:`PARALLEL_MIN_ELEMENTS`). Plans hold no mutable state but
 the timings that choose between a kernel's serial and parallel variants (which compute
 the same), and the kernels release the GIL, so one plan may run in several threads at
-once. Outputs are fresh arrays.
+once. Outputs are fresh arrays. A plan with a large library call that can run on several
+threads (``threaded_impl``: FFTs) is made twice, once with that call on one thread and
+its kernels as above, once with the call on all threads and its large kernels split into
+parts on Python threads (:class:`SplitCall`); which of the two runs is measured per plan
+(:class:`ThreadedLibraryChoice`).
 
 ``"auto"`` runs the NumPy executor unless the program is *worth compiling*: numba is
 installed, the fusible equations write at least :data:`AUTO_MIN_ELEMENTS` elements per
@@ -24,6 +28,7 @@ in one buffer; the fused one does not yet.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import importlib.util
 import itertools
@@ -39,13 +44,14 @@ from ..execute import compile_plan, conform, run_flat as run_numpy
 from ..core import Primitive
 from ..ir import EXECUTORS, Program, register_executor
 from ..passes import fuse_for_execution
-from .cache import COMPILE_LOCK, kernel_for
+from .cache import COMPILE_LOCK, kernel_for, splittable
 from .codegen import kernel_source
 from .regions import Region, fused_elements, partition, stored_values
 
 __all__ = ["FusedPlan", "fused_plan", "plan_for", "run_fused", "run_auto", "check_executor",
            "numba_installed", "AUTO_MIN_ELEMENTS", "AUTO_MIN_SECONDS", "AUTO_MAX_SLICE_WRITES", "slice_writes", "EXECUTOR_NAMES",
-           "PARALLEL_MIN_ELEMENTS", "PARALLEL_ENV", "parallel_enabled", "ParallelCall"]
+           "PARALLEL_MIN_ELEMENTS", "PARALLEL_ENV", "parallel_enabled", "ParallelCall",
+           "TimedChoice", "ThreadedLibraryChoice", "SplitCall", "library_threads"]
 
 #: The executors a program can be run with.
 EXECUTOR_NAMES = ("numpy", "numba", "auto")
@@ -105,16 +111,30 @@ class FusedPlan:
         exec(compile(self.source, "<linop fused plan>", "exec"), namespace)
         #: ``run(*arrays)``: the list of outputs (no checks: inputs must match the program).
         self.run = namespace["_plan"]
+        #: The :class:`ThreadedLibraryChoice` that ``run`` is, when the plan has large
+        #: library calls that may run on several threads; else ``None``.
+        self.library_choice = None
+        threads = library_threads(program)
+        if threads > 1:
+            threaded = _threaded_run(program, self.steps, threads)
+            if threaded is not None:
+                self.run = self.library_choice = ThreadedLibraryChoice(self.run, threaded)
 
     def __call__(self, args: list) -> list:
         return self.run(*args)
 
 
 class _Driver:
-    """The plan's Python source: one line per step, intermediates deleted after their last use."""
+    """The plan's Python source: one line per step, intermediates deleted after their last use.
 
-    def __init__(self, program: Program, steps):
+    With ``library_workers`` > 1, large ``threaded_impl`` library calls run on that many
+    threads, and so do large kernels, in parts (:class:`SplitCall`) rather than with numba's
+    parallel loops (see :class:`ThreadedLibraryChoice`).
+    """
+
+    def __init__(self, program: Program, steps, library_workers: int = 1):
         self.program, self.steps = program, steps
+        self.library_workers = library_workers
         self.namespace: dict = {"_c": np.ascontiguousarray, "_fresh": _fresh_output,
                                 "_copy": np.array}
         self.names: dict = {}
@@ -139,16 +159,22 @@ class _Driver:
             if eqn.prim.returns_view and all(v.id in self.names for v in eqn.inputs):
                 self.equation(eqn)  # a view (a reshape) of an array: NumPy makes it, no copy
             else:
-                self.kernel_call(kernel_source(region, stored, eqn), eqn.out)
+                self.kernel_call(kernel_source(region, stored, eqn), eqn.out, _loop_size(eqn))
 
-    def kernel_call(self, spec, out) -> None:
+    def kernel_call(self, spec, out, size: int) -> None:
+        """A call of the kernel ``spec`` that writes ``out`` in loops of ``size`` iterations."""
         kernel = call = kernel_for(spec.source)
-        if spec.parallel and out.aval.size >= PARALLEL_MIN_ELEMENTS and parallel_enabled():
+        large = spec.parallel and size >= PARALLEL_MIN_ELEMENTS and parallel_enabled()
+        if large and self.library_workers > 1 and splittable(spec.source):
+            kernel = kernel_for(spec.source, part=True)
+            _compile(kernel, spec, parts=True)
+            call = SplitCall(kernel, self.library_workers)
+        elif large and self.library_workers == 1:
             kernel, call = _parallel_kernel(spec)
-        if call is kernel:
-            _compile(kernel, spec)
+            if call is not kernel:
+                self.parallel_calls.append(call)
         else:
-            self.parallel_calls.append(call)
+            _compile(kernel, spec)
         self.kernels.append(kernel)
         args = [self.names[v.id] if v.id in self.contiguous else f"_c({self.names[v.id]})"
                 for v in spec.inputs]
@@ -174,7 +200,11 @@ class _Driver:
     def equation(self, eqn) -> None:
         """A library step: the primitive's ``emit`` expression, as the NumPy executor writes it."""
         ins = [self.names[v.id] for v in eqn.inputs]
-        expr = eqn.prim.emit(ins, [v.aval for v in eqn.inputs], self.bind, **eqn.params)
+        if self.library_workers > 1 and _threaded_library_call(eqn):
+            impl = functools.partial(eqn.prim.impl, workers=self.library_workers, **eqn.params)
+            expr = f"{self.bind(impl)}({', '.join(ins)})"
+        else:
+            expr = eqn.prim.emit(ins, [v.aval for v in eqn.inputs], self.bind, **eqn.params)
         if expr is None:
             impl = functools.partial(eqn.prim.impl, **eqn.params) if eqn.params else eqn.prim.impl
             expr = f"{self.bind(impl)}({', '.join(ins)})"
@@ -214,6 +244,29 @@ class _Driver:
         return source, self.namespace
 
 
+def _threaded_run(program: Program, steps, threads: int):
+    """The plan's ``run`` with its large library calls on ``threads`` threads (see
+    :class:`ThreadedLibraryChoice`), or None, with one warning, when a kernel part does
+    not compile (the plan then keeps its library calls on one thread)."""
+    try:
+        source, namespace = _Driver(program, steps, library_workers=threads).generate()
+    except Exception as error:  # numba rejects a part variant: the plain variant runs alone
+        warnings.warn(FusedExecutorWarning(
+            f"the fused executor could not compile a kernel in parts ({type(error).__name__}); "
+            "its library calls run on one thread instead, with the same results"), stacklevel=6)
+        return None
+    exec(compile(source, "<linop fused plan, threaded library calls>", "exec"), namespace)
+    return namespace["_plan"]
+
+
+def _loop_size(eqn) -> int:
+    """How many iterations the kernel that stores ``eqn``'s output runs: one per output
+    element, or, for a primitive with loops of its own (a sum), per element of its inputs."""
+    if eqn.prim.fused_form != "loops":
+        return eqn.out.aval.size
+    return max([eqn.out.aval.size] + [v.aval.size for v in eqn.inputs])
+
+
 def _with_deletes(lines, keep) -> list:
     last: dict = {}
     for k, (_, used) in enumerate(lines):
@@ -228,8 +281,9 @@ def _with_deletes(lines, keep) -> list:
     return body
 
 
-def _compile(kernel, spec) -> None:
-    """Compile ``kernel`` for the types the plan will pass (or load them from the disk cache)."""
+def _compile(kernel, spec, parts: bool = False) -> None:
+    """Compile ``kernel`` for the types the plan will pass (or load them from the disk cache);
+    with ``parts``, its ``kernel_part`` variant (two more integers: the part and how many)."""
     import numba
 
     def array(aval, ndim):
@@ -238,6 +292,7 @@ def _compile(kernel, spec) -> None:
     types = [array(v.aval, max(v.aval.ndim, 1)) for v in spec.inputs]
     types += [array(aval, 1 if flat else max(aval.ndim, 1)) for aval, _, flat in spec.buffers]
     types += [numba.typeof(c) for c in spec.consts] + [numba.typeof(spec.ints)] * 2
+    types += [numba.int64] * 2 if parts else []
     with COMPILE_LOCK:
         kernel.compile(tuple(types))
 
@@ -283,18 +338,58 @@ if hasattr(os, "register_at_fork"):  # POSIX only; elsewhere no process forks
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class ParallelCall:
+class TimedChoice:
+    """Which of two variants that compute the same results to run, from their measured times.
+
+    Which one is faster depends on the load of the machine (a parallel loop waits for its
+    slowest thread, and a busy core makes that thread late, by a scheduler's time slice:
+    milliseconds), so the choice keeps the best recent time of each: the first calls
+    alternate (variant 1 first), then the faster one runs, and the other one is timed
+    again after :attr:`PROBE` calls, after twice as many each time it loses again (at
+    most :attr:`MAX_PROBE`: a losing probe costs little). Counters updated by several
+    threads at once may miss a count: that changes which variant runs, never a result.
+    """
+
+    __slots__ = ("calls", "best", "probe", "next_probe", "chosen")
+    #: Calls before the variant not chosen is timed again (doubled each time it loses).
+    PROBE = 32
+    #: The longest interval between two timings of the variant not chosen.
+    MAX_PROBE = 4096
+    #: How much a best time is allowed to age (grow) per call of its variant: a change
+    #: of load shows within some tens of calls.
+    AGEING = 1.02
+
+    def __init__(self):
+        self.calls = 0
+        self.best = [float("inf"), float("inf")]  # variant 0, variant 1
+        self.probe, self.next_probe, self.chosen = self.PROBE, 4 + self.PROBE, 1
+
+    def pick(self) -> int:
+        """The variant (0 or 1) to run now; counts the call."""
+        self.calls += 1
+        if self.calls <= 4:
+            return self.calls % 2
+        faster = int(self.best[1] <= self.best[0])
+        if faster != self.chosen:  # the last probe won, or the chosen one slowed down
+            self.chosen, self.probe = faster, self.PROBE
+        if self.calls < self.next_probe:
+            return faster
+        self.probe = min(2 * self.probe, self.MAX_PROBE)
+        self.next_probe = self.calls + self.probe
+        return 1 - faster
+
+    def record(self, k: int, seconds: float) -> None:
+        """Keep ``seconds`` as variant ``k``'s best time if it is (its old best aged a little)."""
+        self.best[k] = min(self.best[k] * self.AGEING, seconds)
+
+
+class ParallelCall(TimedChoice):
     """Runs a kernel on several threads, or on one where that is faster now.
 
     Both variants write the same elements with the same arithmetic, so results are
-    identical whichever runs. Which one is faster depends on the load of the machine
-    (a parallel loop waits for its slowest thread, and a busy core makes that thread
-    late, by a scheduler's time slice: milliseconds), so the call keeps the best recent
-    time of each: the first calls alternate, then the faster one runs, and the other one
-    is timed again after :attr:`PROBE` calls, after twice as many each time it loses
-    again (at most :attr:`MAX_PROBE`: a losing probe costs little). The serial variant
-    also runs while another thread runs a parallel kernel, and in a forked child; it is
-    compiled when first needed.
+    identical whichever runs; :class:`TimedChoice` (variant 0 serial, 1 parallel) picks
+    one per call. The serial variant also runs while another thread runs a parallel
+    kernel, and in a forked child; it is compiled when first needed.
 
     Parameters
     ----------
@@ -304,24 +399,14 @@ class ParallelCall:
         The kernel's source and argument types (to compile the serial variant).
     """
 
-    __slots__ = ("parallel", "spec", "serial", "calls", "best", "probe", "next_probe", "chosen")
-    #: Calls before the variant not chosen is timed again (doubled each time it loses).
-    PROBE = 32
-    #: The longest interval between two timings of the variant not chosen.
-    MAX_PROBE = 4096
-    #: How much a best time is allowed to age (grow) per call of its variant: a change
-    #: of load shows within some tens of calls.
-    AGEING = 1.02
+    __slots__ = ("parallel", "spec", "serial")
 
     def __init__(self, parallel, spec):
+        super().__init__()
         self.parallel, self.spec, self.serial = parallel, spec, None
-        self.calls = 0
-        self.best = [float("inf"), float("inf")]  # serial, parallel
-        self.probe, self.next_probe, self.chosen = self.PROBE, 4 + self.PROBE, 1
 
     def __call__(self, *args):
-        self.calls += 1
-        if self.wants_parallel() and not _forked and _PARALLEL_LOCK.acquire(blocking=False):
+        if self.pick() == 1 and not _forked and _PARALLEL_LOCK.acquire(blocking=False):
             try:
                 self.timed(1, self.parallel, args)
             finally:
@@ -329,24 +414,11 @@ class ParallelCall:
             return
         self.timed(0, self.serial or self.serial_kernel(), args)
 
-    def wants_parallel(self) -> bool:
-        """Whether to run the parallel variant now (see the class's notes)."""
-        if self.calls <= 4:
-            return self.calls % 2 == 1
-        faster = int(self.best[1] <= self.best[0])
-        if faster != self.chosen:  # the last probe won, or the chosen one slowed down
-            self.chosen, self.probe = faster, self.PROBE
-        if self.calls < self.next_probe:
-            return faster == 1
-        self.probe = min(2 * self.probe, self.MAX_PROBE)
-        self.next_probe = self.calls + self.probe
-        return faster == 0
-
     def timed(self, k: int, kernel, args) -> None:
         """Run ``kernel`` (variant ``k``: 0 serial, 1 parallel) and keep its best time."""
         start = time.perf_counter()
         kernel(*args)
-        self.best[k] = min(self.best[k] * self.AGEING, time.perf_counter() - start)
+        self.record(k, time.perf_counter() - start)
 
     def serial_kernel(self):
         """The serial variant, compiled (or loaded from the disk cache) on first use."""
@@ -354,6 +426,104 @@ class ParallelCall:
         _compile(serial, self.spec)
         self.serial = serial
         return serial
+
+
+class ThreadedLibraryChoice(TimedChoice):
+    """A plan run either with its large library calls on one thread (variant 0, its kernels
+    chosen by their :class:`ParallelCall`) or on several, its large kernels too, in parts
+    on Python threads (variant 1, :class:`SplitCall`).
+
+    The choice is per plan, not per call, because numba's parallel loops and a library's
+    threads interfere: after a parallel loop, numba's OpenMP threads keep spinning for a
+    while, and a library call that starts threads of its own then shares the cores with
+    them (an 8x256^2 FFT on two threads ran 2.5 ms after an idle moment, 5 ms after a
+    parallel loop, as on one thread). Python's idle threads sleep. Both variants compute
+    the same results.
+
+    Parameters
+    ----------
+    plain, threaded : callable
+        ``run(*arrays)`` of the two variants.
+    """
+
+    __slots__ = ("runs",)
+
+    def __init__(self, plain, threaded):
+        super().__init__()
+        self.runs = (plain, threaded)
+
+    def __call__(self, *arrays):
+        k = self.pick()
+        start = time.perf_counter()
+        outputs = self.runs[k](*arrays)
+        self.record(k, time.perf_counter() - start)
+        return outputs
+
+
+class SplitCall:
+    """Runs a kernel's parallel loop in ``parts`` parts at once: part 0 in the calling
+    thread, the others on a pool of Python threads (:func:`_split_pool`), each through the
+    kernel's ``kernel_part`` variant (see :func:`linop.fused.cache.kernel_for`), which
+    releases the GIL. The parts write disjoint elements with the serial loop's arithmetic,
+    so the results are the serial kernel's; in a forked child the parts run one by one.
+
+    Parameters
+    ----------
+    part : numba dispatcher
+        The compiled ``kernel_part``.
+    parts : int
+    """
+
+    __slots__ = ("part", "parts")
+
+    def __init__(self, part, parts: int):
+        self.part, self.parts = part, parts
+
+    def __call__(self, *args):
+        if _forked:
+            for k in range(self.parts):
+                self.part(*args, k, self.parts)
+            return
+        pool = _split_pool(self.parts - 1)
+        others = [pool.submit(self.part, *args, k, self.parts) for k in range(1, self.parts)]
+        try:
+            self.part(*args, 0, self.parts)
+        finally:
+            for other in others:
+                other.result()
+
+
+_SPLIT_POOLS: dict = {}
+_SPLIT_POOLS_LOCK = threading.Lock()
+
+
+def _split_pool(threads: int):
+    """The process's pool of ``threads`` Python threads for :class:`SplitCall` (made once)."""
+    pool = _SPLIT_POOLS.get(threads)
+    if pool is None:
+        with _SPLIT_POOLS_LOCK:
+            pool = _SPLIT_POOLS.get(threads)
+            if pool is None:
+                pool = _SPLIT_POOLS[threads] = concurrent.futures.ThreadPoolExecutor(
+                    threads, thread_name_prefix="linop-fused")
+    return pool
+
+
+def _threaded_library_call(eqn) -> bool:
+    """Whether ``eqn`` is a library call large enough to be tried on several threads."""
+    return eqn.prim.threaded_impl and max(
+        [eqn.out.aval.size] + [v.aval.size for v in eqn.inputs]) >= PARALLEL_MIN_ELEMENTS
+
+
+def library_threads(program: Program) -> int:
+    """How many threads the fused plan of ``program`` may give its library calls: numba's
+    (``NUMBA_NUM_THREADS``) when parallel loops are enabled and some call is large
+    (:data:`PARALLEL_MIN_ELEMENTS`) and ``threaded_impl``; else 1."""
+    if not any(_threaded_library_call(eqn) for eqn in program.eqns) or not parallel_enabled():
+        return 1
+    import numba
+
+    return numba.config.NUMBA_NUM_THREADS
 
 
 def _fresh_output(out, inputs):

@@ -12,7 +12,7 @@ from ..batched import BatchedArray, apply_operator
 from ..batching import batch_columns, batch_program
 from ..core import is_tracer
 from ..errors import user_location
-from ..fused import check_executor, numba_installed, plan_for
+from ..fused import check_executor, plan_for
 from ..ir import Program
 from ..namespace import backend_for
 from ..execute import run_flat
@@ -248,30 +248,29 @@ class TracedLinearOperator(LinearOperator):
         written to: an F-ordered ``X`` runs through the batched program with the batch
         axis in front as ``X.T`` (C-ordered), any other through the one with the batch
         axis last (:func:`linop.batching.batch_columns`), which takes a C-ordered ``X``
-        as it is. For the fused executor that one opens the inputs and closes the
-        outputs with reshapes on the batch-last side, so that its loops need no index
-        arithmetic.
+        as it is and gives a C-ordered result where its last step allows.
         """
+        k = X.shape[1]
+        if X.dtype == self.dtype:  # the common case first: no conversion (a microsecond saved)
+            return self._run_batched(which, X, k)
         op = self.at_precision(X.dtype)
         dtype = op.dtype
         out_dtype = np.result_type(X.dtype, dtype)
-        k = X.shape[1]
         if is_complex(X.dtype) and not is_complex(dtype):  # a real map on both parts
             Y = op._apply_batched(which, np.concatenate([X.real, X.imag], axis=1))
             return (Y[:, :k] + 1j * Y[:, k:]).astype(out_dtype, copy=False)
         X = X.astype(dtype, copy=False)  # order "K": a conversion keeps the layout
-        if X.flags.f_contiguous and not X.flags.c_contiguous:
-            layout = "leading"
-        else:
-            layout = "fused" if self.executor != "numpy" and numba_installed() else "last"
-        batched = op._batched_program(getattr(op, which), k, layout)
-        plan = plan_for(batched, self.executor)
-        Y = plan.run(X.T)[0].T if layout == "leading" else plan.run(X)[0]
-        return Y.astype(out_dtype, copy=False)
+        return op._run_batched(which, X, k).astype(out_dtype, copy=False)
+
+    def _run_batched(self, which, X, k):
+        """The batched program ``which`` on ``X`` of this operator's dtype, as laid out."""
+        layout = "leading" if X.flags.f_contiguous and not X.flags.c_contiguous else "last"
+        plan = plan_for(self._batched_program(getattr(self, which), k, layout), self.executor)
+        return plan.run(X.T)[0].T if layout == "leading" else plan.run(X)[0]
 
     def _batched_program(self, program, k, layout):
         """``program`` over ``k`` columns: the batch axis in front (``layout="leading"``) or
-        last (``"last"``; ``"fused"``: with the edge reshapes on the batch-last side)."""
+        last (``"last"``)."""
         key = (id(program), k, layout)
         found = self._batched.get(key)
         if found is None:
@@ -279,7 +278,7 @@ class TracedLinearOperator(LinearOperator):
                 found = self._batched.get(key)
                 if found is None:
                     found = batch_program(program, k)[0] if layout == "leading" else \
-                        batch_columns(program, k, reshape_last=layout == "fused")
+                        batch_columns(program, k)
                     if len(self._batched) > 16:
                         self._batched.clear()
                     self._batched[key] = found

@@ -23,10 +23,19 @@ def _keeps_aval(x: ShapeDtype, c) -> bool:
             and np.broadcast_shapes(np.shape(c), x.shape) == x.shape)
 
 
+def _constant_region(value, box):
+    """The part of the constant ``value`` that meets the elements in ``box`` of an array it
+    broadcasts to (right-aligned; axes of length 1 stay whole)."""
+    lead = len(box) - np.ndim(value)
+    return value[tuple(slice(None) if n == 1 else slice(*box[lead + d])
+                       for d, n in enumerate(np.shape(value)))]
+
+
 class Add(Primitive):
     """``x + y`` for operands of equal shape and dtype."""
 
     name = "add"
+    elementwise = True
     returns_fresh = True
     commutative = True
     returns_view = False
@@ -66,6 +75,7 @@ class Sub(Primitive):
     """``x - y`` for operands of equal shape and dtype."""
 
     name = "sub"
+    elementwise = True
     returns_fresh = True
     returns_view = False
     real_linear = False
@@ -104,6 +114,7 @@ class Neg(Primitive):
     """``-x``."""
 
     name = "neg"
+    elementwise = True
     returns_fresh = True
     returns_view = False
     real_linear = False
@@ -174,6 +185,7 @@ class Mul(Primitive):
     """``x * c`` with a constant ``c`` that broadcasts to ``x`` (no conjugation on transpose)."""
 
     name = "mul"
+    elementwise = True
     returns_fresh = True
     returns_view = False
     real_linear = False
@@ -192,6 +204,9 @@ class Mul(Primitive):
 
     def impl(self, x, *, c):
         return x * c.value
+
+    def region_impl(self, box, out, in_avals, x, *, c):
+        return x * _constant_region(c.value, box)
 
     def array_impl(self, ns, x, *, c):
         return x * ns.constant(c.value, like=x)
@@ -229,6 +244,7 @@ class Div(Primitive):
     """``x / c`` with a constant ``c`` that broadcasts to ``x``."""
 
     name = "div"
+    elementwise = True
     returns_fresh = True
     returns_view = False
     real_linear = False
@@ -247,6 +263,9 @@ class Div(Primitive):
 
     def impl(self, x, *, c):
         return x / c.value
+
+    def region_impl(self, box, out, in_avals, x, *, c):
+        return x / _constant_region(c.value, box)
 
     def array_impl(self, ns, x, *, c):
         return x / ns.constant(c.value, like=x)
@@ -268,12 +287,16 @@ class Mask(Primitive):
     """``where(m, x, 0)`` with a constant boolean ``m`` that broadcasts to ``x``."""
 
     name = "mask"
+    elementwise = True
     returns_fresh = True
     returns_view = False
     real_linear = False
 
     def impl(self, x, *, m):
         return np.where(m.value, x, x.dtype.type(0))
+
+    def region_impl(self, box, out, in_avals, x, *, m):
+        return np.where(_constant_region(m.value, box), x, x.dtype.type(0))
 
     def array_impl(self, ns, x, *, m):
         return ns.xp.where(ns.constant(m.value, like=x), x, np.dtype(x.dtype).type(0))

@@ -21,6 +21,7 @@ class Convert(Primitive):
     """Change the floating dtype: float32↔float64, real→complex, complex64↔complex128."""
 
     name = "convert"
+    elementwise = True
     returns_fresh = True
     returns_view = False
     real_linear = False
@@ -58,6 +59,7 @@ class Real(Primitive):
     """Real part of a complex array (real-linear)."""
 
     name = "real"
+    elementwise = True
     returns_fresh = True
     real_linear = True
     returns_view = False
@@ -92,6 +94,7 @@ class Imag(Primitive):
     """Imaginary part of a complex array (real-linear)."""
 
     name = "imag"
+    elementwise = True
     returns_fresh = True
     real_linear = True
     returns_view = False
@@ -127,6 +130,7 @@ class Conj(Primitive):
     """Complex conjugate (real-linear)."""
 
     name = "conj"
+    elementwise = True
     returns_fresh = True
     real_linear = True
     conjugate_linear = True
@@ -163,6 +167,7 @@ class Complex(Primitive):
     """``a + 1j * b`` from two real arrays of equal shape and dtype (real-linear)."""
 
     name = "complex"
+    elementwise = True
     returns_fresh = True
     real_linear = True
     returns_view = False

@@ -67,6 +67,9 @@ class Cumsum(Primitive):
     def batch(self, size, x, *, axis, reverse):
         return cumsum(x, axis + 1, reverse)
 
+    def batch_last(self, size, x, *, axis, reverse):
+        return cumsum(x, axis, reverse)
+
 
 cumsum_p = Cumsum()
 

@@ -147,9 +147,18 @@ class Dot(Primitive):
         return None if matrix is None else [matrix]
 
     def batch(self, size, x, *, c, x_sub, c_sub, out_sub):
-        used = set(x_sub) | set(c_sub) | set(out_sub)
-        letter = next(label(i) for i in itertools.count() if label(i) not in used)
+        letter = _unused_label(x_sub + c_sub + out_sub)
         return dot(x, c, letter + x_sub, c_sub, letter + out_sub)
+
+    def batch_last(self, size, x, *, c, x_sub, c_sub, out_sub):
+        letter = _unused_label(x_sub + c_sub + out_sub)
+        return dot(x, c, x_sub + letter, c_sub, out_sub + letter)
+
+
+def _unused_label(subscripts: str) -> str:
+    """The first axis label that ``subscripts`` do not use (the batch axis's)."""
+    used = set(subscripts)
+    return next(label(i) for i in itertools.count() if label(i) not in used)
 
 
 dot_p = Dot()

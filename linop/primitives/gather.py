@@ -75,6 +75,9 @@ class Gather(Primitive):
     def batch(self, size, x, *, idx, axis):
         return gather(x, idx, axis + 1)
 
+    def batch_last(self, size, x, *, idx, axis):
+        return gather(x, idx, axis)
+
 
 class ScatterAdd(Primitive):
     """Zeros with ``axis`` of length ``size``, plus ``u``'s slices added at ``idx``.
@@ -136,6 +139,9 @@ class ScatterAdd(Primitive):
 
     def batch(self, n, u, *, idx, axis, size, flat, unique):
         return scatter_add(u, idx, axis + 1, size)
+
+    def batch_last(self, n, u, *, idx, axis, size, flat, unique):
+        return scatter_add(u, idx, axis, size)
 
 
 def _key(idx: Const, axis: int) -> tuple:

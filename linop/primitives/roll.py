@@ -49,6 +49,9 @@ class Roll(Primitive):
     def batch(self, size, x, *, shifts, axes):
         return roll(x, shifts, tuple(a + 1 for a in axes))
 
+    def batch_last(self, size, x, *, shifts, axes):
+        return roll(x, shifts, axes)
+
 
 roll_p = Roll()
 

@@ -114,6 +114,9 @@ class Reshape(Primitive):
     def batch(self, size, x, *, shape):
         return reshape(x, (size,) + shape)
 
+    def batch_last(self, size, x, *, shape):
+        return reshape(x, shape + (size,))
+
 
 class Transpose(Primitive):
     """Axis permutation: ``out.shape[i] = x.shape[perm[i]]``."""
@@ -153,6 +156,9 @@ class Transpose(Primitive):
 
     def batch(self, size, x, *, perm):
         return transpose(x, (0,) + tuple(p + 1 for p in perm))
+
+    def batch_last(self, size, x, *, perm):
+        return transpose(x, tuple(perm) + (len(perm),))
 
 
 class BroadcastTo(Primitive):
@@ -197,6 +203,9 @@ class BroadcastTo(Primitive):
         x = reshape(x, (size,) + (1,) * lead + x.shape[1:])
         return broadcast_to(x, (size,) + shape)
 
+    def batch_last(self, size, x, *, shape):
+        return broadcast_to(x, shape + (size,))  # right-aligned: the batch axes meet
+
 
 class ReduceSum(Primitive):
     """Sum over ``axes`` (sorted, non-negative), dropping them."""
@@ -223,8 +232,15 @@ class ReduceSum(Primitive):
     fused_form = "loops"
 
     def fused_loops(self, loop, *, axes):
+        """The input's elements added to their sums in C order, the loop over the first
+        kept axis outermost: its iterations write disjoint sums (a parallel loop), and
+        each sum adds its elements in the same order as a loop in C order would."""
+        shape = loop.in_avals[0].shape
         out = loop.output(zeros=True)
-        with loop.nest(loop.in_avals[0].shape) as index:
+        order = [a for a in range(len(shape)) if a not in axes][:1]
+        order += [a for a in range(len(shape)) if a not in order]
+        with loop.nest([shape[a] for a in order], parallel=len(axes) < len(shape)) as nested:
+            index = [nested[order.index(a)] for a in range(len(shape))]
             kept = [i for a, i in enumerate(index) if a not in axes]
             loop.emit(f"{loop.at(out, kept)} += {loop.read(0, index)}")
 
@@ -241,6 +257,9 @@ class ReduceSum(Primitive):
 
     def batch(self, size, x, *, axes):
         return reduce_sum(x, tuple(a + 1 for a in axes))
+
+    def batch_last(self, size, x, *, axes):
+        return reduce_sum(x, axes)
 
 
 class Rev(Primitive):
@@ -284,6 +303,9 @@ class Rev(Primitive):
 
     def batch(self, size, x, *, axes):
         return rev(x, tuple(a + 1 for a in axes))
+
+    def batch_last(self, size, x, *, axes):
+        return rev(x, axes)
 
 
 def _reshaped_index(loop, index, out_shape, in_shape) -> list:

@@ -6,7 +6,7 @@ import numpy as np
 from ..ir import Eqn, ShapeDtype
 from ..core import zeros
 from .arithmetic import add_p, neg, neg_p, sub_p
-from ..core import Placement, Primitive, Scaling
+from ..core import Placement, Primitive, Scaling, strided_window
 
 __all__ = ["slice_", "pad", "concatenate", "update_slice", "slice_p", "pad_p", "concatenate_p",
            "update_slice_p", "add_slice_p"]
@@ -33,6 +33,8 @@ class Slice(Primitive):
         index = _index(starts, stops, steps)
         return f"{args[0]}[{bind(index)}]"
 
+    strided_access = "read"
+
     def impl(self, x, *, starts, stops, steps):
         return x[_index(starts, stops, steps)]
 
@@ -58,6 +60,9 @@ class Slice(Primitive):
 
     def batch(self, size, x, *, starts, stops, steps):
         return slice_(x, (0,) + starts, (size,) + stops, (1,) + steps)
+
+    def batch_last(self, size, x, *, starts, stops, steps):
+        return slice_(x, starts + (0,), stops + (size,), steps + (1,))
 
     def fold_into(self, inner, eqn):
         """A slice that misses a slice update reads around it; a slice inside a pad slices its input."""
@@ -141,6 +146,9 @@ class Pad(Primitive):
 
     def batch(self, size, x, *, lo, hi, interior):
         return pad(x, (0,) + lo, (0,) + hi, (0,) + interior)
+
+    def batch_last(self, size, x, *, lo, hi, interior):
+        return pad(x, lo + (0,), hi + (0,), interior + (0,))
 
     def fuse_into(self, eqn, consumer, producer, uses):
         """``t + pad(p)``, ``t - pad(p)`` and ``t - pad(-p)`` become one ``add_slice`` into ``t``."""
@@ -275,6 +283,17 @@ class UpdateSlice(Primitive):
         padded, region = _placed_slice(ns, x, v, params)
         return ns.xp.where(region, padded, x)
 
+    def region_reads(self, box, x, v, *, starts, stops, steps, **sign):
+        """The output's box reads ``x`` there and the part of ``v`` written into it."""
+        windows = _slice_windows(box, starts, steps, v.shape)
+        return [box, None if windows is None else tuple(windows)]
+
+    def region_impl(self, box, out, in_avals, x, v, *, starts, stops, steps):
+        result = np.array(x, copy=True)
+        if v is not None:
+            result[_slice_places(box, starts, steps, in_avals[1].shape)] = v
+        return result
+
     def dask_impl(self, dk, x, v, *, starts, stops, steps):
         out = x.copy()  # Dask's item assignment: each block takes the part of v it holds
         out[_index(starts, stops, steps)] = v
@@ -288,6 +307,7 @@ class UpdateSlice(Primitive):
         return loop.select([(inside, lambda: loop.read(1, inner))], lambda: loop.read(0, index))
 
     fused_updates = True
+    strided_access = "write"
 
     def fused_update(self, loop, name, *, starts, stops, steps):
         _write_slice(loop, name, "=", starts, steps)
@@ -308,6 +328,9 @@ class UpdateSlice(Primitive):
     def batch(self, size, x, v, *, starts, stops, steps):
         return update_slice(x, v, (0,) + starts, (size,) + stops, (1,) + steps)
 
+    def batch_last(self, size, x, v, *, starts, stops, steps):
+        return update_slice(x, v, starts + (0,), stops + (size,), steps + (1,))
+
     def emit_inplace(self, args, avals, bind, *, starts, stops, steps):
         index = _index(starts, stops, steps)
         return f"{args[0]}[{bind(index)}] = {args[1]}"
@@ -326,6 +349,23 @@ class UpdateSlice(Primitive):
         if inner.prim is not self or inner.params != eqn.params:
             return None
         return Eqn(self, (inner.inputs[0], eqn.inputs[1]), eqn.params, eqn.out, eqn.source)
+
+
+def _slice_windows(box, starts, steps, counts):
+    """Per axis, the range of the slice's elements that land in ``box``; ``None`` if none do."""
+    windows = [strided_window(lo, hi, a, s, n)
+               for (lo, hi), a, s, n in zip(box, starts, steps, counts)]
+    return None if any(t0 == t1 for t0, t1 in windows) else windows
+
+
+def _slice_places(box, starts, steps, counts) -> tuple:
+    """The index, relative to ``box``, of the slice's elements that land in ``box``."""
+    index = []
+    for (lo, _), (t0, t1), a, s in zip(box, _slice_windows(box, starts, steps, counts),
+                                       starts, steps):
+        first = a + s * t0 - lo
+        index.append(slice(first, first + s * (t1 - t0 - 1) + 1, s))
+    return tuple(index)
 
 
 def _write_slice(loop, name, op, starts, steps) -> None:
@@ -403,6 +443,7 @@ class AddSlice(Primitive):
         return loop.select([(inside, lambda: f"{x} {op} {loop.read(1, inner)}")], lambda: x)
 
     fused_updates = True
+    strided_access = "write"
 
     def fused_update(self, loop, name, *, starts, stops, steps, sign):
         _write_slice(loop, name, "+=" if sign > 0 else "-=", starts, steps)
@@ -415,6 +456,18 @@ class AddSlice(Primitive):
         else:
             out[index] -= v
         return out
+
+    region_reads = UpdateSlice.region_reads
+
+    def region_impl(self, box, out, in_avals, x, v, *, starts, stops, steps, sign):
+        result = np.array(x, copy=True)
+        if v is not None:
+            index = _slice_places(box, starts, steps, in_avals[1].shape)
+            if sign > 0:
+                result[index] += v
+            else:
+                result[index] -= v
+        return result
 
     def array_impl(self, ns, x, v, *, sign, **params):
         padded, region = _placed_slice(ns, x, v, params)
@@ -433,6 +486,10 @@ class AddSlice(Primitive):
     def batch(self, size, x, v, *, starts, stops, steps, sign):
         return add_slice_p.bind(x, v, starts=(0,) + starts, stops=(size,) + stops,
                                 steps=(1,) + steps, sign=sign)
+
+    def batch_last(self, size, x, v, *, starts, stops, steps, sign):
+        return add_slice_p.bind(x, v, starts=starts + (0,), stops=stops + (size,),
+                                steps=steps + (1,), sign=sign)
 
 
 class Concatenate(Primitive):
@@ -484,6 +541,9 @@ class Concatenate(Primitive):
 
     def batch(self, size, *xs, axis):
         return concatenate(xs, axis + 1)
+
+    def batch_last(self, size, *xs, axis):
+        return concatenate(xs, axis)
 
 
 slice_p, pad_p, concatenate_p, update_slice_p = Slice(), Pad(), Concatenate(), UpdateSlice()

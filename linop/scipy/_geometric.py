@@ -79,7 +79,7 @@ def resample_points(x, coords, out_shape, mode: str, order: int, prefilter: bool
     """
     x, npad = _coefficients(x, range(lead, x.ndim), order, mode, prefilter)
     grid = tuple(x.shape[lead:])
-    M = point_taps_matrix(coords + npad, grid, mode, order, real_dtype(x.dtype))
+    M = point_taps_matrix(coords + npad if npad else coords, grid, mode, order, real_dtype(x.dtype))
     before = tuple(x.shape[:lead])
     flat = S.reshape(x, before + (math.prod(grid),))
     return S.reshape(sparse_matmul(flat, M, lead), before + tuple(out_shape))

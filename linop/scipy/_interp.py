@@ -15,21 +15,44 @@ over all points at once:
   ``grid-constant`` they read zero.
 
 Matrices come out as CSR in canonical form (sorted, no duplicates, no stored
-zeros), built straight into snapshots (:func:`linop.snapshots.new_snapshot`),
+zeros), built straight into snapshots (:func:`linop.snapshots.new_snapshots`),
 so that capturing them copies nothing. The tests compare them with SciPy on
 every order and mode.
+
+Where numba is installed (the extra ``linop[fast]``), the kernel of
+:mod:`linop.scipy._interp_kernels` writes each matrix in one pass over its points
+(taps, weights, products and columns of every row, straight into the snapshots),
+which gives the same matrices bit for bit and writes their memory once; the NumPy
+path below builds them in blocks of points, in several passes. Either way the taps
+that leave the signal are folded by the NumPy code here. ``LINOP_INTERP_NUMBA=0`` in
+the environment switches the kernel off (:data:`NUMBA_ENV`), and so does numba's own
+``NUMBA_DISABLE_JIT``; a kernel that fails warns once
+(:class:`~linop.errors.InterpolationKernelWarning`) and NumPy takes over.
 """
 from __future__ import annotations
 
 import functools
+import importlib
+import importlib.util
+import os
+import warnings
 
 import numpy as np
 import scipy.sparse as _sp
 
-from ..snapshots import new_snapshot
+from ..errors import InterpolationKernelWarning, user_location
+from ..snapshots import new_snapshot, new_snapshots
+from ._splines import weights_into
 
-__all__ = ["fold_coordinates", "spline_weights", "affine_coordinates", "taps_matrix",
-           "point_taps_matrix"]
+__all__ = ["fold_coordinates", "affine_coordinates", "taps_matrix", "point_taps_matrix",
+           "NUMBA_ENV", "numba_kernels"]
+
+#: The environment variable that switches the numba kernel off when set to ``0``.
+NUMBA_ENV = "LINOP_INTERP_NUMBA"
+#: The matrix dtypes the numba kernel builds (numba has no float16 or long double).
+_KERNEL_DTYPES = frozenset({np.dtype(np.float32), np.dtype(np.float64)})
+#: ``"module"``: the kernel module once imported; ``"failed"``: set when a kernel failed.
+_KERNELS: dict = {}
 
 # How taps outside the signal are folded (``_get_spline_boundary_mode``).
 _TAP_MODE = {"constant": "mirror", "wrap": "mirror", "grid-mirror": "reflect"}
@@ -110,88 +133,6 @@ def fold_coordinates(coords, n: int, mode: str):
     return folded, folded > -1.0
 
 
-def spline_weights(c, order: int, base=None):
-    """SciPy's B-spline weights of the ``order + 1`` taps for coordinates ``c`` (``get_spline_interpolation_weights``).
-
-    Parameters
-    ----------
-    c : float64 array
-    order : int, 0–5
-    base : float64 array, optional
-        ``floor(c)`` (odd orders) or ``floor(c + 0.5)`` (even orders), if already known.
-
-    Returns
-    -------
-    float64 array, shape ``(order + 1,) + c.shape``
-        Tap first, so that every NumPy loop runs over the points.
-    """
-    c = np.asarray(c, dtype=np.float64)
-    w = np.empty((order + 1,) + c.shape)
-    if order == 0:
-        w[...] = 1.0
-        return w
-    if base is None:
-        base = np.floor(c if order & 1 else c + 0.5)
-    x = c - base
-    _SPLINES[order](x, 1.0 - x, w)
-    # All weights add to 1, so SciPy takes the last one as 1 minus the others.
-    np.subtract(1.0, w[0], out=w[order])
-    for i in range(1, order):
-        w[order] -= w[i]
-    return w
-
-
-def _weights_1(x, z, w):
-    w[0] = z
-
-
-def _weights_2(x, z, w):
-    w[1] = 0.75 - x * x
-    y = 0.5 - x
-    w[0] = 0.5 * y * y
-
-
-def _weights_3(x, z, w):
-    w[1] = (x * x * (x - 2.0) * 3.0 + 4.0) / 6.0
-    w[2] = (z * z * (z - 2.0) * 3.0 + 4.0) / 6.0
-    w[0] = z * z * z / 6.0
-
-
-def _quartic_side(y):
-    return y * (y * (y * (5.0 - y) / 6.0 - 1.25) + 5.0 / 24.0) + 55.0 / 96.0
-
-
-def _weights_4(x, z, w):
-    t = x * x
-    w[2] = t * (t * 0.25 - 0.625) + 115.0 / 192.0
-    w[1] = _quartic_side(1.0 + x)
-    w[3] = _quartic_side(z)
-    y = 0.5 - x
-    t = y * y
-    w[0] = t * t / 24.0
-
-
-def _quintic_inner(y):
-    t = y * y
-    return t * (t * (0.25 - y / 12.0) - 0.5) + 0.55
-
-
-def _quintic_outer(y):
-    return y * (y * (y * (y * (y / 24.0 - 0.375) + 1.25) - 1.75) + 0.625) + 0.425
-
-
-def _weights_5(x, z, w):
-    w[2] = _quintic_inner(x)
-    w[3] = _quintic_inner(z)
-    w[1] = _quintic_outer(x + 1.0)
-    w[4] = _quintic_outer(z + 1.0)
-    t = z * z
-    w[0] = z * t * t / 120.0
-
-
-_SPLINES = {1: _weights_1, 2: _weights_2, 3: _weights_3, 4: _weights_4, 5: _weights_5}
-
-
 def _fold_taps(idx, n, mode):
     """Tap positions outside ``[0, n)`` folded by ``mode``'s tap rule, in place; returns where."""
     out = (idx < 0) | (idx >= n)
@@ -223,28 +164,33 @@ def _merge_duplicates(idx, w):
     idx[...], w[...] = sub_i.T, sub_w.T
 
 
-def _axis_taps(cc, n, mode, order):
-    """Tap positions and weights of folded coordinates ``cc``: ``(order + 1, P)`` each.
+def _interior_taps(cc, n, order, idx, w):
+    """Taps and weights of folded coordinates ``cc`` into ``idx``/``w`` (``(order + 1, P)``)
+    as if the signal were unbounded; returns the points whose taps leave ``[0, n)``."""
+    base = np.floor(cc if order & 1 else cc + 0.5)
+    weights_into(cc - base if order else cc, order, w)
+    start = base.astype(np.int64)
+    start -= order // 2
+    np.add(start[None, :], np.arange(order + 1)[:, None], out=idx)
+    return np.flatnonzero((start < 0) | (start > n - 1 - order))
+
+
+def _fold_edges(idx, w, edge, n, mode, order):
+    """Fold the taps of points ``edge`` into the signal, in place.
 
     The taps of each point are sorted, and a position repeated by the folding carries
     its weight once (the repeats get 0).
     """
-    base = np.floor(cc if order & 1 else cc + 0.5)
-    w = spline_weights(cc, order, base)
-    start = base.astype(np.int64)
-    start -= order // 2
-    idx = start[None, :] + np.arange(order + 1)[:, None]
-    edge = np.flatnonzero((start < 0) | (start > n - 1 - order))  # points with taps outside
-    if edge.size:
-        taps, weights = idx[:, edge], w[:, edge]
-        outside = _fold_taps(taps, n, mode)
-        if mode == "grid-constant":
-            weights[outside] = 0.0
-            np.clip(taps, 0, n - 1, out=taps)
-        elif order:
-            _merge_duplicates(taps, weights)
-        idx[:, edge], w[:, edge] = taps, weights
-    return idx, w
+    if not edge.size:
+        return
+    taps, weights = idx[:, edge], w[:, edge]
+    outside = _fold_taps(taps, n, mode)
+    if mode == "grid-constant":
+        weights[outside] = 0.0
+        np.clip(taps, 0, n - 1, out=taps)
+    elif order:
+        _merge_duplicates(taps, weights)
+    idx[:, edge], w[:, edge] = taps, weights
 
 
 def _index_dtype(*sizes):
@@ -424,18 +370,92 @@ def point_taps_matrix(coords, in_shape, mode: str, order: int, dtype):
     dtype : numpy dtype of the matrix
     """
     coords = np.asarray(coords, dtype=np.float64)
+    dtype = np.dtype(dtype)
     P = coords.shape[1]
-    folded = [fold_coordinates(c, n, mode) for c, n in zip(coords, in_shape)]
+    rows = list(coords)
+    folded = [fold_coordinates(c, n, mode) for c, n in zip(rows, in_shape)]
     inside = functools.reduce(np.logical_and, [f[1] for f in folded])
+    strides = np.array([np.prod(in_shape[h + 1:], dtype=np.int64) for h in range(len(in_shape))],
+                       np.int64)
+    n_cols = int(np.prod(in_shape, dtype=np.int64))
+    kernels = numba_kernels() if dtype in _KERNEL_DTYPES else None
+    if kernels is not None:
+        unchanged = all(f[0] is c for f, c in zip(folded, rows))  # nearest, constant, ...
+        cc = np.ascontiguousarray(coords) if unchanged else np.stack([f[0] for f in folded])
+        try:
+            return _kernel_csr(kernels, cc, inside, in_shape, mode, order, strides, n_cols, dtype)
+        except Exception as error:  # numba could not compile or run it: NumPy builds the matrix
+            _KERNELS["failed"] = True
+            warnings.warn(InterpolationKernelWarning(
+                f"the numba kernel of the interpolation matrices failed at {user_location()} "
+                f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
+                f"NumPy builds them from now on, with the same results (set {NUMBA_ENV}=0 to "
+                "skip the kernel)"), stacklevel=2)
     points = np.arange(P) if inside.all() else np.flatnonzero(inside)
+    cc = [c if len(points) == P else c[points] for c, _ in folded]
+    taps, weights = _folded_taps(cc, in_shape, mode, order)
+    return _csr(P, points, taps, weights, strides, n_cols, dtype)
+
+
+def _folded_taps(cc, in_shape, mode, order):
+    """Taps and weights of folded coordinates ``cc`` (``d`` arrays of ``m``), folded into
+    the signal: two lists of ``d`` arrays ``(order + 1, m)``."""
+    shape = (order + 1, len(cc[0]))
     taps, weights = [], []
-    for (cc, _), n in zip(folded, in_shape):
-        idx, w = _axis_taps(cc if len(points) == P else cc[points], n, mode, order)
+    for h, n in enumerate(in_shape):
+        idx, w = np.empty(shape, np.int64), np.empty(shape)
+        _fold_edges(idx, w, _interior_taps(cc[h], n, order, idx, w), n, mode, order)
         taps.append(idx)
         weights.append(w)
-    strides = [int(np.prod(in_shape[h + 1:], dtype=np.int64)) for h in range(len(in_shape))]
-    n_cols = int(np.prod(in_shape, dtype=np.int64))
-    return _csr(P, points, taps, weights, strides, n_cols, dtype)
+    return taps, weights
+
+
+def numba_kernels():
+    """The module of the numba kernel (:mod:`linop.scipy._interp_kernels`), or ``None`` where
+    it is not used: numba is not installed, ``$LINOP_INTERP_NUMBA`` is ``0``, numba's
+    ``NUMBA_DISABLE_JIT`` is set, or the kernel failed before in this process. Imports
+    numba on first use."""
+    if os.environ.get(NUMBA_ENV, "1").strip() == "0" or _KERNELS.get("failed"):
+        return None
+    if "module" not in _KERNELS:
+        module = None
+        if importlib.util.find_spec("numba") is not None:
+            module = importlib.import_module(f"{__package__}._interp_kernels")
+            if module.numba.config.DISABLE_JIT:
+                module = None
+        _KERNELS["module"] = module
+    return _KERNELS["module"]
+
+
+def _rounds_to_zero(dtype) -> float:
+    """The largest float64 magnitude that rounds to zero in ``dtype`` (float32 or float64)."""
+    if dtype == np.float64:
+        return 0.0
+    return float(np.finfo(dtype).smallest_subnormal) / 2  # exact; ties round to even: 0
+
+
+def _kernel_csr(kernels, cc, inside, in_shape, mode, order, strides, n_cols, dtype):
+    """:func:`_csr` of the points ``inside`` at folded coordinates ``cc`` (``(d, P)``),
+    written by the numba kernel in one pass; the taps of points with some outside the
+    signal are folded here first."""
+    P, width = cc.shape[1], (order + 1) ** len(in_shape)
+    m = int(np.count_nonzero(inside))
+    edges = np.empty(m, np.int64)
+    edges = edges[:kernels.edge_points(cc, inside, np.array(in_shape, np.int64), order, edges)]
+    edge_taps, edge_weights = _folded_taps(cc[:, edges], in_shape, mode, order)
+    # point-major, as the kernel reads them
+    edge_taps = np.ascontiguousarray(np.stack(edge_taps).transpose(0, 2, 1))
+    edge_weights = np.ascontiguousarray(np.stack(edge_weights).transpose(0, 2, 1))
+    index = _index_dtype(n_cols, m * width)
+
+    def fill(indptr, data, cols):
+        nnz = kernels.csr_rows(cc, inside, strides, order, edges, edge_taps, edge_weights,
+                               _rounds_to_zero(dtype), indptr, data, cols)
+        return None, nnz, nnz
+
+    indptr, data, cols = new_snapshots(
+        [((P + 1,), index), ((m * width,), dtype), ((m * width,), index)], fill, lazy=True)
+    return _sp.csr_array((data, cols, indptr), shape=(P, n_cols))
 
 
 def affine_coordinates(matrix, offset, out_shape):
@@ -452,6 +472,10 @@ def affine_coordinates(matrix, offset, out_shape):
     for h in range(matrix.shape[0]):
         acc = np.float64(offset[h])
         for k, g in enumerate(grids):
-            acc = acc + g * matrix[h, k]
-        coords[h] = acc
+            if k == len(grids) - 1:  # the last sum straight into the result
+                np.add(acc, g * matrix[h, k], out=coords[h])
+            else:
+                acc = acc + g * matrix[h, k]
+        if not grids:
+            coords[h] = acc
     return coords.reshape(matrix.shape[0], -1)
