@@ -11,7 +11,8 @@ memory should not grow with ``n``: no task holds more than a few blocks.
 
 Run: ``python benchmarks/bench_dask.py`` (256³ and 512³; 512³ float64 is 1 GiB per volume:
 it needs about 8 GiB free) or ``--small`` (64³ and 128³); ``--sizes 128 256`` picks sizes,
-``--workers 2`` the clusters, ``--chunk 32`` the block edge, ``--repeat 1`` the repeats.
+``--workers 2`` the clusters, ``--chunk 32`` the block edge, ``--repeat 1`` the repeats,
+``--operators stencil`` the operators.
 """
 from __future__ import annotations
 
@@ -70,11 +71,13 @@ def _start_sampling(dask_worker, interval=0.005):
 
     import psutil
 
-    process, state = psutil.Process(), {"peak": 0, "run": True}
+    process, state = psutil.Process(), {"peak": 0, "keys": 0, "run": True}
+    idle_keys = dask_worker.state.nbytes
 
     def sample():
         while state["run"]:
             state["peak"] = max(state["peak"], process.memory_info().rss)
+            state["keys"] = max(state["keys"], dask_worker.state.nbytes - idle_keys)
             time.sleep(interval)
 
     state["thread"] = threading.Thread(target=sample, daemon=True)
@@ -84,11 +87,12 @@ def _start_sampling(dask_worker, interval=0.005):
 
 
 def _stop_sampling(dask_worker):
-    """On a worker: stop the sampler; its peak resident size."""
+    """On a worker: stop the sampler; its peak resident size, and the peak bytes of the
+    task results it held beyond those held when sampling started."""
     state = dask_worker.linop_memory_sampler
     state["run"] = False
     state["thread"].join()
-    return state["peak"]
+    return state["peak"], state["keys"]
 
 
 def bench_dask(A, n, chunks, workers, repeat):
@@ -112,29 +116,34 @@ def bench_dask(A, n, chunks, workers, repeat):
         run(A.apply)  # the first call ships the constants
         forward = _timed(lambda: run(A.apply), repeat)
         adjoint = _timed(lambda: run(A.apply_adjoint), repeat)
-        working = {}
+        working, keys = {}, {}
         for fn in (A.apply, A.apply_adjoint):
             idle = client.run(_start_sampling)
             fn(x).sum().compute()
             peaks = client.run(_stop_sampling)
-            for w in peaks:
-                working[w] = max(working.get(w, 0), peaks[w] - idle[w])
+            for w, (rss, results) in peaks.items():
+                working[w] = max(working.get(w, 0), rss - idle[w])
+                keys[w] = max(keys.get(w, 0), results)
         held = client.run(lambda dask_worker: sum(
             getattr(v, "nbytes", 0) for v in dask_worker.data.values()))
-    return forward, adjoint, [f"{_gib(working[w])} (holds {_gib(held[w])})" for w in working]
+    return forward, adjoint, [f"{_gib(working[w])} (keys {_gib(keys[w])}, holds {_gib(held[w])})"
+                              for w in working]
 
 
 def _gib(nbytes):
     return f"{nbytes / 2 ** 30:.2f}"
 
 
-def main(sizes, repeat, chunk, worker_counts):
+def main(sizes, repeat, chunk, worker_counts, operators=("stencil", "blur")):
     print(f"{'operator':8} {'n':>4} {'engine':10} {'apply s':>8} {'adjoint s':>9}  peak GiB: "
           "NumPy's allocations; per worker, the peak resident size above idle while A x and "
-          f"A^H x are computed (blocks of {chunk}^3; holds: its blocks of x)")
+          f"A^H x are computed (blocks of {chunk}^3; keys: the peak bytes of task results it "
+          "held meanwhile beyond x's; holds: what it holds afterwards, its blocks of x)")
     for n in sizes:
         chunks = (min(chunk, n),) * 3
         for name, fn in [("stencil", stencil), ("blur", make_blur(n))]:
+            if name not in operators:
+                continue
             A = linop.aslinearoperator(fn, np.zeros((n, n, n)))
             x = np.random.default_rng(0).standard_normal((n, n, n))
             rows = [("numpy", bench_numpy(A, x, repeat))]
@@ -154,6 +163,8 @@ if __name__ == "__main__":
     parser.add_argument("--chunk", type=int, default=64, help="block edge (blocks of chunk^3)")
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2],
                         help="worker process counts")
+    parser.add_argument("--operators", nargs="*", choices=["stencil", "blur"],
+                        default=["stencil", "blur"], help="the operators to run")
     args = parser.parse_args()
     main(args.sizes or ([64, 128] if args.small else [256, 512]), args.repeat, args.chunk,
-         args.workers)
+         args.workers, args.operators)

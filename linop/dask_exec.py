@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import operator
 import sys
 import uuid
 
@@ -60,6 +61,12 @@ def distributed_client():
         return default_client()
     except ValueError:
         return None
+
+
+def _workers() -> int:
+    """How many workers the current ``distributed`` client's cluster has (0: no client)."""
+    client = distributed_client()
+    return 0 if client is None else len(client.scheduler_info(n_workers=-1)["workers"])
 
 
 def _unique(prefix: str) -> str:
@@ -166,6 +173,7 @@ class DaskBackend(Backend):
         layer = {program_key: DataNode(program_key, _slotted(eqns, var))}
         slot = _slots(eqns)
         used = set()
+        cut = _EdgeCutter(name, xs) if _workers() > 1 else None
         for index in itertools.product(*(range(len(c)) for c in chunks)):
             box = tuple((e[i], e[i + 1]) for e, i in zip(edges, index))
             plan, need = _block_plan(eqns, var, box)
@@ -176,11 +184,15 @@ class DaskBackend(Backend):
                 if vid in inputs:
                     k = inputs[vid]
                     used.add(k)
-                    pieces = list(_blocks_meeting(xs[k], region))
+                    pieces = [(TaskRef((xs[k].name,) + i), b) if cut is None
+                              else cut(k, i, b, _meet(b, region))
+                              for i, b in _blocks_meeting(xs[k], region)]
                     reads.append((slot[vid], region, tuple(b for _, b in pieces)))
-                    refs.extend(TaskRef((xs[k].name,) + i) for i, _ in pieces)
+                    refs.extend(ref for ref, _ in pieces)
             key = (name,) + index
             layer[key] = Task(key, _region_block, TaskRef(program_key), plan, tuple(reads), *refs)
+        if cut is not None:
+            layer.update(cut.tasks())
         graph = HighLevelGraph.from_collections(name, layer,
                                                 dependencies=[xs[k] for k in sorted(used)])
         dtype = var.aval.dtype
@@ -387,6 +399,59 @@ def _runs_by_region(eqn) -> bool:
         return False
     whole = tuple((0, n) for n in eqn.out.aval.shape)
     return eqn.prim.region_reads(whole, *avals, **eqn.params) is not None
+
+
+class _EdgeCutter:
+    """The parts of input blocks that a segment's tasks read, cut out by one task per block.
+
+    Under ``distributed`` a block's task runs where most of its input lives and fetches the
+    rest. A neighbour's block fetched whole (for the one plane of it a stencil reads) stays
+    on the reading worker as a replica of the input for as long as the input is kept: over
+    one application each worker comes to hold about all of it. Instead, one task per block
+    read only in part (it runs where the block is) takes out the slabs that the tasks
+    around read of it, as views (no copy there); a reading task fetches those slabs, not the
+    block, and they are released once the tasks reading them have run.
+    """
+
+    def __init__(self, name, xs):
+        self.name, self.xs, self.slabs = name + "-edges", xs, {}
+
+    def __call__(self, k, index, block, part):
+        """What a task reads to have ``part`` of block ``index`` (box ``block``) of input
+        ``k``, and the box that holds: the block itself, or the slab of it along one axis
+        that holds ``part`` (the thinnest such: the tasks reading the same side of a block,
+        a stencil's face, edge and corner neighbours, share one)."""
+        source = (self.xs[k].name,) + index
+        from dask._task_spec import Task, TaskRef
+
+        slabs = [block[:d] + (part[d],) + block[d + 1:]
+                 for d in range(len(block)) if part[d] != block[d]]
+        if not slabs:
+            return TaskRef(source), block
+        slab = min(slabs, key=_volume)
+        cut = self.slabs.setdefault((k, index), (block, []))[1]
+        if slab not in cut:
+            cut.append(slab)
+        return Task(None, operator.getitem, TaskRef(self.key(k, index)), cut.index(slab)), slab
+
+    def key(self, k, index):
+        return (self.name, k) + index
+
+    def tasks(self) -> dict:
+        """The tasks cutting the slabs out, one per block read in part."""
+        from dask._task_spec import Task, TaskRef
+
+        out = {}
+        for (k, index), (block, slabs) in self.slabs.items():
+            key = self.key(k, index)
+            out[key] = Task(key, _slabs_of, TaskRef((self.xs[k].name,) + index), block,
+                            tuple(slabs))
+        return out
+
+
+def _slabs_of(value, box, slabs) -> tuple:
+    """The parts ``slabs`` (boxes) of ``value``, which holds box ``box`` (views)."""
+    return tuple(_inside(value, box, s) for s in slabs)
 
 
 def _needed(eqns, var) -> tuple:

@@ -167,3 +167,38 @@ def test_memory_held_by_a_stencil_does_not_grow_with_the_volume(monkeypatch, app
     monkeypatch.setattr(DaskBackend, "steps", lambda self, program: program.eqns)
     step_by_step = [_held_while_reduced(n, apply) for n in (16, 32)]
     assert step_by_step[1] > 3 * step_by_step[0] > 3 * 8, step_by_step
+
+
+def test_on_a_cluster_blocks_read_their_neighbours_edges_not_their_blocks():
+    """Under a ``distributed`` client with 2 workers, a stencil block's task reads its own
+    block of ``x`` and, of each neighbour, the slabs next to it, cut out by one task per
+    neighbour where that block lives (one plane of each side for the 7-point stencil). A
+    neighbour's block fetched whole would stay on the reading worker as a replica of ``x``:
+    each worker would end up holding about all of ``x``."""
+    distributed = pytest.importorskip("distributed")
+    n, b = 24, 8
+    A = linop.aslinearoperator(_stencil, np.zeros((n, n, n)))
+    values = RNG.standard_normal((n, n, n))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  protocol="tcp://", host="127.0.0.1",
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster):
+        x = da.from_array(values, chunks=b).persist()
+        for direction in ("apply", "apply_adjoint"):
+            y = getattr(A, direction)(x)
+            tasks = _own_tasks(y, x)
+            edges = {k: t for k, t in tasks.items() if isinstance(k, tuple) and k[0] != y.name}
+            blocks = {k: t for k, t in tasks.items() if isinstance(k, tuple) and k[0] == y.name}
+            assert len(blocks) == y.npartitions and len(edges) == x.npartitions
+            for key, task in blocks.items():
+                read = {d for d in task.dependencies if isinstance(d, tuple)}
+                from_x = {d for d in read if d[0] == x.name}
+                assert from_x == {(x.name,) + key[1:]}
+                assert read - from_x <= set(edges) and len(read - from_x) <= 26
+            for key, task in edges.items():
+                (source,) = task.dependencies
+                slabs = task({source: values[tuple(slice(b * i, b * i + b)
+                                                   for i in source[1:])]})
+                assert sum(s.size for s in slabs) <= 6 * b * b, [s.shape for s in slabs]
+            expected = getattr(A, direction)(values)
+            np.testing.assert_allclose(y.compute(), expected, rtol=1e-13, atol=1e-12)

@@ -8,7 +8,7 @@ import linop
 from linop import passes
 from linop.execute import compile_plan
 from linop.ir import Program, ShapeDtype
-from linop.primitives import arithmetic as A, slice as SL
+from linop.primitives import arithmetic as A, complex as C, slice as SL
 from linop.core import Builder, building, zeros
 from linop.pytree import tree_flatten
 
@@ -255,6 +255,74 @@ def test_reshape_read_once_by_a_reshape_becomes_one():
     q = passes.fuse_for_execution(p)
     assert [e.prim.name for e in q.eqns] == ["reshape"] and q.eqns[0].inputs[0] is p.invars[0]
     same_values(p, q, ((12,), np.float64))
+
+
+_C = np.complex128
+
+
+def _bits(a):
+    """``a``'s bytes: equal arrays with equal signs of zero (and equal NaN payloads) only."""
+    return np.ascontiguousarray(a).tobytes()
+
+
+@pytest.mark.parametrize("steps, dtype", [
+    (lambda x: C.conj(x), _C),
+    (lambda x: A.neg(x), np.float64),
+    (lambda x: C.real(x), _C),
+    (lambda x: C.imag(x), _C),
+    (lambda x: C.convert(x, np.complex64), _C),
+    (lambda x: A.mul(x, np.asarray(2.0 - 3.0j)), _C),
+    (lambda x: A.mul(x, np.asarray([0.5])), np.float64),
+    (lambda x: C.conj(A.neg(C.conj(x))), _C),
+])
+def test_reshape_moves_before_one_input_elementwise_steps(steps, dtype):
+    from linop.primitives import shape as S
+    p = raw_program(lambda x: S.reshape(steps(x), (2, 3, 4)), ((24,), dtype))
+    q = passes.reshape_before_elementwise(p)
+    first = q.eqns[0]
+    assert first.prim.name == "reshape" and first.inputs[0] is p.invars[0]
+    assert [e.prim.name for e in q.eqns[1:]] == [e.prim.name for e in p.eqns[:-1]]
+    assert q.outvars[0].aval == p.outvars[0].aval
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(24) + (1j * rng.standard_normal(24) if dtype == _C else 0)
+    x[:4] = [0.0, -0.0, complex(-0.0, 0.0), complex(0.0, -0.0)] if dtype == _C else [0.0, -0.0] * 2
+    x = x.astype(dtype)
+    got, want = compile_plan(q)([x])[0], compile_plan(p)([x])[0]
+    assert got.dtype == want.dtype and got.shape == want.shape and _bits(got) == _bits(want)
+
+
+@pytest.mark.parametrize("make", [
+    lambda x, S: S.reshape(A.mul(x, np.arange(6.0)), (2, 3)),      # an array constant
+    lambda x, S: S.reshape(A.mul(S.reshape(x, (2, 3)), np.ones((1, 1))), (6,)),  # more axes
+    lambda x, S: S.reshape(A.add(x, x), (2, 3)),                   # two inputs
+    lambda x, S: (S.reshape(A.neg(x), (2, 3)), A.neg(x)),          # the step is read again
+])
+def test_reshape_stays_after_steps_it_does_not_commute_with(make):
+    from linop.primitives import shape as S
+    p = raw_program(lambda x: make(x, S), ((6,), np.float64))
+    p = passes.eliminate_common_subexpressions(p)
+    assert passes.reshape_before_elementwise(p) is p
+
+
+def test_adjoint_of_a_complex_operator_runs_with_its_reshapes_first():
+    """The adjoint is ``conj ∘ transpose ∘ conj`` on flat vectors: its conjugations come
+    before the reshape of the input and after the reshape of the output; the rewrite
+    puts both after the reshapes, so no step reads a conjugated flat vector."""
+    rng = np.random.default_rng(0)
+    sens = rng.standard_normal((2, 4, 4)) + 1j * rng.standard_normal((2, 4, 4))
+    mask = rng.random((4, 4)) < 0.5
+    op = linop.aslinearoperator(lambda x: np.fft.fft2(sens * x, norm="ortho") * mask,
+                                np.zeros((4, 4), complex), executor="numpy")
+    adjoint = op.adjoint_program
+    assert [e.prim.name for e in adjoint.eqns[:2]] == ["conj", "reshape"]
+    rewritten = passes.reshape_before_elementwise(adjoint)
+    producer = {e.out.id: e for e in rewritten.eqns}
+    for eqn in rewritten.eqns:
+        if eqn.prim.name == "reshape":
+            below = producer.get(eqn.inputs[0].id)
+            assert below is None or not below.prim.elementwise
+    y = rng.standard_normal(op.shape[0]) + 1j * rng.standard_normal(op.shape[0])
+    assert _bits(rewritten.call_flat([y])[0]) == _bits(adjoint.call_flat([y])[0])
 
 
 @pytest.mark.parametrize("old, new", [

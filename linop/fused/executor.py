@@ -43,7 +43,7 @@ from ..errors import ExecutorError, FusedExecutorWarning, LinopError, user_locat
 from ..execute import compile_plan, conform, run_flat as run_numpy
 from ..core import Primitive
 from ..ir import EXECUTORS, Program, register_executor
-from ..passes import fuse_for_execution
+from ..passes import fuse_for_execution, reshape_before_elementwise
 from .cache import COMPILE_LOCK, kernel_for, splittable
 from .codegen import kernel_source
 from .regions import Region, fused_elements, partition, stored_values
@@ -100,7 +100,9 @@ class FusedPlan:
     """
 
     def __init__(self, program: Program):
-        program = fuse_for_execution(program)  # the rewrites the NumPy executor runs with
+        # The rewrites the NumPy executor runs with, after moving reshapes before element-wise
+        # steps (a kernel then reads a reshaped input through a view, see Kernel.view).
+        program = fuse_for_execution(reshape_before_elementwise(program))
         self.steps = partition(program)
         driver = _Driver(program, self.steps)
         self.source, namespace = driver.generate()
