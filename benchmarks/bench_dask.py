@@ -95,6 +95,14 @@ def _stop_sampling(dask_worker):
     return state["peak"], state["keys"]
 
 
+def _drop_replicas(client, wait=0.5):
+    """Have ``distributed`` drop the copies of blocks that workers fetched from others (its
+    active memory manager does so every 2 s): idle sizes are then those of each worker's
+    own blocks, and copies fetched while ``A x`` is computed count as its working memory."""
+    client.amm.run_once()
+    time.sleep(wait)
+
+
 def bench_dask(A, n, chunks, workers, repeat):
     """Time per apply/adjoint (results persisted, as a solver keeps them) and, per worker,
     the peak resident size above its idle size while the blocks of ``A x`` are computed and
@@ -118,6 +126,7 @@ def bench_dask(A, n, chunks, workers, repeat):
         adjoint = _timed(lambda: run(A.apply_adjoint), repeat)
         working, keys = {}, {}
         for fn in (A.apply, A.apply_adjoint):
+            _drop_replicas(client)
             idle = client.run(_start_sampling)
             fn(x).sum().compute()
             peaks = client.run(_stop_sampling)

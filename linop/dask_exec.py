@@ -21,7 +21,9 @@ the task graph with the chunk-aware services of :class:`DaskBackend`:
   output block: the task reads the input blocks that meet the region the block really
   depends on (its block and the halo of its neighbours, found from each primitive's
   :meth:`~linop.core.Primitive.region_reads`) and runs the chain on those regions with
-  NumPy, instead of one Dask operation (and a rechunk) per step.
+  NumPy, instead of one Dask operation (and a rechunk) per step. On a ``distributed``
+  cluster of several workers, the blocks it reads only in part are cut into the slabs it
+  needs where they live, rather than fetched whole and kept there as replicas.
 * :meth:`DaskBackend.whole` is the fallback for primitives with no rule of their own:
   the inputs are gathered into one block (lazily: one task of the graph).
 
@@ -31,7 +33,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import operator
 import sys
 import uuid
 
@@ -184,11 +185,12 @@ class DaskBackend(Backend):
                 if vid in inputs:
                     k = inputs[vid]
                     used.add(k)
-                    pieces = [(TaskRef((xs[k].name,) + i), b) if cut is None
+                    pieces = [(TaskRef((xs[k].name,) + i), b, None) if cut is None
                               else cut(k, i, b, _meet(b, region))
                               for i, b in _blocks_meeting(xs[k], region)]
-                    reads.append((slot[vid], region, tuple(b for _, b in pieces)))
-                    refs.extend(ref for ref, _ in pieces)
+                    reads.append((slot[vid], region, tuple(b for _, b, _ in pieces),
+                                  tuple(p for _, _, p in pieces)))
+                    refs.extend(ref for ref, _, _ in pieces)
             key = (name,) + index
             layer[key] = Task(key, _region_block, TaskRef(program_key), plan, tuple(reads), *refs)
         if cut is not None:
@@ -384,6 +386,12 @@ class DaskBackend(Backend):
 #: many blocks into one task: such segments run step by step).
 REGION_GROWTH = 8
 
+#: Under ``distributed`` with several workers, the blocks of a segment's inputs of at least
+#: this many bytes that tasks read only in part are cut into slabs where they live
+#: (:class:`_EdgeCutter`); smaller ones are fetched whole (one more task per block costs
+#: more than the copies it saves: the copies are at most the input's size).
+REGION_CUT_BYTES = 1 << 20
+
 #: Constants larger than this (bytes) stop a segment: a task would carry them whole.
 REGION_CONSTANT_BYTES = 1 << 16
 
@@ -418,21 +426,22 @@ class _EdgeCutter:
 
     def __call__(self, k, index, block, part):
         """What a task reads to have ``part`` of block ``index`` (box ``block``) of input
-        ``k``, and the box that holds: the block itself, or the slab of it along one axis
-        that holds ``part`` (the thinnest such: the tasks reading the same side of a block,
-        a stencil's face, edge and corner neighbours, share one)."""
+        ``k``: the key, the box it gives, and ``None`` (the key is the block) or the place in
+        the key's tuple of slabs of the slab of the block along one axis that holds ``part``
+        (the thinnest such: the tasks reading the same side of a block, a stencil's face,
+        edge and corner neighbours, share one)."""
         source = (self.xs[k].name,) + index
-        from dask._task_spec import Task, TaskRef
+        from dask._task_spec import TaskRef
 
         slabs = [block[:d] + (part[d],) + block[d + 1:]
                  for d in range(len(block)) if part[d] != block[d]]
-        if not slabs:
-            return TaskRef(source), block
+        if not slabs or _volume(block) * self.xs[k].dtype.itemsize < REGION_CUT_BYTES:
+            return TaskRef(source), block, None
         slab = min(slabs, key=_volume)
         cut = self.slabs.setdefault((k, index), (block, []))[1]
         if slab not in cut:
             cut.append(slab)
-        return Task(None, operator.getitem, TaskRef(self.key(k, index)), cut.index(slab)), slab
+        return TaskRef(self.key(k, index)), slab, cut.index(slab)
 
     def key(self, k, index):
         return (self.name, k) + index
@@ -546,11 +555,13 @@ def _slotted(eqns, var) -> tuple:
 def _region_block(program, plan, reads, *blocks):
     """One block: the equations of ``program`` (:func:`_slotted`) on the boxes of ``plan``
     (:func:`_block_plan`), from the input regions of ``reads`` (each ``(slot, box, boxes
-    of its blocks)``) assembled from ``blocks``."""
+    of its pieces, picks)``) assembled from ``blocks``: a piece is a block, or (its pick
+    an int) that slab of a tuple of slabs (:class:`_EdgeCutter`)."""
     eqns, result = program
     values, boxes, start = {}, {}, 0
-    for k, region, pieces in reads:
-        values[k] = _assembled(region, pieces, blocks[start:start + len(pieces)])
+    for k, region, pieces, picks in reads:
+        parts = [b if p is None else b[p] for b, p in zip(blocks[start:start + len(pieces)], picks)]
+        values[k] = _assembled(region, pieces, parts)
         boxes[k], start = region, start + len(pieces)
     last = {}
     for k, step in enumerate(plan):

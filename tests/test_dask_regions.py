@@ -169,13 +169,15 @@ def test_memory_held_by_a_stencil_does_not_grow_with_the_volume(monkeypatch, app
     assert step_by_step[1] > 3 * step_by_step[0] > 3 * 8, step_by_step
 
 
-def test_on_a_cluster_blocks_read_their_neighbours_edges_not_their_blocks():
+def test_on_a_cluster_blocks_read_their_neighbours_edges_not_their_blocks(monkeypatch):
     """Under a ``distributed`` client with 2 workers, a stencil block's task reads its own
     block of ``x`` and, of each neighbour, the slabs next to it, cut out by one task per
     neighbour where that block lives (one plane of each side for the 7-point stencil). A
     neighbour's block fetched whole would stay on the reading worker as a replica of ``x``:
-    each worker would end up holding about all of ``x``."""
+    each worker would end up holding about all of ``x``. (Blocks under ``REGION_CUT_BYTES``
+    are fetched whole: the test lowers it to its blocks' size.)"""
     distributed = pytest.importorskip("distributed")
+    monkeypatch.setattr(linop.dask_exec, "REGION_CUT_BYTES", 8 ** 3 * 8)
     n, b = 24, 8
     A = linop.aslinearoperator(_stencil, np.zeros((n, n, n)))
     values = RNG.standard_normal((n, n, n))
