@@ -192,6 +192,11 @@ class Primitive:
     #: it may run on (one without it), and computes the same result, bit for bit, with any
     #: number: the fused executor then measures whether several threads pay (FFTs).
     threaded_impl = False
+    #: Whether ``impl`` takes a keyword ``overwrite_x``: with ``True`` it may write its result
+    #: into the memory of its (first) input, which it destroys, instead of a new array, with
+    #: the same values bit for bit. The fused executor passes it for a buffer of the plan's
+    #: own that nothing reads afterwards (FFTs: no 8 MB allocation per call).
+    overwrite_impl = False
 
     def fused_element(self, loop, index, **params) -> str:
         """One output element as an expression of input elements (``fused_form = "element"``).

@@ -390,3 +390,105 @@ def test_a_kernel_part_that_does_not_compile_keeps_the_plan_on_one_thread(monkey
     v = np.random.default_rng(5).standard_normal((16, 12)) + 0j
     np.testing.assert_allclose(plan.run(v.ravel() if program.invars[0].aval.ndim == 1 else v)[0],
                                _mri(v), rtol=1e-13, atol=1e-13)
+
+
+def _two_transforms_of_one_product(x):
+    u = SENS * x
+    return np.fft.fft2(u) + np.fft.ifft2(u)  # u is read again after the first transform
+
+
+def _overwriting_calls(run) -> list:
+    """The FFT calls of a plan's ``run`` that write into their input's memory."""
+    return [v for v in run.__globals__.values() if isinstance(v, functools.partial) and (
+        v.func is fft_primitives.transform_in_place or v.keywords.get("overwrite_x"))]
+
+
+def _plan(executor, program):
+    return fused_executor.FusedPlan(program) if executor == "numba" else \
+        linop.execute.Plan(program)
+
+
+def _inputs(program, seed):
+    shape = program.invars[0].aval.shape
+    rng_ = np.random.default_rng(seed)
+    return rng_.standard_normal(shape) + 1j * rng_.standard_normal(shape)
+
+
+@pytest.mark.parametrize("executor", ["numpy", pytest.param("numba", marks=needs_numba)])
+@pytest.mark.parametrize("fun, overwrites", [
+    # the transform reads the product SENS * x (its adjoint: y * MASK), a buffer of the plan's
+    (_mri, (1, 1)),
+    # the forward transform reads the user's input; the adjoint one the product y * MASK
+    (lambda x: np.fft.fft2(x, norm="ortho") * MASK, (0, 1)),
+    # u is read again after the first transform, whose result may share its memory (an
+    # executor knows only that FFTs are not views): neither transform overwrites it
+    (_two_transforms_of_one_product, (0, 0)),
+], ids=["mri", "program-input", "read-again"])
+@pytest.mark.parametrize("adjoint", [False, True], ids=["forward", "adjoint"])
+def test_transforms_overwrite_only_dead_buffers_of_the_plan_with_identical_results(
+        monkeypatch, executor, fun, overwrites, adjoint):
+    program = linop.trace(fun, np.zeros((16, 12), complex))
+    if adjoint:
+        program = linop.transpose(program)
+    plan = _plan(executor, program)
+    v = _inputs(program, 3)
+    given = v.copy()
+    got = plan.run(v)
+    np.testing.assert_array_equal(v, given)  # the user's input is never overwritten
+    assert len(_overwriting_calls(plan.run)) == overwrites[adjoint]
+    if executor == "numba":
+        assert len(plan.overwritten) == overwrites[adjoint]
+    monkeypatch.setattr(fft_primitives.FFT, "overwrite_impl", False)
+    monkeypatch.setattr(fft_primitives.FFT, "emit_inplace", linop.core.Primitive.emit_inplace)
+    plain = _plan(executor, program)
+    assert not _overwriting_calls(plain.run)
+    for a, b in zip(got, plain.run(v)):
+        np.testing.assert_array_equal(a, b)  # bit for bit what the non-overwriting plan gives
+    np.testing.assert_allclose(got[0], program.call_flat([v], "numpy")[0], rtol=1e-13,
+                               atol=1e-13)
+
+
+@needs_numba
+@pytest.mark.parametrize("adjoint", [False, True], ids=["forward", "adjoint"])
+def test_threaded_variants_overwrite_too_and_plans_run_from_threads_at_once(monkeypatch,
+                                                                           adjoint):
+    program = linop.trace(_mri, np.zeros((16, 12), complex))
+    if adjoint:
+        program = linop.transpose(program)
+    plan = _plans_with_library_threads(monkeypatch, program)
+    runs = plan.library_choice.runs if plan.library_choice is not None else (plan.run,)
+    for run in runs:
+        calls = _overwriting_calls(run)
+        assert len(calls) == 1 and calls[0].keywords["overwrite_x"]
+    inputs = [_inputs(program, k) for k in range(6)]
+    given = [v.copy() for v in inputs]
+    wants = [program.call_flat([v], "numpy")[0] for v in inputs]
+    results = [None] * len(inputs)
+    barrier = threading.Barrier(len(inputs))
+
+    def work(k):
+        barrier.wait()
+        results[k] = [run(inputs[k])[0] for _ in range(5) for run in runs]
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, want, v, g in zip(results, wants, inputs, given):
+        np.testing.assert_array_equal(v, g)
+        for r in got:
+            np.testing.assert_allclose(r, want, rtol=1e-13, atol=1e-13)
+        for r in got[1:]:
+            np.testing.assert_array_equal(r, got[0])
+
+
+@pytest.mark.parametrize("sign", [-1, 1])
+@pytest.mark.parametrize("view", [False, True], ids=["contiguous", "strided"])
+def test_transform_in_place_writes_the_transform_into_its_input(sign, view):
+    x = rng.standard_normal((4, 10, 6)) + 1j * rng.standard_normal((4, 10, 6))
+    if view:
+        x = x[:, ::2]
+    want = fft_primitives.fft_p.impl(x, axes=(1, 2), sign=sign, norm="ortho")
+    fft_primitives.transform_in_place(x, axes=(1, 2), sign=sign, norm="ortho")
+    np.testing.assert_array_equal(x, want)

@@ -10,7 +10,10 @@ dtypes and ranks of the program; any failure there gives the NumPy plan instead,
 (:class:`ParallelCall`, :data:`PARALLEL_MIN_ELEMENTS`). Plans hold no mutable state but
 the timings that choose between a kernel's serial and parallel variants (which compute
 the same), and the kernels release the GIL, so one plan may run in several threads at
-once. Outputs are fresh arrays. A plan with a large library call that can run on several
+once. Outputs are fresh arrays. A library call that may write its result into its input
+(``overwrite_impl``: complex FFTs) does so when that input is a buffer the plan made in
+the same run, not a view, that no later step reads, nor any value that may share its
+memory (no allocation of a result). A plan with a large library call that can run on several
 threads (``threaded_impl``: FFTs) is made twice, once with that call on one thread and
 its kernels as above, once with the call on all threads and its large kernels split into
 parts on Python threads (:class:`SplitCall`); which of the two runs is measured per plan
@@ -110,6 +113,9 @@ class FusedPlan:
         self.kernels = driver.kernels
         #: The :class:`ParallelCall` of each kernel that may run on several threads.
         self.parallel_calls = driver.parallel_calls
+        #: The names of the plan's own buffers that library calls overwrite with their
+        #: results (``overwrite_impl``: each is dead after that call).
+        self.overwritten = driver.overwritten
         exec(compile(self.source, "<linop fused plan>", "exec"), namespace)
         #: ``run(*arrays)``: the list of outputs (no checks: inputs must match the program).
         self.run = namespace["_plan"]
@@ -143,8 +149,15 @@ class _Driver:
         self.contiguous: set = set()
         #: name -> the plan's own buffer it is (a view of): outputs there need no copy
         self.owner: dict = {}
+        #: var id -> the plan's own buffers a library step's result may share memory with
+        self.shares: dict = {}
+        #: var id -> the index of the last step that reads it (outputs: past the end)
+        self.last_read: dict = {}
+        self.step = 0
         self.kernels: list = []
         self.parallel_calls: list = []
+        #: the names of the buffers that library calls overwrite (``overwrite_impl``)
+        self.overwritten: list = []
         self.lines: list = []
         self._count = itertools.count()
 
@@ -202,8 +215,12 @@ class _Driver:
     def equation(self, eqn) -> None:
         """A library step: the primitive's ``emit`` expression, as the NumPy executor writes it."""
         ins = [self.names[v.id] for v in eqn.inputs]
+        consumed = self.consumable(eqn, ins)
+        extra = {"overwrite_x": True} if consumed else {}
         if self.library_workers > 1 and _threaded_library_call(eqn):
-            impl = functools.partial(eqn.prim.impl, workers=self.library_workers, **eqn.params)
+            extra["workers"] = self.library_workers
+        if extra:
+            impl = functools.partial(eqn.prim.impl, **extra, **eqn.params)
             expr = f"{self.bind(impl)}({', '.join(ins)})"
         else:
             expr = eqn.prim.emit(ins, [v.aval for v in eqn.inputs], self.bind, **eqn.params)
@@ -212,10 +229,29 @@ class _Driver:
             expr = f"{self.bind(impl)}({', '.join(ins)})"
         out = self.new_name(eqn.out)
         self.lines.append((f"{out} = {expr}", set(ins) | {out}))
-        if eqn.prim.returns_fresh and eqn.out.aval.shape:  # 0-d results may be NumPy scalars
+        if consumed:  # the result is in the consumed buffer, or in a new array
+            self.overwritten.append(ins[0])
             self.owner[out] = out
-        elif eqn.prim.returns_view and len(ins) == 1 and ins[0] in self.owner:
-            self.owner[out] = self.owner[ins[0]]
+        elif eqn.prim.returns_fresh and eqn.out.aval.shape:  # 0-d results may be NumPy scalars
+            self.owner[out] = out
+        else:
+            self.shares[eqn.out.id] = frozenset().union(
+                *({self.owner[n]} if n in self.owner else set() for n in ins),
+                *(self.shares.get(v.id, frozenset()) for v in eqn.inputs))
+            if eqn.prim.returns_view and len(ins) == 1 and ins[0] in self.owner:
+                self.owner[out] = self.owner[ins[0]]
+
+    def consumable(self, eqn, ins) -> bool:
+        """Whether ``eqn`` may overwrite its first input (``overwrite_impl``): a buffer of the
+        plan's own (not a view of one) that no later step reads, nor any value that may
+        share its memory (a view, or a library result that may be its input)."""
+        if not eqn.prim.overwrite_impl or not ins or ins.count(ins[0]) > 1:
+            return False
+        x = ins[0]
+        if self.owner.get(x) != x or self.last_read.get(eqn.inputs[0].id, -1) > self.step:
+            return False
+        return not any(x in buffers and self.last_read.get(var, -1) > self.step
+                       for var, buffers in self.shares.items())
 
     def new_name(self, var) -> str:
         name = self.names[var.id] = f"v{next(self._count)}"
@@ -226,7 +262,8 @@ class _Driver:
         for k, v in enumerate(self.program.invars):
             self.names.setdefault(v.id, f"a{k}")
             args.append(f"a{k}")
-        for step in self.steps:
+        self.last_read = _last_reads(self.program, self.steps)
+        for self.step, step in enumerate(self.steps):
             self.region(step) if isinstance(step, Region) else self.equation(step)
         results, seen = [], set()
         for v in self.program.outvars:
@@ -259,6 +296,16 @@ def _threaded_run(program: Program, steps, threads: int):
         return None
     exec(compile(source, "<linop fused plan, threaded library calls>", "exec"), namespace)
     return namespace["_plan"]
+
+
+def _last_reads(program: Program, steps) -> dict:
+    """var id -> the index of the last of ``steps`` that reads it; outputs: ``len(steps)``."""
+    last = {}
+    for k, step in enumerate(steps):
+        for v in step.inputs:
+            last[v.id] = k
+    last.update((v.id, len(steps)) for v in program.outvars)
+    return last
 
 
 def _loop_size(eqn) -> int:

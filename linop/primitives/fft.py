@@ -30,9 +30,14 @@ whichever thread runs it, so the fused executor may run a large transform on sev
 (``batch_last``, for ``matmat`` on C-ordered columns) the transforms run over the same
 axes, strided: pocketfft copies groups of them into contiguous buffers, and that costs
 about what transforms over contiguous axes cost (and gives the same values), less than
-moving the batch axis to the front and back.
+moving the batch axis to the front and back. A complex transform may write its result into
+its input (``overwrite_impl``, :func:`transform_in_place`), with the same values: both
+executors let it when the input is a buffer of their own that nothing reads afterwards.
+(scipy's real transforms always allocate their result.)
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import scipy.fft as sfft
@@ -42,7 +47,8 @@ from .arithmetic import mul
 from ..core import Primitive
 from .complex import real_dtype
 
-__all__ = ["fft", "rfft", "irfft", "fft_p", "rfft_p", "irfft_p", "half_spectrum_weights"]
+__all__ = ["fft", "rfft", "irfft", "fft_p", "rfft_p", "irfft_p", "half_spectrum_weights",
+           "transform_in_place"]
 
 
 def complex_dtype(dtype) -> np.dtype:
@@ -84,10 +90,15 @@ class FFT(Primitive):
     returns_view = False
     real_linear = False
     threaded_impl = True
+    overwrite_impl = True  # scipy's real transforms ignore overwrite_x: rfft, irfft do not
 
-    def impl(self, x, *, axes, sign, norm, workers=1):
+    def impl(self, x, *, axes, sign, norm, workers=1, overwrite_x=False):
         fn = sfft.fftn if sign < 0 else sfft.ifftn
-        return fn(x, axes=axes, norm=norm, workers=workers)
+        return fn(x, axes=axes, norm=norm, workers=workers, overwrite_x=overwrite_x)
+
+    def emit_inplace(self, args, avals, bind, *, axes, sign, norm):
+        transform = functools.partial(transform_in_place, axes=axes, sign=sign, norm=norm)
+        return f"{bind(transform)}({args[0]})"
 
     def dask_impl(self, dk, x, *, axes, sign, norm):
         return _one_axis_at_a_time(dk, x, axes, sign, norm)
@@ -203,6 +214,18 @@ def _one_axis_at_a_time(dk, x, axes, sign, norm):
     for a in axes:
         x = dk.along_axes(fft_p, x, (a,), {"axes": (a,), "sign": sign, "norm": norm})
     return x
+
+
+def transform_in_place(x, *, axes, sign, norm):
+    """Overwrite the complex array ``x`` with its ``fft`` (same parameters), allocating nothing.
+
+    pocketfft writes the transform into ``x`` itself when allowed to (``overwrite_x``),
+    with the values it computes into a new array; should it return other memory, that
+    is copied into ``x``.
+    """
+    y = fft_p.impl(x, axes=axes, sign=sign, norm=norm, overwrite_x=True)
+    if y.ctypes.data != x.ctypes.data or y.strides != x.strides:
+        x[...] = y
 
 
 def fft(x, axes, sign, norm="backward"):
