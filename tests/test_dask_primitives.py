@@ -12,6 +12,7 @@ import pytest
 import scipy.sparse.linalg as spla
 
 import linop
+from models import laplacian_7point
 from linop.primitives.convolve_nd import convolve_nd
 from linop.primitives.linear_operator import linear_operator
 from linop.scipy import fft as lfft
@@ -156,17 +157,6 @@ def test_custom_linear_falls_back_to_one_block():
         np.testing.assert_allclose(y.compute(), 3 * x)
 
 
-def _stencil(x):
-    y = -6 * x
-    y[1:] += x[:-1]
-    y[:-1] += x[1:]
-    y[:, 1:] += x[:, :-1]
-    y[:, :-1] += x[:, 1:]
-    y[:, :, 1:] += x[:, :, :-1]
-    y[:, :, :-1] += x[:, :, 1:]
-    return y
-
-
 TRANSFER = np.exp(-np.add.outer(np.add.outer(np.arange(32.0), np.arange(32.0)), np.arange(17.0)))
 
 
@@ -174,7 +164,7 @@ def _blur(x):
     return np.fft.irfftn(np.fft.rfftn(x) * TRANSFER, s=x.shape, axes=(0, 1, 2))
 
 
-@pytest.mark.parametrize("fun", [_stencil, _blur], ids=["stencil", "fft-blur"])
+@pytest.mark.parametrize("fun", [laplacian_7point, _blur], ids=["stencil", "fft-blur"])
 def test_no_task_holds_more_than_a_few_blocks(threads_no_whole, fun):
     """Forward and adjoint of a 32³ volume in 8³ blocks: the zeros the adjoint of a slice starts
     from are blocked like the data, and the rechunks between slabs and pencils (FFTs) hold no
@@ -190,7 +180,7 @@ def test_no_task_holds_more_than_a_few_blocks(threads_no_whole, fun):
         assert largest <= 2 * block, f"a task held {largest} bytes (a block: {block})"
 
 
-@pytest.mark.parametrize("fun", [_stencil, _blur], ids=["stencil", "fft-blur"])
+@pytest.mark.parametrize("fun", [laplacian_7point, _blur], ids=["stencil", "fft-blur"])
 def test_operator_applications_run_on_the_volume_in_its_blocks(threads_no_whole, fun):
     """``A.apply``, ``A.apply_adjoint`` and those of ``A.H`` on a volume cut in cubes run the
     programs on the volume itself: lazy results blocked like it, equal to NumPy's, no task

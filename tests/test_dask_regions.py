@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import linop
+from models import laplacian_7point
 from linop.dask_exec import REGION_GROWTH
 
 dask = pytest.importorskip("dask")
@@ -23,17 +24,6 @@ from dask.callbacks import Callback  # noqa: E402  (after the importorskip)
 RNG = np.random.default_rng(12)
 ROW = RNG.standard_normal(4)  # a small constant, broadcast along the last axis
 SIGNS = RNG.standard_normal((1, 9)) > 0
-
-
-def _stencil(x):
-    y = -6 * x
-    y[1:] += x[:-1]
-    y[:-1] += x[1:]
-    y[:, 1:] += x[:, :-1]
-    y[:, :-1] += x[:, 1:]
-    y[:, :, 1:] += x[:, :, :-1]
-    y[:, :, :-1] += x[:, :, 1:]
-    return y
 
 
 def _strided_updates(x):
@@ -61,7 +51,7 @@ def _masked_complex(x):
 
 
 CASES = [
-    ("stencil", _stencil, (12, 10, 9), (5, 4, 3)),
+    ("stencil", laplacian_7point, (12, 10, 9), (5, 4, 3)),
     ("strided-updates", _strided_updates, (14, 9), (4, 2)),
     ("reversed-transposed", _reversed_transposed, (7, 6, 9), (3, 4, 2)),
     ("interior-pad", _interior_pad, (6, 9), (4, 5)),
@@ -98,7 +88,7 @@ def test_a_stencil_is_one_task_per_block_reading_its_neighbours(direction):
     """The 7-point stencil (7 slice updates) and its adjoint: one task per block (and one key
     for the program), each reading only its block and the 26 around it; step by step it was
     about 60 (90 for the adjoint) tasks per block, rechunks among them."""
-    A = linop.aslinearoperator(_stencil, np.zeros((32, 32, 32)))
+    A = linop.aslinearoperator(laplacian_7point, np.zeros((32, 32, 32)))
     x = da.from_array(RNG.standard_normal((32, 32, 32)), chunks=8)
     y = getattr(A, direction)(x)
     tasks = _own_tasks(y, x)
@@ -148,7 +138,7 @@ def _bytes(value) -> int:
 def _held_while_reduced(n, apply):
     """The peak bytes held while ``A x`` (an ``n³`` stencil in 8³ blocks) is reduced to a number,
     in blocks, on the synchronous scheduler (Dask's execution order, deterministic)."""
-    A = linop.aslinearoperator(_stencil, np.zeros((n, n, n)))
+    A = linop.aslinearoperator(laplacian_7point, np.zeros((n, n, n)))
     x = da.from_array(RNG.standard_normal((n, n, n)), chunks=8).persist(scheduler="sync")
     with LiveBytes({x.name}) as watch:
         getattr(A, apply)(x).sum().compute(scheduler="sync")
@@ -179,7 +169,7 @@ def test_on_a_cluster_blocks_read_their_neighbours_edges_not_their_blocks(monkey
     distributed = pytest.importorskip("distributed")
     monkeypatch.setattr(linop.dask_exec, "REGION_CUT_BYTES", 8 ** 3 * 8)
     n, b = 24, 8
-    A = linop.aslinearoperator(_stencil, np.zeros((n, n, n)))
+    A = linop.aslinearoperator(laplacian_7point, np.zeros((n, n, n)))
     values = RNG.standard_normal((n, n, n))
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   protocol="tcp://", host="127.0.0.1",
