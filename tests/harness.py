@@ -154,7 +154,7 @@ def _rule_features(case: Case) -> set:
 _SWEEP_CACHE: dict = {}
 
 
-def sweep_cases(stride: int = 4) -> list:
+def sweep_cases(stride: int = 5) -> list:
     """A subset of :func:`table_cases` for the slow sweeps (compiled and distributed executors).
 
     Every ``stride``-th case, plus a greedy cover of the table so that every (primitive, dtype
