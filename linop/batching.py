@@ -182,13 +182,17 @@ def _batch_eqn(eqn, vals, size, axis_name):
         return eqn.prim.bind(*(x for x, _ in vals), **eqn.params), False
     xs = [x if b else _broadcast_batch(x, size) for x, b in vals]
     out = eqn.prim.batch(size, *xs, **eqn.params)
-    want = (size,) + eqn.out.aval.shape
+    return _checked(out, eqn, (size,) + eqn.out.aval.shape, "batching"), True
+
+
+def _checked(out, eqn, want: tuple, rule: str):
+    """``out``, the result of ``eqn``'s ``rule`` rule, if it has shape ``want`` and the equation's dtype."""
     if tuple(out.shape) != want or out.dtype != eqn.out.aval.dtype:
         raise LinopError(
-            f"the batching rule of {eqn.prim.name} (from {eqn.source}) returned "
+            f"the {rule} rule of {eqn.prim.name} (from {eqn.source}) returned "
             f"{out.dtype}{tuple(out.shape)}, expected {eqn.out.aval.dtype}{want}; this is a bug "
             "in linop, please report it")
-    return out, True
+    return out
 
 
 def batch_program(program: Program, size: int, batched=None, axis_name=None,
@@ -313,13 +317,7 @@ def _batch_last_eqn(eqn, vals, size, fronts):
         front = eqn.prim.batch(size, *(_front_of(x, fronts) for x in xs), **eqn.params)
         out = _move_from_front(front, len(front.shape) - 1)
         fronts[id(out)] = front
-    want = eqn.out.aval.shape + (size,)
-    if tuple(out.shape) != want or out.dtype != eqn.out.aval.dtype:
-        raise LinopError(
-            f"the batch-last rule of {eqn.prim.name} (from {eqn.source}) returned "
-            f"{out.dtype}{tuple(out.shape)}, expected {eqn.out.aval.dtype}{want}; this is a bug "
-            "in linop, please report it")
-    return out, True
+    return _checked(out, eqn, eqn.out.aval.shape + (size,), "batch-last"), True
 
 
 # -- vmap -----------------------------------------------------------------------------------
