@@ -7,6 +7,7 @@ nested in pytrees.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -124,6 +125,15 @@ def case_id(param):
     """pytest id for a (case, dtype) pair."""
     case, dtype = param
     return f"{case.name}-{np.dtype(dtype).name}"
+
+
+def run_in_threads(work, count: int) -> None:
+    """``work(k)`` for ``k`` in ``range(count)``, each in a thread of its own, all started before any is joined."""
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 def table_cases() -> list:

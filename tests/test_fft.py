@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import linop
-from harness import ALL, REAL, Case, case_id, check_all
+from harness import ALL, REAL, Case, case_id, check_all, run_in_threads
 from linop.batching import batch_columns
 from linop.fused import executor as fused_executor
 from linop.primitives import fft as fft_primitives
@@ -361,11 +361,7 @@ def test_split_kernels_give_the_serial_results_from_threads_at_once(monkeypatch)
         barrier.wait()
         results[k] = [threaded(inputs[k])[0] for _ in range(10)]
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(inputs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(work, len(inputs))
     for got, want in zip(results, wants):
         for g in got:
             np.testing.assert_array_equal(g, want)
@@ -470,11 +466,7 @@ def test_threaded_variants_overwrite_too_and_plans_run_from_threads_at_once(monk
         barrier.wait()
         results[k] = [run(inputs[k])[0] for _ in range(5) for run in runs]
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(inputs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(work, len(inputs))
     for got, want, v, g in zip(results, wants, inputs, given):
         np.testing.assert_array_equal(v, g)
         for r in got:

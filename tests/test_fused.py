@@ -18,6 +18,7 @@ from linop.fused import regions
 from linop.testing import tolerance_for
 
 import harness
+from harness import run_in_threads
 
 numba = pytest.importorskip("numba")
 
@@ -180,11 +181,7 @@ def test_threads_share_plans_and_results_stay_exact():
         y = program.call_flat([inputs[k]], "numba")[0]
         results[k] = transposed.call_flat([y], "numba")[0]
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(inputs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(work, len(inputs))
     for got, want in zip(results, wants):
         np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
 
@@ -394,11 +391,7 @@ def test_threads_calling_parallel_kernels_at_once_get_exact_results(monkeypatch)
         barrier.wait()
         results[k] = [parallel.run(inputs[k])[0] for _ in range(20)]
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(inputs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(work, len(inputs))
     for got, want in zip(results, wants):
         for g in got:
             np.testing.assert_array_equal(g, want)
