@@ -186,9 +186,7 @@ class TracedLinearOperator(LinearOperator):
     # -- vectors -----------------------------------------------------------------------
     def _vector(self, x, n, what):
         x = np.asarray(x)  # also turns np.matrix columns into plain arrays
-        if x.dtype.kind not in "fciub":
-            raise TypeError(f"{what} at {user_location()}: expected a numeric vector of length "
-                            f"{n} (dtype {self.dtype}), got dtype {x.dtype}")
+        self._require_numeric(x.dtype, what, n)
         if x.shape == (n,):
             return x, False
         if x.shape == (n, 1):
@@ -199,14 +197,20 @@ class TracedLinearOperator(LinearOperator):
 
     def _matrix(self, X, n, what):
         X = np.asarray(X)
-        if X.dtype.kind not in "fciub":
-            raise TypeError(f"{what} at {user_location()}: expected a numeric array, got dtype "
-                            f"{X.dtype}")
+        self._require_numeric(X.dtype, what)
         if X.ndim != 2 or X.shape[0] != n:
             raise ValueError(f"{what} at {user_location()}: this {self.shape[0]}x{self.shape[1]} "
                              f"operator expects a matrix of shape ({n}, k), got shape "
                              f"{X.shape}{self._layout_hint(X)}")
         return X
+
+    def _require_numeric(self, dtype, what, n=None):
+        """A ``TypeError`` for a ``dtype`` that is not numeric (of a vector of length ``n``, or
+        of a matrix)."""
+        if np.dtype(dtype).kind not in "fciub":
+            expected = "a numeric array" if n is None else \
+                f"a numeric vector of length {n} (dtype {self.dtype})"
+            raise TypeError(f"{what} at {user_location()}: expected {expected}, got dtype {dtype}")
 
     def _layout_hint(self, x) -> str:
         """Advice for an array shaped like one of the pytree leaves this operator maps."""
@@ -225,6 +229,7 @@ class TracedLinearOperator(LinearOperator):
 
     def _apply_namespace(self, which, x, n, what):
         """The program ``which`` on a vector of another array library (Dask): lazy, in its namespace."""
+        self._require_numeric(x.dtype, what, n)
         if tuple(x.shape) not in ((n,), (n, 1)):
             raise ValueError(f"{what} at {user_location()}: this {self.shape[0]}x{self.shape[1]} "
                              f"operator expects a vector of shape ({n},) or ({n}, 1), got shape "
@@ -240,6 +245,35 @@ class TracedLinearOperator(LinearOperator):
         else:
             y = run_flat(program, [v if dtype == op.dtype else v.astype(op.dtype)])[0]
         return y[:, None] if column else y
+
+    def _apply_namespace_columns(self, which, X, n, what):
+        """The program ``which`` on the columns of an ``(n, k)`` matrix of another array
+        library (Dask): one batched program over all columns, lazy, in its namespace.
+
+        The dtype rules are :meth:`_apply_batched`'s. The batch axis is last
+        (:func:`linop.batching.batch_columns`): the program's reshapes of the rows into
+        the leaves' shapes leave the trailing axis of columns and its chunks as they are,
+        and no transpose is needed at either end. The result keeps ``X``'s column chunks
+        (each column block runs the program's graph of one vector: a block is never
+        larger than ``X``'s were) and has the rows cut as the program's last steps cut them.
+        """
+        dtype = np.dtype(X.dtype)
+        self._require_numeric(dtype, what)
+        if len(X.shape) != 2 or X.shape[0] != n:
+            raise ValueError(f"{what} at {user_location()}: this {self.shape[0]}x{self.shape[1]} "
+                             f"operator expects a matrix of shape ({n}, k), got shape "
+                             f"{tuple(X.shape)}")
+        op = self.at_precision(dtype)
+        out_dtype = np.result_type(dtype, op.dtype)
+        if X.shape[1] == 0:  # nothing to run: on empty arrays every step would be a task
+            m = getattr(op, which).outvars[0].aval.shape[0]
+            return backend_for((X,)).xp.zeros((m, 0), dtype=out_dtype)
+        program = op._batched_program(getattr(op, which), X.shape[1], "last")
+        if is_complex(dtype) and not is_complex(op.dtype):  # a real map on both parts
+            re, im = (run_flat(program, [part.astype(op.dtype)])[0] for part in (X.real, X.imag))
+            return (re + 1j * im).astype(out_dtype)
+        Y = run_flat(program, [X if dtype == op.dtype else X.astype(op.dtype)])[0]
+        return Y.astype(out_dtype)
 
     def _apply_batched(self, which, X):
         """The program ``which`` on the columns of ``X`` (n, k) at once: an (m, k) result.
@@ -315,20 +349,26 @@ class TracedLinearOperator(LinearOperator):
         return _like(x, y[:, None] if column else y)
 
     def matmat(self, X):
-        """``A @ X`` for ``X`` of shape ``(n, k)``: one batched program over the columns."""
+        """``A @ X`` for ``X`` of shape ``(n, k)``: one batched program over the columns
+        (lazy on a Dask ``X``, see ``docs/dask.md``)."""
         if is_tracer(X):
             return foreign.matmat(self, X, "A", "matmat")
         if isinstance(X, BatchedArray):
             return apply_operator(self.matmat, X, self.shape[1], "matmat")
+        if type(X) is not np.ndarray and backend_for((X,)) is not None:  # Dask: stays lazy
+            return self._apply_namespace_columns("flat_program", X, self.shape[1], "matmat")
         Xa = self._matrix(X, self.shape[1], "matmat")
         return _like(X, self._apply_batched("flat_program", Xa))
 
     def rmatmat(self, X):
-        """``A^H @ X`` for ``X`` of shape ``(m, k)``: one batched program over the columns."""
+        """``A^H @ X`` for ``X`` of shape ``(m, k)``: one batched program over the columns
+        (lazy on a Dask ``X``)."""
         if is_tracer(X):
             return foreign.matmat(self, X, "H", "rmatmat")
         if isinstance(X, BatchedArray):
             return apply_operator(self.rmatmat, X, self.shape[0], "rmatmat")
+        if type(X) is not np.ndarray and backend_for((X,)) is not None:  # Dask: stays lazy
+            return self._apply_namespace_columns("adjoint_program", X, self.shape[0], "rmatmat")
         Xa = self._matrix(X, self.shape[0], "rmatmat")
         return _like(X, self._apply_batched("adjoint_program", Xa))
 
@@ -551,8 +591,10 @@ class TracedLinearOperator(LinearOperator):
             return foreign.dot(self, x)
         if isinstance(x, BatchedArray):
             return apply_operator(self.matmat, x, self.shape[1], "A @ x")
-        if backend_for((x,)) is not None and len(x.shape) == 1:  # a Dask vector stays lazy
-            return self.matvec(x)
+        if backend_for((x,)) is not None and len(x.shape) in (1, 2):  # Dask stays lazy
+            if len(x.shape) == 1 or x.shape[1] == 1:  # SciPy's rule: a vector
+                return self._apply_namespace("flat_program", x, self.shape[1], "A @ x")
+            return self._apply_namespace_columns("flat_program", x, self.shape[1], "A @ x")
         if np.ndim(x) > 2:
             raise ValueError(f"A @ x at {user_location()}: this {self.shape[0]}x{self.shape[1]} "
                              f"operator applies to 1-d vectors and 2-d matrices of columns "
