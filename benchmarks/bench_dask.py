@@ -6,8 +6,13 @@ slices) and an FFT blur (``irfftn(rfftn(x) * H)``). For each: the time of ``A.ap
 processes (one thread each) holding the volume in blocks of ``chunk³`` (64³ by default,
 whatever ``n``); and the peak memory: NumPy's (``tracemalloc``) and, per worker, the peak
 of its resident size above its idle size (sampled every 5 ms on the worker) while ``A x``
-and ``A^H x`` are computed and reduced to a number. At a fixed block size that working
-memory should not grow with ``n``: no task holds more than a few blocks.
+and ``A^H x`` are computed and reduced to a number, and the peak bytes of the task results
+it held meanwhile ("keys": distinct arrays, a result that is a view of another, such as a
+block handed on or the slabs cut from it, counting nothing). At a fixed block size the
+stencil's working memory should not grow with ``n``: no task holds more than a few blocks,
+and a worker is handed a few tasks at a time. The FFT blur's grows with the volume: its
+passes along the three axes are transposes of one another, so each worker holds its share
+of the spectrum at once (docs/dask.md, *Measured*).
 
 Run: ``python benchmarks/bench_dask.py`` (256³ and 512³; 512³ float64 is 1 GiB per volume:
 it needs about 8 GiB free) or ``--small`` (64³ and 128³); ``--sizes 128 256`` picks sizes,
@@ -72,18 +77,39 @@ def _start_sampling(dask_worker, interval=0.005):
     import psutil
 
     process, state = psutil.Process(), {"peak": 0, "keys": 0, "run": True}
-    idle_keys = dask_worker.state.nbytes
+    idle_keys = _held_bytes(dask_worker)
 
     def sample():
         while state["run"]:
             state["peak"] = max(state["peak"], process.memory_info().rss)
-            state["keys"] = max(state["keys"], dask_worker.state.nbytes - idle_keys)
+            state["keys"] = max(state["keys"], _held_bytes(dask_worker) - idle_keys)
             time.sleep(interval)
 
     state["thread"] = threading.Thread(target=sample, daemon=True)
     state["thread"].start()
     dask_worker.linop_memory_sampler = state
     return process.memory_info().rss
+
+
+def _held_bytes(dask_worker):
+    """The bytes of the distinct arrays behind the task results a worker holds: a result
+    that is a view of another (a block handed on under another key, the slabs cut from a
+    block) adds nothing, unlike in ``distributed``'s own count (``state.nbytes``)."""
+    while True:
+        try:
+            values = list(getattr(dask_worker.data, "fast", dask_worker.data).values())
+            break
+        except RuntimeError:  # the worker's thread changed the data meanwhile
+            continue
+    seen, total = set(), 0
+    for value in values:
+        for array in value if isinstance(value, tuple) else (value,):
+            while isinstance(getattr(array, "base", None), np.ndarray):
+                array = array.base
+            if isinstance(array, np.ndarray) and id(array) not in seen:
+                seen.add(id(array))
+                total += array.nbytes
+    return total
 
 
 def _stop_sampling(dask_worker):
@@ -147,7 +173,8 @@ def main(sizes, repeat, chunk, worker_counts, operators=("stencil", "blur")):
     print(f"{'operator':8} {'n':>4} {'engine':10} {'apply s':>8} {'adjoint s':>9}  peak GiB: "
           "NumPy's allocations; per worker, the peak resident size above idle while A x and "
           f"A^H x are computed (blocks of {chunk}^3; keys: the peak bytes of task results it "
-          "held meanwhile beyond x's; holds: what it holds afterwards, its blocks of x)")
+          "held meanwhile beyond x's, views counted once; holds: what it holds afterwards, "
+          "its blocks of x)")
     for n in sizes:
         chunks = (min(chunk, n),) * 3
         for name, fn in [("stencil", stencil), ("blur", make_blur(n))]:

@@ -6,8 +6,8 @@ the task graph with the chunk-aware services of :class:`DaskBackend`:
 
 * :meth:`DaskBackend.constant` turns a captured constant into a Dask array chunked like
   the data it meets, once per constant (one graph key per chunk, never a copy per task);
-  under a ``distributed`` client it is persisted on the workers, so later calls do not
-  ship it again.
+  under a ``distributed`` client its blocks are scattered to the workers (sent straight
+  there, not inside a graph), so later calls refer to them and ship nothing again.
 * :meth:`DaskBackend.along_axes` runs a primitive's NumPy ``impl`` on blocks that hold
   whole ``axes`` (FFTs, one axis at a time): only those axes are rechunked, the others
   split so that blocks stay the size of the input's.
@@ -192,7 +192,11 @@ class DaskBackend(Backend):
                                   tuple(p for _, _, p in pieces)))
                     refs.extend(ref for ref, _, _ in pieces)
             key = (name,) + index
-            layer[key] = Task(key, _region_block, TaskRef(program_key), plan, tuple(reads), *refs)
+            # a "data producer" is queued by distributed's scheduler and handed to a worker
+            # as one frees up (worker-saturation), not all at once: each worker then fetches
+            # the slabs and blocks of a few tasks at a time, not those of its whole share
+            layer[key] = Task(key, _region_block, TaskRef(program_key), plan, tuple(reads), *refs,
+                              _data_producer=cut is not None and cut.cuts(refs))
         if cut is not None:
             layer.update(cut.tasks())
         graph = HighLevelGraph.from_collections(name, layer,
@@ -213,10 +217,34 @@ class DaskBackend(Backend):
             return out
         return self.rechunk(out, _chunks_near(tuple(out.shape), out.dtype, layouts))
 
-    def _placed(self, collection):
-        """``collection`` persisted on the cluster when there is a client (else as it is)."""
+    def _blocks_of(self, value, chunks, name):
+        """The constant ``value`` as a Dask array of ``chunks`` named ``name``; under a
+        ``distributed`` client its blocks are scattered to the workers, straight from here
+        (not embedded in a graph that the scheduler receives and hands on)."""
         client = distributed_client()
-        return collection if client is None else client.persist(collection)
+        if client is None or client.asynchronous:  # scatter would return an awaitable
+            array = self.da.from_array(value, chunks=chunks, name=name)
+            return array if client is None else client.persist(array)
+        value = np.asarray(value)
+        edges = [list(itertools.accumulate(c, initial=0)) for c in chunks]
+        blocks = {(name,) + index: value[tuple(slice(e[i], e[i + 1]) for e, i in zip(edges, index))]
+                  for index in itertools.product(*(range(len(c)) for c in chunks))}
+        from dask.highlevelgraph import HighLevelGraph
+
+        graph = HighLevelGraph.from_collections(name, client.scatter(blocks), dependencies=())
+        return self.da.Array(graph, name, chunks, dtype=value.dtype,
+                             meta=np.empty((0,) * value.ndim, value.dtype))
+
+    def _one_key(self, value, name):
+        """``value`` as one graph key named ``name`` (a ``delayed``); under a ``distributed``
+        client scattered to a worker, straight from here."""
+        client = distributed_client()
+        if client is None or client.asynchronous:
+            held = self.dask.delayed(value, pure=True, name=name)
+            return held if client is None else client.persist(held)
+        from dask.delayed import Delayed
+
+        return Delayed(name, client.scatter({name: value}))
 
     def _client_key(self):
         client = distributed_client()
@@ -234,8 +262,8 @@ class DaskBackend(Backend):
         if chunks is None:
             chunks = self._chunks_like(np.shape(value), like)
         key = (tuple(chunks), self._client_key())
-        return self.constants.get(value, key, lambda: self._placed(
-            self.da.from_array(value, chunks=chunks, name=_unique("const"))))
+        return self.constants.get(value, key, lambda: self._blocks_of(value, chunks,
+                                                                      _unique("const")))
 
     @staticmethod
     def _chunks_like(shape, like):
@@ -297,8 +325,8 @@ class DaskBackend(Backend):
         """The captured NumPy constant ``value`` as one graph key (a ``delayed``), made once
         per constant and client: tasks that need the whole constant (a kernel) refer to it
         instead of each carrying a copy."""
-        return self.constants.get(value, ("shipped", self._client_key()), lambda: self._placed(
-            self.dask.delayed(value, pure=True, name=_unique("const"))))
+        return self.constants.get(value, ("shipped", self._client_key()),
+                                  lambda: self._one_key(value, _unique("const")))
 
     def windowed(self, fn, x, window, *args, dtype):
         """``fn(block, *args)`` on blocks of ``x`` each extended by ``window[d] - 1`` elements of
@@ -352,8 +380,7 @@ class DaskBackend(Backend):
             cols = S.indices[S.indptr[r0]:S.indptr[r1]]
             if cols.size:
                 c0, c1 = int(cols.min()), int(cols.max()) + 1
-                bands[int(r0)] = self._placed(self.dask.delayed(S[r0:r1, c0:c1], pure=True,
-                                                                name=_unique("band")))
+                bands[int(r0)] = self._one_key(S[r0:r1, c0:c1], _unique("band"))
                 columns.append((c0, c1))
             else:
                 columns.append((0, 0))
@@ -387,8 +414,9 @@ class DaskBackend(Backend):
 REGION_GROWTH = 8
 
 #: Under ``distributed`` with several workers, the blocks of a segment's inputs of at least
-#: this many bytes that tasks read only in part are cut into slabs where they live
-#: (:class:`_EdgeCutter`); smaller ones are fetched whole (one more task per block costs
+#: this many bytes that tasks read only in part are cut into slabs where they live, those
+#: read whole handed on under keys of their own (:class:`_EdgeCutter`), and the tasks
+#: reading them queued; smaller ones are fetched whole (one more task per block costs
 #: more than the copies it saves: the copies are at most the input's size).
 REGION_CUT_BYTES = 1 << 20
 
@@ -412,31 +440,38 @@ def _runs_by_region(eqn) -> bool:
 class _EdgeCutter:
     """The parts of input blocks that a segment's tasks read, cut out by one task per block.
 
-    Under ``distributed`` a block's task runs where most of its input lives and fetches the
-    rest. A neighbour's block fetched whole (for the one plane of it a stencil reads) stays
-    on the reading worker as a replica of the input for as long as the input is kept: over
-    one application each worker comes to hold about all of it. Instead, one task per block
-    read only in part (it runs where the block is) takes out the slabs that the tasks
-    around read of it, as views (no copy there); a reading task fetches those slabs, not the
-    block, and they are released once the tasks reading them have run.
+    Under ``distributed`` a block's task runs where the scheduler sends it and fetches what
+    it reads from elsewhere. A block of a persisted input fetched whole (for the one plane of
+    it a stencil reads, or to run a block's task away from its block) stays on the reading
+    worker as a replica of the input for as long as the input is kept: over one application
+    each worker comes to hold about all of it. Instead, one task per block read only in part
+    (it runs where the block is) takes out the slabs that the tasks around read of it, as
+    views (no copy there), and one task per block read whole hands the block on under a key
+    of its own; the tasks fetch those, not the input's blocks, and they are released once
+    the tasks reading them have run.
     """
 
     def __init__(self, name, xs):
-        self.name, self.xs, self.slabs = name + "-edges", xs, {}
+        self.name, self.whole, self.xs, self.slabs = name + "-edges", name + "-own", xs, {}
+        self.blocks = set()
 
     def __call__(self, k, index, block, part):
         """What a task reads to have ``part`` of block ``index`` (box ``block``) of input
-        ``k``: the key, the box it gives, and ``None`` (the key is the block) or the place in
-        the key's tuple of slabs of the slab of the block along one axis that holds ``part``
-        (the thinnest such: the tasks reading the same side of a block, a stencil's face,
-        edge and corner neighbours, share one)."""
+        ``k``: the key, the box it gives, and ``None`` (the key is the block: the input's
+        own, under :data:`REGION_CUT_BYTES`, else handed on) or the place in the key's tuple
+        of slabs of the slab of the block along one axis that holds ``part`` (the thinnest
+        such: the tasks reading the same side of a block, a stencil's face, edge and corner
+        neighbours, share one)."""
         source = (self.xs[k].name,) + index
         from dask._task_spec import TaskRef
 
+        if _volume(block) * self.xs[k].dtype.itemsize < REGION_CUT_BYTES:
+            return TaskRef(source), block, None
         slabs = [block[:d] + (part[d],) + block[d + 1:]
                  for d in range(len(block)) if part[d] != block[d]]
-        if not slabs or _volume(block) * self.xs[k].dtype.itemsize < REGION_CUT_BYTES:
-            return TaskRef(source), block, None
+        if not slabs:
+            self.blocks.add((k, index))
+            return TaskRef((self.whole, k) + index), block, None
         slab = min(slabs, key=_volume)
         cut = self.slabs.setdefault((k, index), (block, []))[1]
         if slab not in cut:
@@ -446,8 +481,13 @@ class _EdgeCutter:
     def key(self, k, index):
         return (self.name, k) + index
 
+    def cuts(self, refs) -> bool:
+        """Whether any of the keys ``refs`` is one of this cutter's."""
+        return any(ref.key[0] in (self.name, self.whole) for ref in refs)
+
     def tasks(self) -> dict:
-        """The tasks cutting the slabs out, one per block read in part."""
+        """The tasks cutting the slabs out, one per block read in part, and those handing on
+        the blocks read whole."""
         from dask._task_spec import Task, TaskRef
 
         out = {}
@@ -455,7 +495,15 @@ class _EdgeCutter:
             key = self.key(k, index)
             out[key] = Task(key, _slabs_of, TaskRef((self.xs[k].name,) + index), block,
                             tuple(slabs))
+        for k, index in self.blocks:
+            key = (self.whole, k) + index
+            out[key] = Task(key, _itself, TaskRef((self.xs[k].name,) + index))
         return out
+
+
+def _itself(value):
+    """``value`` (a block handed on under another key)."""
+    return value
 
 
 def _slabs_of(value, box, slabs) -> tuple:

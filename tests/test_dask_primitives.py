@@ -3,7 +3,8 @@
 For each program: the forward and the adjoint on chunked Dask inputs equal the NumPy runs;
 no step falls back to the whole-array task (``DaskBackend.whole`` refused); the axes that
 are not transformed keep several blocks; and no task of the computation produces a result
-as large as the whole array.
+as large as the whole array. Under a ``distributed`` client the constants are scattered to
+the workers once, never carried by a graph.
 """
 from __future__ import annotations
 
@@ -199,3 +200,42 @@ def test_operator_applications_run_on_the_volume_in_its_blocks(threads_no_whole,
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
         block = 8 ** 3 * 16  # complex for the spectra
         assert largest <= 2 * block, f"a task held {largest} bytes (a block: {block})"
+
+
+SCALE = RNG.standard_normal((96, 8, 48))  # 288 KiB each: over the lowered warning threshold
+MATRIX = RNG.standard_normal((192, 192)) + 192 * np.eye(192)
+
+
+def _scaled_then_solved(v):
+    return np.linalg.solve(MATRIX, (v * SCALE).reshape(192, 192))
+
+
+def test_constants_are_scattered_to_the_cluster_once():
+    """Under a ``distributed`` client the captured constants (a factor cut into blocks like
+    the data, the LU factors of a solve as one key each) are scattered to the workers, sent
+    straight there at the first call: no graph sent to the scheduler carries them (it warns
+    of graphs over ``large-graph-warning-threshold``, lowered here below their size), and
+    later calls refer to the same keys."""
+    distributed = pytest.importorskip("distributed")
+    import warnings
+
+    program = linop.trace(_scaled_then_solved, np.zeros(SCALE.shape))
+    values = _random(SCALE.shape, np.float64, 9)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  protocol="tcp://", host="127.0.0.1",
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        x = da.from_array(values, chunks=(24, 8, 48)).persist()
+        distributed.wait(x)
+        keys = []
+        with dask.config.set({"distributed.admin.large-graph-warning-threshold": "200kB"}):
+            for _ in range(2):
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    y = program(x)
+                    got = y.compute()
+                assert not [w for w in caught if "large graph" in str(w.message)]
+                np.testing.assert_allclose(got, program(values), rtol=1e-12, atol=1e-12)
+                keys.append({k for k in dict(y.__dask_graph__()) if "linop-const" in str(k)})
+        on_workers = {k for held in client.has_what().values() for k in held}
+        assert keys[0] and keys[0] == keys[1] and keys[0] <= on_workers

@@ -6,7 +6,10 @@ tests: the results equal NumPy's for every kind of step (strided, reversed, tran
 padded with interior zeros, odd block sizes, blocks that read several neighbours); a
 stencil's graph has one task per block whose inputs are its block and its neighbours
 (so its memory is bounded by the block size, and the per-step rechunks are gone); a
-chain that would read far-away blocks runs step by step, with the same result.
+chain that would read far-away blocks runs step by step, with the same result. On a
+``distributed`` cluster of 2 workers: the tasks read slabs of their neighbours' blocks and
+their own block handed on (never a block of the input itself, which would stay as a
+replica), and are handed to each worker a couple at a time.
 """
 from __future__ import annotations
 
@@ -159,38 +162,96 @@ def test_memory_held_by_a_stencil_does_not_grow_with_the_volume(monkeypatch, app
     assert step_by_step[1] > 3 * step_by_step[0] > 3 * 8, step_by_step
 
 
-def test_on_a_cluster_blocks_read_their_neighbours_edges_not_their_blocks(monkeypatch):
-    """Under a ``distributed`` client with 2 workers, a stencil block's task reads its own
-    block of ``x`` and, of each neighbour, the slabs next to it, cut out by one task per
-    neighbour where that block lives (one plane of each side for the 7-point stencil). A
-    neighbour's block fetched whole would stay on the reading worker as a replica of ``x``:
-    each worker would end up holding about all of ``x``. (Blocks under ``REGION_CUT_BYTES``
-    are fetched whole: the test lowers it to its blocks' size.)"""
+@pytest.fixture(scope="module")
+def cluster():
+    """A ``distributed`` cluster of 2 workers of one thread each (in this process)."""
     distributed = pytest.importorskip("distributed")
-    monkeypatch.setattr(linop.dask_exec, "REGION_CUT_BYTES", 8 ** 3 * 8)
-    n, b = 24, 8
-    A = linop.aslinearoperator(laplacian_7point, np.zeros((n, n, n)))
-    values = RNG.standard_normal((n, n, n))
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   protocol="tcp://", host="127.0.0.1",
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster):
-        x = da.from_array(values, chunks=b).persist()
-        for direction in ("apply", "apply_adjoint"):
-            y = getattr(A, direction)(x)
-            tasks = _own_tasks(y, x)
-            edges = {k: t for k, t in tasks.items() if isinstance(k, tuple) and k[0] != y.name}
-            blocks = {k: t for k, t in tasks.items() if isinstance(k, tuple) and k[0] == y.name}
-            assert len(blocks) == y.npartitions and len(edges) == x.npartitions
-            for key, task in blocks.items():
-                read = {d for d in task.dependencies if isinstance(d, tuple)}
-                from_x = {d for d in read if d[0] == x.name}
-                assert from_x == {(x.name,) + key[1:]}
-                assert read - from_x <= set(edges) and len(read - from_x) <= 26
-            for key, task in edges.items():
-                (source,) = task.dependencies
-                slabs = task({source: values[tuple(slice(b * i, b * i + b)
-                                                   for i in source[1:])]})
-                assert sum(s.size for s in slabs) <= 6 * b * b, [s.shape for s in slabs]
-            expected = getattr(A, direction)(values)
-            np.testing.assert_allclose(y.compute(), expected, rtol=1e-13, atol=1e-12)
+        yield cluster
+
+
+def _cut_stencil(monkeypatch):
+    """The stencil on 24³ in blocks of 8³ (27 blocks), ``REGION_CUT_BYTES`` lowered to their
+    size (blocks under it are fetched whole)."""
+    monkeypatch.setattr(linop.dask_exec, "REGION_CUT_BYTES", 8 ** 3 * 8)
+    return linop.aslinearoperator(laplacian_7point, np.zeros((24, 24, 24))), 24, 8
+
+
+def test_on_a_cluster_blocks_read_their_neighbours_edges_not_their_blocks(cluster, monkeypatch):
+    """Under a ``distributed`` client with 2 workers, a stencil block's task reads its own
+    block of ``x`` handed on by a task of its own and, of each neighbour, the slabs next to
+    it, cut out by one task per neighbour where that block lives (one plane of each side for
+    the 7-point stencil); no block task reads a block of ``x`` itself. A block of ``x``
+    fetched by another worker would stay there as a replica of ``x`` for as long as ``x``
+    is kept: each worker would end up holding about all of ``x``."""
+    A, n, b = _cut_stencil(monkeypatch)
+    values = RNG.standard_normal((n, n, n))
+    x = da.from_array(values, chunks=b).persist()
+    for direction in ("apply", "apply_adjoint"):
+        y = getattr(A, direction)(x)
+        tasks = _own_tasks(y, x)
+        blocks = {k: t for k, t in tasks.items() if isinstance(k, tuple) and k[0] == y.name}
+        edges = {k: t for k, t in tasks.items() if isinstance(k, tuple) and k[0].endswith("-edges")}
+        own = {k: t for k, t in tasks.items() if isinstance(k, tuple) and k[0].endswith("-own")}
+        assert len(blocks) == y.npartitions and len(edges) == len(own) == x.npartitions
+        assert len(tasks) == len(blocks) + len(edges) + len(own) + 1  # and the program's key
+        for key, task in blocks.items():
+            read = {d for d in task.dependencies if isinstance(d, tuple)}
+            assert read & set(own) == {(y.name + "-own", 0) + key[1:]}  # input 0, this block
+            assert read - set(own) <= set(edges) and len(read - set(own)) <= 26
+        for key, task in own.items():
+            assert task.dependencies == {(x.name,) + key[2:]}
+        for key, task in edges.items():
+            (source,) = task.dependencies
+            slabs = task({source: values[tuple(slice(b * i, b * i + b) for i in source[1:])]})
+            assert sum(s.size for s in slabs) <= 6 * b * b, [s.shape for s in slabs]
+        expected = getattr(A, direction)(values)
+        np.testing.assert_allclose(y.compute(), expected, rtol=1e-13, atol=1e-12)
+
+
+def _busy_workers(scheduler, name):
+    """A scheduler plugin whose ``peak`` is the most tasks of layer ``name`` being processed
+    by one worker at once (assigned to it: running or waiting for their inputs)."""
+    from distributed.diagnostics.plugin import SchedulerPlugin
+
+    class BusyWorkers(SchedulerPlugin):
+        def __init__(self):
+            self.now, self.peak = {}, 0
+
+        def transition(self, key, start, finish, *args, **kwargs):
+            if not (isinstance(key, tuple) and key[0] == name):
+                return
+            if finish == "processing":
+                self.now[key] = scheduler.tasks[key].processing_on.address
+                self.peak = max(self.peak, list(self.now.values()).count(self.now[key]))
+            elif start == "processing":
+                self.now.pop(key, None)
+
+    return BusyWorkers()
+
+
+def test_on_a_cluster_block_tasks_are_handed_out_as_workers_free_up(cluster, monkeypatch):
+    """The block tasks of a stencil are queued on the scheduler and handed to a worker as it
+    frees up (``distributed``'s queuing, ``worker-saturation``: 2 at a time for a worker of one
+    thread), so that what a worker holds (the slabs and blocks its tasks fetch) is that of a
+    few blocks whatever the volume. Handed out all at once (27 blocks on 2 workers), a
+    worker fetched the slabs of all of its share ahead of running them."""
+    distributed = pytest.importorskip("distributed")
+    A, n, b = _cut_stencil(monkeypatch)
+    values = RNG.standard_normal((n, n, n))
+    x = da.from_array(values, chunks=b).persist()
+    for direction in ("apply", "apply_adjoint"):
+        y = getattr(A, direction)(x)
+        watch = _busy_workers(cluster.scheduler, y.name)
+        cluster.scheduler.add_plugin(watch, name="busy-workers")
+        try:
+            z = y.persist()
+            distributed.wait(z)
+        finally:
+            cluster.scheduler.remove_plugin("busy-workers")
+        assert 1 <= watch.peak <= 2, watch.peak
+        np.testing.assert_allclose(z.compute(), getattr(A, direction)(values), rtol=1e-13,
+                                   atol=1e-12)
