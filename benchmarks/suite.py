@@ -350,14 +350,21 @@ def summary(rows) -> None:
         if "plain" in r["times"] and r["mode"] != "matmat16":
             print(f"{r['case']} {r['mode']}: numpy / the model as written (a Python loop) "
                   f"{r['times']['linop-numpy'] / r['times']['plain']:.2f}")
+    alone = [f"{r['case']} {r['mode']}" for r in rows if r["best_peer"] != r["best_peer"]]
+    if alone:
+        print(f"no peer (left out of the means below): {', '.join(alone)}")
     for mode in MODES:
-        sel = [r for r in rows if r["mode"] == mode]
+        sel = [r for r in rows if r["mode"] == mode and r["best_peer"] == r["best_peer"]]
         fused = [r["times"]["linop-numba"] / r["best_peer"] for r in sel]
         numpy_ = [r["times"]["linop-numpy"] / r["best_peer"] for r in sel]
         hand = [r["times"]["linop-numpy"] / r["times"]["hand"] for r in sel if "hand" in r["times"]]
-        print(f"geomean {mode:<8}: fused/best peer {_geomean(fused):.2f} (worst {max(fused):.2f}), "
+        print(f"geomean {mode:<8}: fused/best peer {_geomean(fused):.2f} (worst {_worst(fused):.2f}), "
               f"numpy/best peer {_geomean(numpy_):.2f}, numpy/hand {_geomean(hand):.2f} "
-              f"(worst {max(hand) if hand else math.nan:.2f})")
+              f"(worst {_worst(hand):.2f})")
+
+
+def _worst(values) -> float:
+    return max(values) if values else math.nan
 
 
 _COMPILE_SCRIPT = """
