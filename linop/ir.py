@@ -267,24 +267,40 @@ def register_executor(name: str, run_flat) -> None:
     EXECUTORS[name] = run_flat
 
 
-def executor(name: str):
+def executor(name: str | None = None):
     """The ``run_flat`` of the executor registered as ``name``.
+
+    Parameters
+    ----------
+    name : str or None
+        A registered name (case-sensitive); ``None`` means :data:`DEFAULT_EXECUTOR`.
+        Nothing else (not ``""``) stands for the default.
 
     Raises
     ------
     ExecutorError
         When no executor of that name is registered.
     """
-    run_flat = EXECUTORS.get(name)
+    if name is None:
+        name = DEFAULT_EXECUTOR
+    run_flat = EXECUTORS.get(name) if isinstance(name, str) else None
     if run_flat is None:
-        known = ", ".join(repr(n) for n in sorted(EXECUTORS)) or "none"
         raise ExecutorError(
             f"no executor named {name!r} is registered (asked for at {user_location()}; "
-            f"registered: {known}). Import linop "
-            "(which registers the NumPy executor 'numpy' from linop.execute, and 'numba' and "
-            "the default 'auto' from linop.fused) before running a Program, or register one "
-            "with linop.ir.register_executor(name, run_flat).")
+            f"registered: {', '.join(repr(n) for n in sorted(EXECUTORS)) or 'none'}). "
+            + _executor_advice())
     return run_flat
+
+
+def _executor_advice() -> str:
+    """What to do about an executor name that is not registered."""
+    if not EXECUTORS:
+        return ("Import linop (which registers the NumPy executor 'numpy' from linop.execute, "
+                "and 'numba' and the default 'auto' from linop.fused) before running a "
+                "Program, or register one with linop.ir.register_executor(name, run_flat).")
+    return ("Pass one of those names (they are case-sensitive), None for the default "
+            f"{DEFAULT_EXECUTOR!r}, or register one with "
+            "linop.ir.register_executor(name, run_flat).")
 
 
 @dataclass
@@ -349,8 +365,13 @@ class Program:
         *args
             The function's arguments (arrays in its pytree structure).
         executor : str, optional
-            A registered executor (``"numpy"``, ``"numba"``, ``"auto"``); default
-            :data:`DEFAULT_EXECUTOR`.
+            A registered executor (``"numpy"``, ``"numba"``, ``"auto"``); ``None``
+            (default) means :data:`DEFAULT_EXECUTOR`.
+
+        Raises
+        ------
+        ExecutorError
+            ``executor`` is neither ``None`` nor a registered name.
         """
         flat = flatten_args(args, self.in_tree)
         return unflatten_out(self.out_tree, self.call_flat(flat, executor))
@@ -362,10 +383,15 @@ class Program:
         ----------
         flat_args : sequence
         executor_name : str, optional
-            A registered executor (``"numpy"``, ``"numba"``, ``"auto"``); default
-            :data:`DEFAULT_EXECUTOR`.
+            A registered executor (``"numpy"``, ``"numba"``, ``"auto"``); ``None``
+            (default) means :data:`DEFAULT_EXECUTOR`.
+
+        Raises
+        ------
+        ExecutorError
+            ``executor_name`` is neither ``None`` nor a registered name.
         """
-        return executor(executor_name or DEFAULT_EXECUTOR)(self, list(flat_args))
+        return executor(executor_name)(self, list(flat_args))
 
     # -- comparing and pickling -------------------------------------------
     def __eq__(self, other) -> bool:

@@ -1,5 +1,5 @@
 """Algebra on traced operators: the flat programs of ``A @ B``, ``A + B``, ``alpha * A``,
-``A.T``, ``A ** k`` and ``A^H A``.
+``A.T``, ``A ** k`` and ``A^H A``, and the executor such a result runs with.
 
 Each function traces a function that calls the operands' programs, so the
 result is again one program the executor sees whole. They return the triple
@@ -13,15 +13,49 @@ import numbers
 
 import numpy as np
 
+from ..errors import ExecutorError, user_location
 from ..primitives import arithmetic as A, complex as C
 from .flat import lifted, program_fn, trace_vector_fn
 
-__all__ = ["common_dtype", "composed", "summed", "scaled", "power", "transposed", "normal"]
+__all__ = ["common_dtype", "common_executor", "composed", "summed", "scaled", "power",
+           "transposed", "normal"]
 
 
 def common_dtype(ops) -> np.dtype:
     """The result dtype of the operators ``ops``."""
     return np.result_type(*[op.dtype for op in ops])
+
+
+def common_executor(ops, what: str) -> str:
+    """The executor of an operator made from the traced operators ``ops`` (``A @ B``, blocks).
+
+    ``"auto"`` (the default of :func:`linop.aslinearoperator`) states no preference: the
+    result runs with the one other name the operands use, or with ``"auto"`` when they all
+    use it. Operands made from matrices or SciPy/PyLops operators use ``"auto"`` unless
+    :func:`linop.aslinearoperator` was given another name for them.
+
+    Parameters
+    ----------
+    ops : sequence of TracedLinearOperator
+    what : str
+        The operation, for the error message (``"A + B"``).
+
+    Raises
+    ------
+    ExecutorError
+        When two operands name different executors (``"numpy"`` and ``"numba"``): the
+        result is one program, run by one executor, and neither choice may be dropped
+        silently.
+    """
+    chosen = list(dict.fromkeys(op.executor for op in ops if op.executor != "auto"))
+    if len(chosen) > 1:
+        names = " and ".join(repr(name) for name in chosen)
+        raise ExecutorError(
+            f"{what} at {user_location()}: the operands run with different executors, {names}, "
+            "and the result is one program run by one executor: make them agree, e.g. "
+            f"B.with_executor({chosen[0]!r}) for an operand B that runs with "
+            f"{chosen[1]!r}, or B.with_executor('auto') to let the others decide")
+    return chosen[0] if chosen else "auto"
 
 
 def composed(left, right) -> tuple:

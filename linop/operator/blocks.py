@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..core import zeros
 from ..primitives import arithmetic as A, slice as SL
-from .algebra import common_dtype
+from .algebra import common_dtype, common_executor
 from .flat import lifted, piece, trace_vector_fn
 from .traced import TracedLinearOperator, as_traced_operator
 
@@ -84,6 +84,12 @@ def block(blocks) -> TracedLinearOperator:
     Returns
     -------
     TracedLinearOperator
+        Run with the blocks' executor (see :func:`linop.operator.algebra.common_executor`).
+
+    Raises
+    ------
+    ExecutorError
+        When two blocks were given different executors (``"numpy"`` and ``"numba"``).
 
     Examples
     --------
@@ -99,10 +105,12 @@ def block(blocks) -> TracedLinearOperator:
                         "e.g. linop.block([[A, B], [None, C]]); for one column use linop.vstack")
     rows = [[None if b is None else as_traced_operator(b, "block") for b in row] for row in blocks]
     heights, widths = _block_sizes(rows)
-    dtype = common_dtype([op for row in rows for op in row if op is not None])
+    ops = [op for row in rows for op in row if op is not None]
+    dtype = common_dtype(ops)
+    executor = common_executor(ops, "block")
     fwd = _block_program(rows, heights, widths, dtype, adjoint=False)
     adj = _block_program(rows, heights, widths, dtype, adjoint=True)
-    return TracedLinearOperator(fwd, adj, dtype)
+    return TracedLinearOperator(fwd, adj, dtype, executor=executor)
 
 
 def vstack(ops) -> TracedLinearOperator:

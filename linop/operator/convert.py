@@ -37,11 +37,14 @@ def aslinearoperator(fun, *primals, real_coords=False, executor="auto") -> Linea
         real parts then imaginary parts). Required when ``fun`` has complex
         inputs or outputs but is only real-linear (it uses ``np.real``,
         ``np.imag``, ``np.conj`` ...); allowed for any function.
-    executor : {"auto", "numpy", "numba"}, optional
+    executor : {"auto", "numpy", "numba"} or None, optional
         What runs ``matvec``/``rmatvec``/``matmat``: ``"numba"`` compiles fused loops
-        (the extra ``linop[fast]``), ``"numpy"`` runs NumPy code, ``"auto"`` (default)
-        fuses programs worth compiling when numba is installed (see
-        :mod:`linop.fused.executor`).
+        (the extra ``linop[fast]``), ``"numpy"`` runs NumPy code, ``"auto"`` (default;
+        ``None`` means it too, as everywhere ``executor=`` is taken) fuses programs worth compiling when numba is installed (see
+        :mod:`linop.fused.executor`). A traced operator given as ``fun`` is returned
+        as it is for ``"auto"`` (it keeps its own executor), else as
+        ``fun.with_executor(executor)``; other SciPy operators run no program of
+        linop's and ignore it.
 
     Returns
     -------
@@ -75,14 +78,17 @@ def aslinearoperator(fun, *primals, real_coords=False, executor="auto") -> Linea
     >>> linop.aslinearoperator(np.eye(2)).shape
     (2, 2)
     """
+    executor = "auto" if executor is None else executor
     check_executor(executor)
     if (not primals and not callable(fun)) or is_matrix(fun) or is_operator(fun):
         if primals:
             raise TypeError(f"aslinearoperator: a {type(fun).__name__} is an operator already; "
                             "call linop.aslinearoperator(M) without example arguments")
+        if isinstance(fun, TracedLinearOperator) and executor != "auto":
+            return fun.with_executor(executor)
         if isinstance(fun, LinearOperator):
             return fun
-        return _with_executor(as_traced_operator(fun, "aslinearoperator"), executor)
+        return as_traced_operator(fun, "aslinearoperator", executor)
     if not primals:
         raise TypeError(f"aslinearoperator at {user_location()}: example inputs are needed to "
                         f"trace {getattr(fun, '__name__', type(fun).__name__)}: pass arrays (or "
@@ -90,12 +96,6 @@ def aslinearoperator(fun, *primals, real_coords=False, executor="auto") -> Linea
                         "linop.aslinearoperator(fun, np.zeros(n))")
     in_tree, in_avals = primal_avals(primals, "aslinearoperator")
     return _from_function(fun, in_tree, in_avals, real_coords, executor)
-
-
-def _with_executor(op, executor):
-    if isinstance(op, TracedLinearOperator):
-        op.executor = executor
-    return op
 
 
 def _from_function(fun, in_tree, in_avals, real_coords, executor) -> TracedLinearOperator:

@@ -81,7 +81,10 @@ class TracedLinearOperator(LinearOperator):
     executor : {"auto", "numpy", "numba"}
         What runs the programs: the fused (numba) executor, the NumPy one, or
         ``"auto"`` (fused when numba is installed and the program is worth compiling,
-        see :mod:`linop.fused.executor`). Its adjoint and its promoted copies use the same.
+        see :mod:`linop.fused.executor`). Operators derived from it (its adjoint and
+        transpose, promoted copies, ``A.normal()``, powers, scalings, and sums, products
+        and blocks with operands that agree, see
+        :func:`linop.operator.algebra.common_executor`) use the same.
 
     Attributes
     ----------
@@ -566,12 +569,50 @@ class TracedLinearOperator(LinearOperator):
     def _transpose(self):
         if not is_complex(self.dtype):
             return self._adjoint()
-        return TracedLinearOperator(*algebra.transposed(self))
+        return TracedLinearOperator(*algebra.transposed(self), executor=self.executor)
 
     def normal(self):
-        """``A^H A`` as one traced operator (self-adjoint, shape ``(n, n)``)."""
-        op = TracedLinearOperator(*algebra.normal(self))
+        """``A^H A`` as one traced operator (self-adjoint, shape ``(n, n)``; ``A``'s executor)."""
+        op = TracedLinearOperator(*algebra.normal(self), executor=self.executor)
         op._normal_factor = self
+        return op
+
+    def with_executor(self, executor) -> "TracedLinearOperator":
+        """The same operator, run with ``executor``.
+
+        Parameters
+        ----------
+        executor : {"auto", "numpy", "numba"}
+            As for :func:`linop.aslinearoperator`.
+
+        Returns
+        -------
+        TracedLinearOperator
+            ``self`` when it already runs with ``executor``; else a new operator
+            that shares this one's programs (nothing is traced again) and its
+            pytree layout.
+
+        Raises
+        ------
+        ExecutorError
+            ``executor`` is not one of the names above, or is ``"numba"`` without numba.
+
+        Examples
+        --------
+        >>> import numpy as np, linop
+        >>> A = linop.aslinearoperator(lambda x: x[1:] - x[:-1], np.zeros(4), executor="numpy")
+        >>> (A + 2 * A).executor
+        'numpy'
+        >>> A.with_executor("auto").executor
+        'auto'
+        """
+        executor = check_executor(executor, "with_executor: executor")
+        if executor == self.executor:
+            return self
+        op = TracedLinearOperator(self.flat_program, self.adjoint_program, self.dtype,
+                                  self._source, self._flipped, executor)
+        if "_normal_factor" in self.__dict__:
+            op._normal_factor = self._normal_factor
         return op
 
     def dot(self, x):
@@ -614,7 +655,7 @@ class TracedLinearOperator(LinearOperator):
 
     def _rdot(self, x):
         if is_sparse(x):
-            return _composed(as_traced_operator(x, "S @ A"), self)
+            return _composed(as_traced_operator(x, "S @ A"), self, "S @ A")
         return super()._rdot(x)
 
     def __rmul__(self, x):
@@ -635,13 +676,13 @@ class TracedLinearOperator(LinearOperator):
     def __radd__(self, x):
         """``M + A`` for a 2-d array or sparse matrix ``M`` (SciPy's operators call ``__add__``)."""
         if is_matrix(x):
-            return _summed(as_traced_operator(x, "M + A"), self)
+            return _summed(as_traced_operator(x, "M + A"), self, "M + A")
         return NotImplemented
 
     def __rsub__(self, x):
         """``M - A`` for a 2-d array or sparse matrix ``M``."""
         if is_matrix(x):
-            return _summed(as_traced_operator(x, "M - A"), -self)
+            return _summed(as_traced_operator(x, "M - A"), -self, "M - A")
         return NotImplemented
 
     def __neg__(self):
@@ -649,23 +690,25 @@ class TracedLinearOperator(LinearOperator):
 
     def __pow__(self, p):
         if isinstance(p, numbers.Integral) and p >= 0:
-            return TracedLinearOperator(*algebra.power(self, int(p)))
+            return TracedLinearOperator(*algebra.power(self, int(p)), executor=self.executor)
         return super().__pow__(p)
 
 
-def _composed(left, right) -> TracedLinearOperator:
-    return TracedLinearOperator(*algebra.composed(left, right))
+def _composed(left, right, what="A @ B") -> TracedLinearOperator:
+    executor = algebra.common_executor([left, right], what)
+    return TracedLinearOperator(*algebra.composed(left, right), executor=executor)
 
 
-def _summed(left, right) -> TracedLinearOperator:
-    return TracedLinearOperator(*algebra.summed(left, right))
+def _summed(left, right, what="A + B") -> TracedLinearOperator:
+    executor = algebra.common_executor([left, right], what)
+    return TracedLinearOperator(*algebra.summed(left, right), executor=executor)
 
 
 def _scaled(op, alpha) -> TracedLinearOperator:
-    return TracedLinearOperator(*algebra.scaled(op, alpha))
+    return TracedLinearOperator(*algebra.scaled(op, alpha), executor=op.executor)
 
 
-def as_traced_operator(obj, what="as_traced_operator") -> TracedLinearOperator:
+def as_traced_operator(obj, what="as_traced_operator", executor="auto") -> TracedLinearOperator:
     """``obj`` as a :class:`TracedLinearOperator` (the operands of blocks and algebra).
 
     Parameters
@@ -678,6 +721,9 @@ def as_traced_operator(obj, what="as_traced_operator") -> TracedLinearOperator:
         known).
     what : str
         Name of the caller, for the error message.
+    executor : {"auto", "numpy", "numba"}
+        What runs the programs of an ``obj`` that is not traced yet (a traced ``obj`` is
+        returned as it is, with its own executor).
 
     Raises
     ------
@@ -686,4 +732,4 @@ def as_traced_operator(obj, what="as_traced_operator") -> TracedLinearOperator:
     """
     if isinstance(obj, TracedLinearOperator):
         return obj
-    return TracedLinearOperator(*operand_programs(obj, what))
+    return TracedLinearOperator(*operand_programs(obj, what), executor=executor)
