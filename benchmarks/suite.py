@@ -399,15 +399,39 @@ loop = linop.trace(rows, np.zeros((64, 64)))
 start_loop = time.perf_counter()
 loop.call_flat([np.ones((64, 64))], "numba")
 loop_done = time.perf_counter()
+
+rng = np.random.default_rng(3)
+index, mask, weights = rng.integers(0, 400, 50), rng.random(400) > 0.5, rng.standard_normal(400)
+
+def varied(x):
+    # every fusible form once per round, sums along both axes: kernels of many structures
+    y = x
+    for k in range(3):
+        z = np.zeros_like(y)
+        z[index] += y[index[::-1]]
+        y = (np.pad(y[2:] - 2.0 * y[1:-1] + y[:-2], 1) + np.roll(y, k + 1) * weights
+             + np.where(mask, y, 0.0) + 1e-3 * np.cumsum(y[::-1])[::-1]
+             + np.concatenate([y[::2], y[1::2]]) + y.reshape(20, 20).T.reshape(-1)
+             + np.repeat(y.reshape(20, 20).sum(axis=k % 2), 20) + z)
+    return y
+
+mixed = linop.trace(varied, np.zeros(400))
+start_mixed = time.perf_counter()
+mixed.call_flat([np.ones(400)], "numba")
+mixed_done = time.perf_counter()
+kernels = fused_plan(mixed).kernels
 print(f"{len(program.eqns)} equations: first call {done - ready:.3f} s; a 64-row loop "
-      f"({len(loop.eqns)} equations): first call {loop_done - start_loop:.3f} s "
-      f"(once per process: importing numba and linop {imported - start:.3f} s, "
-      f"numba's first kernel {ready - traced:.3f} s)")
+      f"({len(loop.eqns)} equations): first call {loop_done - start_loop:.3f} s; "
+      f"{len(mixed.eqns)} equations of {len({id(k) for k in kernels})} distinct kernels "
+      f"({len(kernels)} calls): first call {mixed_done - start_mixed:.3f} s "
+      f"(once per process, not in the first calls: importing numba and linop "
+      f"{imported - start:.3f} s, numba's first kernel {ready - traced:.3f} s)")
 """
 
 
 def compile_cost() -> None:
-    """First call of a 100-equation program in a new process, with a cold and a warm kernel cache."""
+    """First calls of a 100-equation program, a row loop and a 100-equation program of
+    varied kernels, each in a new process, with a cold and a warm kernel cache."""
     import os
     import subprocess
     import sys

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 __all__ = [
     "LinopError",
@@ -70,6 +71,34 @@ def user_location(skip_dirs=()) -> str:
             return f"{filename}:{frame.f_lineno}"
         frame = frame.f_back
     return "<unknown>"
+
+
+def warn_at_user(warning: Warning, skip_dirs=()) -> None:
+    """Issue ``warning`` at the line of the user's code that :func:`user_location` names.
+
+    The caller warns once per occasion (a program that could not be compiled, ...), so
+    the warning is not deduplicated by location: Python's default filter would otherwise
+    show only the first of the warnings that different programs issue from one line.
+    Filters that ignore the warning, turn it into an error or show it ``"once"`` apply.
+
+    Parameters
+    ----------
+    warning : Warning
+        The warning instance to issue.
+    skip_dirs : tuple of str, optional
+        Further directories whose frames are not the user's.
+    """
+    skip = library_dirs() + tuple(skip_dirs)
+    frame = sys._getframe(1)
+    while frame is not None and (frame.f_code.co_filename.startswith(skip)
+                                 or frame.f_code.co_filename.startswith("<frozen")):
+        frame = frame.f_back
+    if frame is None:
+        warnings.warn(warning, stacklevel=2)
+        return
+    warnings.warn_explicit(warning, type(warning), frame.f_code.co_filename, frame.f_lineno,
+                           module=frame.f_globals.get("__name__"), registry=None,
+                           module_globals=frame.f_globals)
 
 
 class LinopError(Exception):
@@ -188,7 +217,12 @@ class RealLinearError(LinopError, TypeError):
 
 
 class ExecutorError(LinopError, LookupError):
-    """A :class:`~linop.ir.Program` was run with an executor that is not registered.
+    """An ``executor=`` choice that cannot be honoured.
+
+    A :class:`~linop.ir.Program` or operator was asked for an executor that is not
+    registered (or for ``"numba"`` without numba installed), or operators that run
+    with different executors were combined into one (``A @ B``, ``A + B``, blocks;
+    see :func:`linop.operator.algebra.common_executor`).
 
     Executors register themselves by name with :func:`linop.ir.register_executor`;
     :mod:`linop.execute` registers the default one, ``"numpy"``, when ``linop`` is imported.

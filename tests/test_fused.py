@@ -149,6 +149,71 @@ def test_compile_failure_falls_back_to_numpy_with_one_warning(monkeypatch):
     np.testing.assert_array_equal(second, _stencil(x))
 
 
+def _fallback_warnings(calls):
+    """The FusedExecutorWarnings of ``calls()`` under Python's default filter."""
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("default")
+        calls()
+    return [r for r in record if issubclass(r.category, FusedExecutorWarning)]
+
+
+def _assert_at_this_line(record, lines):
+    """Each warning is issued at (and names) one of ``lines`` of this file, in order."""
+    assert [(pathlib.Path(r.filename), r.lineno) for r in record] == [
+        (pathlib.Path(__file__), line) for line in lines]
+    for r, line in zip(record, lines):
+        assert f"{__file__}:{line}" in str(r.message)
+        assert "executor='numpy'" in str(r.message) and "report" in str(r.message)
+
+
+def test_fallback_warnings_are_at_the_users_line_once_per_program(monkeypatch):
+    def broken(source):
+        raise RuntimeError("no compiler today")
+
+    monkeypatch.setattr(fused_executor, "kernel_for", broken)
+    x = np.arange(15.0)
+    programs = [_program(15), linop.trace(lambda x: 3.0 * x[1:] - x[:-1], x)]
+    lines = []
+
+    def calls():
+        for program in programs:  # two programs run from one line: a warning each
+            lines.append(inspect.currentframe().f_lineno + 1)
+            program.call_flat([x], "numba")
+        for program in programs:
+            program.call_flat([x], "numba")  # no more warnings
+
+    record = _fallback_warnings(calls)
+    _assert_at_this_line(record, lines)
+    assert len(lines) == 2 and lines[0] == lines[1]
+
+
+def test_serial_variant_compiled_at_first_call_falls_back_to_numpy(monkeypatch):
+    program = linop.trace(_laplacian, np.zeros((64, 48)))
+    monkeypatch.setattr(fused_executor, "PARALLEL_MIN_ELEMENTS", 1000)
+    plan = fused_executor.fused_plan(program)
+    assert plan.parallel_calls and all(call.serial is None for call in plan.parallel_calls)
+    x = np.random.default_rng(0).standard_normal((64, 48))
+    want = program.call_flat([x], "numpy")[0]
+
+    def broken(kernel, spec, parts=False):
+        raise RuntimeError("no compiler today")
+
+    monkeypatch.setattr(fused_executor, "_compile", broken)
+    lines, results = [], []
+
+    def calls():
+        for _ in range(4):  # the first call runs the parallel variant, the second the serial one
+            lines.append(inspect.currentframe().f_lineno + 1)
+            results.append(program.call_flat([x], "numba")[0])
+
+    record = _fallback_warnings(calls)
+    _assert_at_this_line(record, lines[1:2])
+    assert "no compiler today" in str(record[0].message)
+    assert plan.fell_back
+    for got in results:
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+
+
 _CACHE_SCRIPT = """
 import numpy as np, linop
 from linop.fused import fused_plan
@@ -202,7 +267,7 @@ def test_operator_executors_agree_on_matvec_rmatvec_and_matmat():
         np.testing.assert_allclose(op.matmat(X), ops["numpy"].matmat(X), rtol=1e-13)
 
 
-@pytest.mark.parametrize("bad", ["jax", "", None, 3])
+@pytest.mark.parametrize("bad", ["jax", "", 3])
 def test_unknown_executor_names_are_clear_errors(bad):
     with pytest.raises(ExecutorError, match=r"is not an executor: use one of 'numpy', 'numba', 'auto'"):
         linop.aslinearoperator(_stencil, np.zeros(5), executor=bad)

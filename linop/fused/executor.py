@@ -5,9 +5,10 @@ A fused plan is straight-line Python over the program's steps
 numba kernel (a region that stores only its output is one call), every other equation
 one call of its primitive's ``impl`` (FFTs, dense contractions,
 sparse products run in NumPy/SciPy). Kernels are compiled when the plan is made, for the
-dtypes and ranks of the program; any failure there gives the NumPy plan instead, with one
-:class:`~linop.errors.FusedExecutorWarning`. Large kernels may run on several threads
-(:class:`ParallelCall`, :data:`PARALLEL_MIN_ELEMENTS`). Plans hold no mutable state but
+dtypes and ranks of the program (the serial variant of a parallel kernel when it first
+runs); any failure to compile gives the NumPy plan instead, with one
+:class:`~linop.errors.FusedExecutorWarning` per program, at the user's line. Large
+kernels may run on several threads (:class:`ParallelCall`, :data:`PARALLEL_MIN_ELEMENTS`). Plans hold no mutable state but
 the timings that choose between a kernel's serial and parallel variants (which compute
 the same), and the kernels release the GIL, so one plan may run in several threads at
 once. Outputs are fresh arrays. A library call that may write its result into its input
@@ -27,7 +28,8 @@ a compilation costs at most about what the program has already run: a short solv
 pays for one; a kernel seen before loads from the disk cache).
 Programs with :data:`AUTO_MAX_SLICE_WRITES` or more writes into parts of an array (a
 loop of ``y[i] = ...``) stay with the NumPy executor, which runs such chains in place
-in one buffer; the fused one does not yet.
+in one buffer without a compilation (the fused executor runs such chains in place too,
+see :data:`linop.fused.regions.MIN_UPDATE_CHAIN`, when it is chosen).
 """
 from __future__ import annotations
 
@@ -38,11 +40,10 @@ import itertools
 import os
 import threading
 import time
-import warnings
 
 import numpy as np
 
-from ..errors import ExecutorError, FusedExecutorWarning, LinopError, user_location
+from ..errors import ExecutorError, FusedExecutorWarning, LinopError, user_location, warn_at_user
 from ..execute import compile_plan, conform, run_flat as run_numpy
 from ..core import Primitive
 from ..ir import EXECUTORS, Program, register_executor
@@ -54,7 +55,7 @@ from .regions import Region, fused_elements, partition, stored_values
 __all__ = ["FusedPlan", "fused_plan", "plan_for", "run_fused", "run_auto", "check_executor",
            "numba_installed", "AUTO_MIN_ELEMENTS", "AUTO_MIN_SECONDS", "AUTO_MAX_SLICE_WRITES", "slice_writes", "EXECUTOR_NAMES",
            "PARALLEL_MIN_ELEMENTS", "PARALLEL_ENV", "parallel_enabled", "ParallelCall",
-           "TimedChoice", "ThreadedLibraryChoice", "SplitCall", "library_threads"]
+           "TimedChoice", "ThreadedLibraryChoice", "SplitCall", "library_threads", "LazyCompileError"]
 
 #: The executors a program can be run with.
 EXECUTOR_NAMES = ("numpy", "numba", "auto")
@@ -103,6 +104,7 @@ class FusedPlan:
     """
 
     def __init__(self, program: Program):
+        self.program = program
         # The rewrites the NumPy executor runs with, after moving reshapes before element-wise
         # steps (a kernel then reads a reshaped input through a view, see Kernel.view).
         program = fuse_for_execution(reshape_before_elementwise(program))
@@ -117,6 +119,14 @@ class FusedPlan:
         #: results (``overwrite_impl``: each is dead after that call).
         self.overwritten = driver.overwritten
         exec(compile(self.source, "<linop fused plan>", "exec"), namespace)
+        #: Whether a kernel compiled at its first call did not compile, so that ``run``
+        #: runs with the NumPy executor (see :meth:`fall_back`).
+        self.fell_back = False
+        if self.parallel_calls:  # their serial variants compile when they first run
+            self._namespace, self._fallback_lock = namespace, threading.Lock()
+            namespace.update(_fused=namespace["_plan"], _lazy=LazyCompileError,
+                             _fall_back=self.fall_back)
+            exec(compile(_FALLING_BACK, "<linop fused plan>", "exec"), namespace)
         #: ``run(*arrays)``: the list of outputs (no checks: inputs must match the program).
         self.run = namespace["_plan"]
         #: The :class:`ThreadedLibraryChoice` that ``run`` is, when the plan has large
@@ -130,6 +140,34 @@ class FusedPlan:
 
     def __call__(self, args: list) -> list:
         return self.run(*args)
+
+    def fall_back(self, error, arrays) -> list:
+        """The outputs of a call in which a kernel compiled at its first call (the serial
+        variant of a :class:`ParallelCall`) did not compile (``error``): the NumPy
+        executor's, for this call and the later ones, with one warning (the plan writes
+        no input, so the call starts again from its inputs). The threaded variant of a
+        :class:`ThreadedLibraryChoice` compiles all of its kernels when the plan is made."""
+        with self._fallback_lock:
+            if not self.fell_back:
+                _warn_numpy_fallback(error.__cause__ or error)
+                self._namespace["_fused"] = compile_plan(self.program).run
+                self.fell_back = True
+        return self._namespace["_fused"](*arrays)
+
+
+#: The ``run`` of a plan with kernels compiled at their first call (see FusedPlan.fall_back).
+_FALLING_BACK = """
+def _plan(*arrays):
+    try:
+        return _fused(*arrays)
+    except _lazy as error:
+        return _fall_back(error, arrays)
+"""
+
+
+class LazyCompileError(LinopError):
+    """A kernel compiled at its first call (a :class:`ParallelCall`'s serial variant) did not
+    compile; its plan catches it and runs with the NumPy executor (the error is the cause)."""
 
 
 class _Driver:
@@ -290,9 +328,9 @@ def _threaded_run(program: Program, steps, threads: int):
     try:
         source, namespace = _Driver(program, steps, library_workers=threads).generate()
     except Exception as error:  # numba rejects a part variant: the plain variant runs alone
-        warnings.warn(FusedExecutorWarning(
-            f"the fused executor could not compile a kernel in parts ({type(error).__name__}); "
-            "its library calls run on one thread instead, with the same results"), stacklevel=6)
+        _warn_compile_failure("a kernel in parts for", error,
+                              "its library calls run on one thread instead, with the same results",
+                              f"set {PARALLEL_ENV}=0 to run them so without this warning")
         return None
     exec(compile(source, "<linop fused plan, threaded library calls>", "exec"), namespace)
     return namespace["_plan"]
@@ -362,9 +400,9 @@ def _parallel_kernel(spec):
     try:
         _compile(kernel, spec)
     except Exception as error:  # numba's parallel passes reject the loop: the serial one runs it
-        warnings.warn(FusedExecutorWarning(
-            f"the fused executor could not compile a parallel loop ({type(error).__name__}); "
-            "it runs on one thread instead, with the same results"), stacklevel=6)
+        _warn_compile_failure("a parallel loop of", error,
+                              "that loop runs on one thread instead, with the same results",
+                              f"set {PARALLEL_ENV}=0 to run loops so without this warning")
         serial = kernel_for(spec.source)
         _compile(serial, spec)
         return serial, serial
@@ -470,9 +508,13 @@ class ParallelCall(TimedChoice):
         self.record(k, time.perf_counter() - start)
 
     def serial_kernel(self):
-        """The serial variant, compiled (or loaded from the disk cache) on first use."""
-        serial = kernel_for(self.spec.source)
-        _compile(serial, self.spec)
+        """The serial variant, compiled (or loaded from the disk cache) on first use; a
+        :class:`LazyCompileError` when it does not compile."""
+        try:
+            serial = kernel_for(self.spec.source)
+            _compile(serial, self.spec)
+        except Exception as error:  # the plan falls back to NumPy (FusedPlan.run_or_fall_back)
+            raise LazyCompileError(f"the serial variant of a kernel did not compile: {error}") from error
         self.serial = serial
         return serial
 
@@ -610,11 +652,28 @@ def _plan_or_fallback(program: Program):
     try:
         return FusedPlan(program)
     except Exception as error:  # any failure of code generation or numba: NumPy still runs it
-        warnings.warn(FusedExecutorWarning(
-            f"the fused executor could not compile this program ({type(error).__name__}: "
-            f"{str(error).splitlines()[0] if str(error) else ''}); it runs with the NumPy "
-            "executor instead, which gives the same results"), stacklevel=4)
+        _warn_numpy_fallback(error)
         return compile_plan(program)
+
+
+#: The file names of a plan's generated code: its frames are not the user's.
+_PLAN_FRAMES = ("<linop fused plan",)
+
+
+def _warn_numpy_fallback(error: Exception) -> None:
+    _warn_compile_failure("", error, "it runs with the NumPy executor instead, which gives "
+                          "the same results", "pass executor='numpy' there to run it so "
+                          "without this warning")
+
+
+def _warn_compile_failure(part: str, error: Exception, outcome: str, remedy: str) -> None:
+    """One :class:`~linop.errors.FusedExecutorWarning` at the user's line: what failed
+    (``part`` of the program), the error, what runs instead and how to choose that."""
+    detail = str(error).splitlines()[0] if str(error) else ""
+    warn_at_user(FusedExecutorWarning(
+        f"the fused executor could not compile {part}{' ' if part else ''}the program run at "
+        f"{user_location(_PLAN_FRAMES)} ({type(error).__name__}: {detail}); {outcome}; "
+        f"{remedy}, and please report the error to linop's issue tracker"), _PLAN_FRAMES)
 
 
 def _plain(value) -> bool:
