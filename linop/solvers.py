@@ -3,12 +3,14 @@
 
 On NumPy vectors they follow :func:`scipy.sparse.linalg.cg`, :func:`scipy.sparse.linalg.lsqr`
 and :func:`scipy.sparse.linalg.lsmr` step for step (the same iterates to rounding, the same
-stopping rules, ``info``/``istop`` codes and return tuples). On Dask vectors every vector
-stays a lazy Dask array held in (cluster) memory: each iteration's new vectors are
-persisted together with the scalars the iteration needs, so the task graph of an iterate
-is its blocks, whatever the iteration count (a lazily chained Krylov loop would grow its
-graph with every step). The operator must accept such vectors: an operator from
-:func:`linop.aslinearoperator` does (its programs run on Dask arrays).
+stopping rules, ``info``/``istop`` codes and return tuples), in SciPy's dtypes: a vector
+SciPy updates in place keeps its dtype (a float32 one stays float32 whatever the operator
+or preconditioner returns), one it recomputes takes the wider dtype. On Dask vectors
+every vector stays a lazy Dask array held in (cluster) memory: each iteration's new
+vectors are persisted together with the scalars the iteration needs, so the task graph
+of an iterate is its blocks, whatever the iteration count (a lazily chained Krylov loop
+would grow its graph with every step). The operator must accept such vectors: an operator
+from :func:`linop.aslinearoperator` does (its programs run on Dask arrays).
 
 Every solver takes ``callback(x)`` (SciPy's, once per iteration) and ``progress``, called
 once per iteration as ``progress(iteration, residual_norm)``; :func:`print_progress` is a
@@ -77,13 +79,36 @@ class _Vectors:
         return self.backend.persist(*vectors)
 
     def zeros(self, like, dtype):
-        return np.zeros(like.shape[0], dtype) if self.backend is None else \
-            self.xp.zeros_like(like, dtype=dtype)
+        if self.backend is None:
+            return np.zeros(like.shape[0], dtype)
+        if like.dtype.kind == "c" and np.dtype(dtype).kind != "c":
+            like = self.xp.real(like)  # Dask would warn of a complex-to-real cast of its meta
+        return self.xp.zeros_like(like, dtype=dtype)
 
     def asarray(self, v, dtype):
         if self.backend is None:
             return np.asarray(v).astype(dtype, copy=True)
         return self.xp.astype(v, dtype) if v.dtype != dtype else v
+
+    def copy(self, v):
+        """``v`` in its own dtype, not shared with the caller (Dask arrays are never written)."""
+        return np.array(v, copy=True, ndmin=1) if self.backend is None else v
+
+    def kept(self, y, dtype):
+        """``y`` rounded to ``dtype`` as NumPy writes it to an ``out=`` array of that dtype.
+
+        SciPy updates its vectors in place (``x += a * p``), so each vector keeps its dtype
+        and every result is rounded to it (a float64 step rounded to a float32 vector).
+        A result of another kind (complex into a real vector, where NumPy would raise)
+        stays as it is.
+        """
+        if y.dtype == dtype or not np.can_cast(y.dtype, dtype, "same_kind"):
+            return y
+        return y.astype(dtype) if self.backend is None else self.xp.astype(y, dtype)
+
+    def scaled_plus(self, v, a, w):
+        """``a v + w`` as SciPy's in-place ``v *= a; v += w``: rounded to ``v``'s dtype twice."""
+        return self.kept(self.kept(v * a, v.dtype) + w, v.dtype)
 
     def check(self, y, what):
         """``y`` (an operator's result) must stay in the vectors' library."""
@@ -109,8 +134,17 @@ def _vector(b):
 
 
 def _system_dtype(A, b) -> np.dtype:
-    dtype = np.result_type(A.dtype, b.dtype)
-    return dtype if dtype.kind in "fc" else np.dtype(np.float64)
+    """SciPy's ``cg`` dtype: single or double precision, real or complex, from ``A`` and ``b``.
+
+    Each dtype outside float32/float64/complex64/complex128 counts as float64 (complex128
+    for a complex one, whose imaginary part SciPy would drop), then the wider of the two.
+    """
+    def standard(dtype):
+        dtype = np.dtype(dtype)
+        if dtype.char in "fdFD":
+            return dtype
+        return np.dtype(np.complex128 if dtype.kind == "c" else np.float64)
+    return np.result_type(standard(A.dtype), standard(b.dtype))
 
 
 def _tolerance(name, b_norm, atol, rtol) -> float:
@@ -146,7 +180,8 @@ def cg(A, b, x0=None, *, rtol=1e-5, atol=0.0, maxiter=None, M=None, callback=Non
     Returns
     -------
     x : array
-        The solution, in ``b``'s array library.
+        The solution, in ``b``'s array library, in SciPy's dtype: float32, float64, complex64
+        or complex128 from ``A``'s and ``b``'s (any other counts as double precision).
     info : int
         ``0`` converged, ``maxiter`` when the iteration limit was reached.
     """
@@ -172,11 +207,11 @@ def cg(A, b, x0=None, *, rtol=1e-5, atol=0.0, maxiter=None, M=None, callback=Non
             return x, 0
         z = psolve(r)
         rho = vs.dot(r, z)
-        p = z if iteration == 0 else p * (rho / rho_prev) + z
+        p = vs.kept(z, r.dtype) if iteration == 0 else vs.scaled_plus(p, rho / rho_prev, z)
         (p,) = vs.settle(p)
         (q,) = vs.settle(vs.check(A.matvec(p), "cg"))
         alpha = rho / vs.dot(p, q)
-        x, r = vs.settle(x + alpha * p, r - alpha * q)
+        x, r = vs.settle(vs.kept(x + alpha * p, x.dtype), vs.kept(r - alpha * q, r.dtype))
         rho_prev = rho
         if callback is not None:
             callback(x)
@@ -212,6 +247,7 @@ def cgls(A, b, x0=None, *, damp=0.0, rtol=1e-5, atol=0.0, iter_lim=None, callbac
     Returns
     -------
     x : array
+        In :func:`cg`'s dtype; every vector stays in it, whatever ``A`` returns.
     istop : int
         ``0``: ``A^H b - damp² x0 = 0``, ``x0`` (zeros by default) is the solution;
         ``1``: the stopping rule holds; ``7``: the iteration limit was reached
@@ -229,12 +265,16 @@ def cgls(A, b, x0=None, *, damp=0.0, rtol=1e-5, atol=0.0, iter_lim=None, callbac
     dtype = _system_dtype(A, b)
     b = vs.asarray(b, dtype)
     damp2 = float(damp) ** 2
+
+    def apply(operator, v):  # the vectors stay in the system's dtype, whatever A returns
+        return vs.kept(vs.check(operator(v), "cgls"), dtype)
+
     if x0 is None:
         x, r = vs.zeros(vs.check(A.rmatvec(b), "cgls"), dtype), b
     else:
         x = vs.asarray(x0, dtype)
-        r = b - vs.check(A.matvec(x), "cgls")
-    s = vs.check(A.rmatvec(r), "cgls") - damp2 * x
+        r = b - apply(A.matvec, x)
+    s = apply(A.rmatvec, r) - damp2 * x
     x, r, s = vs.settle(x, r, s)
     gamma = vs.norm(s) ** 2
     tol = _tolerance("cgls", math.sqrt(gamma), atol, rtol)
@@ -244,12 +284,11 @@ def cgls(A, b, x0=None, *, damp=0.0, rtol=1e-5, atol=0.0, iter_lim=None, callbac
     p, istop, itn = s, 7, 0
     while itn < iter_lim:
         itn += 1
-        q = vs.check(A.matvec(p), "cgls")
-        (q,) = vs.settle(q)
+        (q,) = vs.settle(apply(A.matvec, p))
         delta = vs.norm(q) ** 2 + (damp2 * vs.norm(p) ** 2 if damp2 else 0)
         alpha = gamma / delta
         x, r = x + alpha * p, r - alpha * q
-        s = vs.check(A.rmatvec(r), "cgls") - damp2 * x
+        s = apply(A.rmatvec, r) - damp2 * x
         x, r, s = vs.settle(x, r, s)
         gamma, gamma_prev = vs.norm(s) ** 2, gamma
         if progress is not None:
@@ -423,20 +462,28 @@ def lsqr(A, b, damp=0.0, atol=1e-6, btol=1e-6, conlim=1e8, iter_lim=None, show=F
             state.xnorm, var)
 
 
-def _bidiagonalization_step(A, vs, u, v, alpha, what):
+def _bidiagonalization_step(A, vs, u, v, alpha, what, in_place=False):
     """One Golub–Kahan step of LSQR and LSMR: ``(u, v, alpha, beta)`` after it.
 
     ``u`` becomes ``A v - alpha u`` normalised (``beta`` its norm); then, if ``beta > 0``,
     ``v`` becomes ``Aᴴ u - beta v`` normalised (``alpha`` its norm; unchanged otherwise).
+    ``in_place`` rounds as SciPy's ``lsmr`` (``u *= -alpha; u += A v``: ``u`` and ``v`` keep
+    their dtypes), otherwise as its ``lsqr`` (``u = A v - alpha u``: the wider dtype).
     """
-    (u,) = vs.settle(vs.check(A.matvec(v), what) - alpha * u)
+    def plus(a, y, z):  # a y + z
+        return vs.scaled_plus(y, a, z) if in_place else z + a * y
+
+    def scaled(a, y):
+        return vs.kept(a * y, y.dtype) if in_place else a * y
+
+    (u,) = vs.settle(plus(-alpha, u, vs.check(A.matvec(v), what)))
     beta = vs.norm(u)
     if beta > 0:
-        u = (1 / beta) * u
-        (v,) = vs.settle(vs.check(A.rmatvec(u), what) - beta * v)
+        u = scaled(1 / beta, u)
+        (v,) = vs.settle(plus(-beta, v, vs.check(A.rmatvec(u), what)))
         alpha = vs.norm(v)
         if alpha > 0:
-            v = (1 / alpha) * v
+            v = scaled(1 / alpha, v)
     return u, v, alpha, beta
 
 
@@ -497,10 +544,13 @@ class _LSMRState:
         self.normA2 = self.normA2 + self.beta * self.beta
         self.normA = math.sqrt(self.normA2)
         self.normA2 = self.normA2 + self.alpha * self.alpha
-        self.maxrbar = max(self.maxrbar, rhobarold)
-        if self.itn > 1:
-            self.minrbar = min(self.minrbar, rhobarold)
-        self.condA = max(self.maxrbar, rhotemp) / min(self.minrbar, rhotemp)
+        # minrbar's start, 1e100, overflows to inf in a comparison with a float32 scalar (as in
+        # SciPy, where it warns): the comparison's outcome is still right.
+        with np.errstate(over="ignore"):
+            self.maxrbar = max(self.maxrbar, rhobarold)
+            if self.itn > 1:
+                self.minrbar = min(self.minrbar, rhobarold)
+            self.condA = max(self.maxrbar, rhotemp) / min(self.minrbar, rhotemp)
 
     def stop_code(self, maxiter, normb, atol, btol, ctol):
         """LSMR's ``istop``: the most significant of its tests that holds (0 for none)."""
@@ -541,6 +591,12 @@ def lsmr(A, b, damp=0.0, atol=1e-6, btol=1e-6, conlim=1e8, maxiter=None, show=Fa
     tuple
         ``(x, istop, itn, normr, normar, normA, condA, normx)`` with SciPy's meanings
         (``istop`` 0–7, as :func:`lsqr`'s).
+
+    Notes
+    -----
+    The dtypes are SciPy's: ``u`` and ``v`` keep ``b``'s and ``Aᴴu``'s (float32 for float32
+    data), ``x`` is float64 or wider (``x0``'s dtype when given). Where SciPy's in-place
+    updates fail (a complex ``A`` with a real ``b``), the vectors here become complex.
     """
     A = _operator(A)
     b = _vector(b)
@@ -551,12 +607,12 @@ def lsmr(A, b, damp=0.0, atol=1e-6, btol=1e-6, conlim=1e8, maxiter=None, show=Fa
     maxiter = min(m, n) if maxiter is None else maxiter
     dtype = _lsmr_dtype(A, b, x0)
     ctol = 1 / conlim if conlim > 0 else 0
-    u = vs.asarray(b, dtype)
+    u = b  # as SciPy's: u and v keep b's and Aᴴb's dtypes, x and hbar take dtype
     normb = vs.norm(u)
     if x0 is None:
         x, beta = None, normb
     else:
-        x = vs.asarray(x0, dtype)
+        x = vs.copy(x0)
         (u,) = vs.settle(u - vs.check(A.matvec(x), "lsmr"))
         beta = vs.norm(u)
     if beta > 0:
@@ -574,16 +630,17 @@ def lsmr(A, b, damp=0.0, atol=1e-6, btol=1e-6, conlim=1e8, maxiter=None, show=Fa
     if state.normar == 0:
         return x, 0, 0, state.normr, state.normar, state.normA, state.condA, state.normx
     if normb == 0:
-        return (vs.zeros(x, dtype), 0, 0, state.normr, state.normar, state.normA, state.condA,
+        return (vs.zeros(x, x.dtype), 0, 0, state.normr, state.normar, state.normA, state.condA,
                 state.normx)
     h, hbar = v, vs.zeros(v, dtype)
     istop = 0
     while state.itn < maxiter:
         state.itn += 1
-        u, v, state.alpha, state.beta = _bidiagonalization_step(A, vs, u, v, state.alpha, "lsmr")
+        u, v, state.alpha, state.beta = _bidiagonalization_step(A, vs, u, v, state.alpha, "lsmr",
+                                                                in_place=True)
         c_hbar, c_x, c_h = state.rotate()
-        hbar = h + c_hbar * hbar
-        x, h = x + c_x * hbar, v + c_h * h
+        hbar = vs.scaled_plus(hbar, c_hbar, h)
+        x, h = vs.kept(x + c_x * hbar, x.dtype), vs.scaled_plus(h, c_h, v)
         x, h, hbar, u, v = vs.settle(x, h, hbar, u, v)
         state.normx = vs.norm(x)
         istop = state.stop_code(maxiter, normb, atol, btol, ctol)
