@@ -6,8 +6,9 @@ the task graph with the chunk-aware services of :class:`DaskBackend`:
 
 * :meth:`DaskBackend.constant` turns a captured constant into a Dask array chunked like
   the data it meets, once per constant (one graph key per chunk, never a copy per task);
-  under a ``distributed`` client its blocks are scattered to the workers (sent straight
-  there, not inside a graph), so later calls refer to them and ship nothing again.
+  under a ``distributed`` client it is persisted on the workers from its graph (a recipe
+  the scheduler keeps: blocks lost with a worker are recomputed), so later calls refer to
+  its keys and ship nothing again.
 * :meth:`DaskBackend.along_axes` runs a primitive's NumPy ``impl`` on blocks that hold
   whole ``axes`` (FFTs, one axis at a time): only those axes are rechunked, the others
   split so that blocks stay the size of the input's.
@@ -33,7 +34,9 @@ from __future__ import annotations
 
 import functools
 import itertools
+import pickle
 import sys
+import threading
 import uuid
 
 import numpy as np
@@ -68,6 +71,24 @@ def _workers() -> int:
     """How many workers the current ``distributed`` client's cluster has (0: no client)."""
     client = distributed_client()
     return 0 if client is None else len(client.scheduler_info(n_workers=-1)["workers"])
+
+
+#: Held while a constant is persisted under a raised large-graph warning threshold
+#: (:meth:`DaskBackend._persisted`).
+_PERSIST_LOCK = threading.Lock()
+
+
+def _nbytes(value) -> int:
+    """About the bytes ``value`` (a constant) takes in a graph: an array's, the arrays of a
+    sparse matrix, or the pickled size of anything else (a foreign operator's ``Const``)."""
+    if isinstance(value, Const) and isinstance(value.value, np.ndarray):
+        value = value.value
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    parts = [getattr(value, part, None) for part in ("data", "indices", "indptr")]
+    if all(isinstance(a, np.ndarray) for a in parts):
+        return sum(a.nbytes for a in parts)
+    return len(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _unique(prefix: str) -> str:
@@ -218,33 +239,40 @@ class DaskBackend(Backend):
         return self.rechunk(out, _chunks_near(tuple(out.shape), out.dtype, layouts))
 
     def _blocks_of(self, value, chunks, name):
-        """The constant ``value`` as a Dask array of ``chunks`` named ``name``; under a
-        ``distributed`` client its blocks are scattered to the workers, straight from here
-        (not embedded in a graph that the scheduler receives and hands on)."""
-        client = distributed_client()
-        if client is None or client.asynchronous:  # scatter would return an awaitable
-            array = self.da.from_array(value, chunks=chunks, name=name)
-            return array if client is None else client.persist(array)
-        value = np.asarray(value)
-        edges = [list(itertools.accumulate(c, initial=0)) for c in chunks]
-        blocks = {(name,) + index: value[tuple(slice(e[i], e[i + 1]) for e, i in zip(edges, index))]
-                  for index in itertools.product(*(range(len(c)) for c in chunks))}
-        from dask.highlevelgraph import HighLevelGraph
-
-        graph = HighLevelGraph.from_collections(name, client.scatter(blocks), dependencies=())
-        return self.da.Array(graph, name, chunks, dtype=value.dtype,
-                             meta=np.empty((0,) * value.ndim, value.dtype))
+        """The constant ``value`` as a Dask array of ``chunks`` named ``name``, persisted on
+        the cluster under a ``distributed`` client (:meth:`_persisted`)."""
+        return self._persisted(self.da.from_array(value, chunks=chunks, name=name), value)
 
     def _one_key(self, value, name):
-        """``value`` as one graph key named ``name`` (a ``delayed``); under a ``distributed``
-        client scattered to a worker, straight from here."""
-        client = distributed_client()
-        if client is None or client.asynchronous:
-            held = self.dask.delayed(value, pure=True, name=name)
-            return held if client is None else client.persist(held)
-        from dask.delayed import Delayed
+        """``value`` as one graph key named ``name`` (a ``delayed``), persisted on the cluster
+        under a ``distributed`` client (:meth:`_persisted`)."""
+        return self._persisted(self.dask.delayed(value, pure=True, name=name), value)
 
-        return Delayed(name, client.scatter({name: value}))
+    def _persisted(self, collection, value):
+        """``collection`` (the constant ``value``'s blocks or key) persisted on the cluster
+        when there is a ``distributed`` client, else as it is.
+
+        Persisted from its graph, the constant has a recipe that the scheduler keeps: a
+        block lost with a worker is computed again from it (scattered data would be lost
+        for good, and every later call fail). The graph carries the constant's bytes once,
+        at its first use; later graphs refer to the persisted keys. ``distributed`` warns of
+        graphs over ``distributed.admin.large-graph-warning-threshold`` (meant for data
+        embedded in graphs sent again and again): for this one submission, of the constant
+        alone, the threshold is raised by the constant's bytes (:func:`_nbytes`), so that
+        the user's own graphs warn as before. The setting is process-wide while ``persist``
+        runs (a graph another thread submits then may be that much larger before it warns);
+        the lock keeps linop's own settings from interleaving and restoring the wrong value.
+        """
+        client = distributed_client()
+        if client is None:
+            return collection
+        option = "distributed.admin.large-graph-warning-threshold"
+        from dask.utils import parse_bytes
+
+        with _PERSIST_LOCK:
+            limit = parse_bytes(self.dask.config.get(option)) + _nbytes(value)
+            with self.dask.config.set({option: limit}):
+                return client.persist(collection)
 
     def _client_key(self):
         client = distributed_client()
@@ -279,8 +307,8 @@ class DaskBackend(Backend):
     # -- chunk-aware services for the primitives' rules --------------------------------
     def whole(self, prim, xs, params, out_aval):
         """``prim.impl`` on each input gathered into one block (one task)."""
-        task = self.dask.delayed(functools.partial(prim.impl, **params), pure=True)
-        result = task(*xs, dask_key_name=_unique(prim.name))
+        fn, keys = self.impl_on_blocks(prim, params)
+        result = self.dask.delayed(fn, pure=True)(*xs, *keys, dask_key_name=_unique(prim.name))
         return self.da.from_delayed(result, out_aval.shape, dtype=out_aval.dtype)
 
     def elementwise(self, prim, xs, params):
@@ -311,22 +339,36 @@ class DaskBackend(Backend):
         """``prim.impl`` on blocks of ``x`` holding whole ``axes`` (the output keeps its other axes).
 
         ``fn(block, *args)``, when given, computes a block instead: ``args`` are graph keys
-        (:meth:`shipped` constants) that each task refers to rather than carries.
+        (:meth:`shipped` constants) that each task refers to rather than carries. Without
+        ``fn`` the primitive's constant parameters are shipped so (:meth:`impl_on_blocks`).
         """
         out = prim.abstract_eval(aval_of(x), **params)
         x = self.whole_axes(x, axes)
         chunks = tuple((out.shape[d],) if d in axes else x.chunks[d] for d in range(x.ndim))
-        fn = functools.partial(prim.impl, **params) if fn is None else fn
+        if fn is None:
+            fn, args = self.impl_on_blocks(prim, params)
         return self.da.map_blocks(fn, x, *args, chunks=chunks,
                                   dtype=out.dtype, meta=np.empty((0,) * out.ndim, out.dtype),
                                   name=_unique(prim.name))
 
-    def shipped(self, value):
-        """The captured NumPy constant ``value`` as one graph key (a ``delayed``), made once
-        per constant and client: tasks that need the whole constant (a kernel) refer to it
-        instead of each carrying a copy."""
-        return self.constants.get(value, ("shipped", self._client_key()),
-                                  lambda: self._one_key(value, _unique("const")))
+    def impl_on_blocks(self, prim, params):
+        """``prim.impl`` as a function of the blocks and of the primitive's constant
+        parameters (its :class:`~linop.ir.Const` ones: matrices, kernels, foreign operators),
+        and those constants as graph keys (:meth:`shipped`), to be passed after the blocks:
+        tasks refer to the keys instead of each carrying a copy of the constants."""
+        held = tuple(name for name, p in params.items() if isinstance(p, Const))
+        rest = {name: p for name, p in params.items() if name not in held}
+        keys = [self.shipped(params[name].value, params[name]) for name in held]
+        return functools.partial(_impl_with, prim, held, rest), keys
+
+    def shipped(self, value, held=None):
+        """The captured constant ``value`` as one graph key (a ``delayed``), made once per
+        constant and client: tasks that need the whole constant (a kernel) refer to it
+        instead of each carrying a copy. ``held`` (default ``value``) is what the key holds:
+        the :class:`~linop.ir.Const` parameter of ``value``, say."""
+        held = value if held is None else held
+        return self.constants.get(value, ("shipped", type(held), self._client_key()),
+                                  lambda: self._one_key(held, _unique("const")))
 
     def windowed(self, fn, x, window, *args, dtype):
         """``fn(block, *args)`` on blocks of ``x`` each extended by ``window[d] - 1`` elements of
@@ -598,6 +640,13 @@ def _slotted(eqns, var) -> tuple:
     slot = _slots(eqns)
     return tuple((e.prim, e.params, e.out.aval, tuple(v.aval for v in e.inputs),
                   tuple(slot[v.id] for v in e.inputs), slot[e.out.id]) for e in eqns), slot[var.id]
+
+
+def _impl_with(prim, names, params, *args):
+    """``prim.impl`` on the blocks that begin ``args``, its constant parameters ``names``
+    being the values that end them (:meth:`DaskBackend.impl_on_blocks`)."""
+    split = len(args) - len(names)
+    return prim.impl(*args[:split], **params, **dict(zip(names, args[split:])))
 
 
 def _region_block(program, plan, reads, *blocks):

@@ -108,7 +108,8 @@ class ConstantCache:
 
     Keys are the constant's ``id`` plus an extra hashable key (chunks, a client); an entry
     is dropped when the constant is garbage collected, so an ``id`` reused by a later
-    object never finds a stale entry.
+    object never finds a stale entry. Values of objects without weak references are made
+    again at each use (not kept).
     """
 
     def __init__(self):
@@ -120,10 +121,14 @@ class ConstantCache:
         key = (id(value), extra)
         found = self._entries.get(key)
         if found is None:
-            found = self._entries[key] = make()
+            found = make()
             if id(value) not in self._watched:
+                try:
+                    weakref.finalize(value, self._forget, id(value))
+                except TypeError:  # no weak references (a foreign operator with __slots__):
+                    return found   # its id could be reused by another object, so not kept
                 self._watched.add(id(value))
-                weakref.finalize(value, self._forget, id(value))
+            self._entries[key] = found
         return found
 
     def _forget(self, ident):

@@ -3,10 +3,12 @@
 For each program: the forward and the adjoint on chunked Dask inputs equal the NumPy runs;
 no step falls back to the whole-array task (``DaskBackend.whole`` refused); the axes that
 are not transformed keep several blocks; and no task of the computation produces a result
-as large as the whole array. Under a ``distributed`` client the constants are scattered to
-the workers once, never carried by a graph.
+as large as the whole array. Under a ``distributed`` client the constants are persisted on
+the workers once, never carried by a task, and survive the loss of a worker.
 """
 from __future__ import annotations
+
+import pickle
 
 import numpy as np
 import pytest
@@ -14,9 +16,11 @@ import scipy.sparse.linalg as spla
 
 import linop
 from models import laplacian_7point
+from linop.primitives.convolve import convolve
 from linop.primitives.convolve_nd import convolve_nd
 from linop.primitives.linear_operator import linear_operator
 from linop.scipy import fft as lfft
+from linop.scipy import linalg as lsla
 from linop.scipy import ndimage as lnd
 from linop.scipy import signal as lsig
 
@@ -158,6 +162,43 @@ def test_custom_linear_falls_back_to_one_block():
         np.testing.assert_allclose(y.compute(), 3 * x)
 
 
+class _SlottedOperator:
+    """A foreign operator without weak references (``__slots__``): its key is not cached."""
+
+    __slots__ = ("matrix",)
+
+    def __init__(self, matrix):
+        self.matrix = matrix
+
+    shape = property(lambda self: self.matrix.shape)
+    dtype = property(lambda self: self.matrix.dtype)
+
+    def matvec(self, v):
+        return self.matrix @ v
+
+    def rmatvec(self, v):
+        return self.matrix.T @ v
+
+    def matmat(self, X):
+        return self.matrix @ X
+
+    def rmatmat(self, X):
+        return self.matrix.T @ X
+
+
+def test_foreign_operator_without_weak_references_runs_on_dask():
+    """The constant cache follows a constant's lifetime with a weak reference; an operator
+    that has none is shipped again at each call rather than refused."""
+    op = _SlottedOperator(RNG.standard_normal((9, 12)))
+    program = linop.trace(lambda v: linear_operator(v, op, "A", axis=1), np.zeros((10, 12, 8)))
+    x = _random((10, 12, 8), np.float64, 5)
+    with dask.config.set(scheduler="threads"):
+        for _ in range(2):
+            y = program(da.from_array(x, chunks=(5, 4, 4)))
+            np.testing.assert_allclose(y.compute(), np.einsum("ij,ajb->aib", op.matrix, x),
+                                       rtol=1e-12, atol=1e-12)
+
+
 TRANSFER = np.exp(-np.add.outer(np.add.outer(np.arange(32.0), np.arange(32.0)), np.arange(17.0)))
 
 
@@ -202,40 +243,68 @@ def test_operator_applications_run_on_the_volume_in_its_blocks(threads_no_whole,
         assert largest <= 2 * block, f"a task held {largest} bytes (a block: {block})"
 
 
-SCALE = RNG.standard_normal((96, 8, 48))  # 288 KiB each: over the lowered warning threshold
-MATRIX = RNG.standard_normal((192, 192)) + 192 * np.eye(192)
+SCALE = RNG.standard_normal((128, 128))  # 128 KiB each: over the lowered warning threshold
+MATRIX = RNG.standard_normal((128, 128)) + 128 * np.eye(128)
+TRIANGLE = np.tril(MATRIX)
+FOREIGN_SQUARE = spla.aslinearoperator(RNG.standard_normal((128, 128)))
+LONG_KERNEL = RNG.standard_normal(512)  # 4 KiB: the smallest constant of the program
+SMALLEST = LONG_KERNEL.nbytes
 
 
-def _scaled_then_solved(v):
-    return np.linalg.solve(MATRIX, (v * SCALE).reshape(192, 192))
+def _with_constants(v):
+    """A factor cut into blocks like the data, an LU solve, a triangular solve, a foreign
+    operator and a convolution: each step's constant must reach the workers once (the
+    columns stay in blocks: no step but the last, along rows, rechunks)."""
+    y = np.linalg.solve(MATRIX, v * SCALE)
+    y = lsla.solve_triangular(TRIANGLE, y, lower=True)
+    y = linear_operator(y, FOREIGN_SQUARE, "A", axis=0)
+    return convolve(y.T, LONG_KERNEL, "full")
 
 
-def test_constants_are_scattered_to_the_cluster_once():
+def _largest_entry(y):
+    """The pickled size of the largest entry of ``y``'s graph (the constants persisted on
+    the cluster are referred to by key: their bytes are not in it)."""
+    return max(len(pickle.dumps(task)) for task in dict(y.__dask_graph__()).values())
+
+
+def test_constants_are_sent_once_and_recomputed_after_a_worker_loss():
     """Under a ``distributed`` client the captured constants (a factor cut into blocks like
-    the data, the LU factors of a solve as one key each) are scattered to the workers, sent
-    straight there at the first call: no graph sent to the scheduler carries them (it warns
-    of graphs over ``large-graph-warning-threshold``, lowered here below their size), and
-    later calls refer to the same keys."""
+    the data; LU factors, a triangular matrix, a foreign operator and a kernel as one key
+    each) are persisted on the cluster at the first call, without ``distributed``'s warning
+    of large graphs (lowered here below their size) for them; no task of a call carries
+    them (every entry of the graphs pickles to less than the smallest constant), later calls
+    refer to the same keys, and a worker lost with some of them leaves them to be computed
+    again: the next call still equals NumPy."""
     distributed = pytest.importorskip("distributed")
     import warnings
 
-    program = linop.trace(_scaled_then_solved, np.zeros(SCALE.shape))
+    program = linop.trace(_with_constants, np.zeros(SCALE.shape))
     values = _random(SCALE.shape, np.float64, 9)
+    want = program(values)
+
+    def run(x):
+        with warnings.catch_warnings(record=True) as caught, \
+                dask.config.set({"distributed.admin.large-graph-warning-threshold": "100kB"}):
+            warnings.simplefilter("always")
+            y = program(x)
+            got = y.compute()
+        assert not [w for w in caught if "large graph" in str(w.message)]
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+        assert _largest_entry(y) < SMALLEST
+        return {k for k in dict(y.__dask_graph__()) if "linop-const" in str(k)}
+
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   protocol="tcp://", host="127.0.0.1",
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
-        x = da.from_array(values, chunks=(24, 8, 48)).persist()
-        distributed.wait(x)
-        keys = []
-        with dask.config.set({"distributed.admin.large-graph-warning-threshold": "200kB"}):
-            for _ in range(2):
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always")
-                    y = program(x)
-                    got = y.compute()
-                assert not [w for w in caught if "large graph" in str(w.message)]
-                np.testing.assert_allclose(got, program(values), rtol=1e-12, atol=1e-12)
-                keys.append({k for k in dict(y.__dask_graph__()) if "linop-const" in str(k)})
-        on_workers = {k for held in client.has_what().values() for k in held}
-        assert keys[0] and keys[0] == keys[1] and keys[0] <= on_workers
+        x = da.from_array(values, chunks=(128, 32)).persist()
+        keys = [run(x), run(x)]
+        assert keys[0] and keys[0] == keys[1]
+        # one copy of each constant block, the worker holding most of them closed
+        client.replicate([distributed.Future(k, client) for k in keys[0]], n=1)
+        held = {w: keys[0] & set(ks) for w, ks in client.has_what().items()}
+        victim = max(held, key=lambda w: len(held[w]))
+        assert held[victim] and keys[0] <= set().union(*held.values())
+        cluster.sync(next(w for w in cluster.workers.values() if w.address == victim).close)
+        assert len(client.scheduler_info()["workers"]) == 1
+        assert run(x) == keys[0]  # computed again from their recipes, nothing sent anew
