@@ -352,8 +352,10 @@ class TracedLinearOperator(LinearOperator):
         return _like(x, y[:, None] if column else y)
 
     def matmat(self, X):
-        """``A @ X`` for ``X`` of shape ``(n, k)``: one batched program over the columns
-        (lazy on a Dask ``X``, see ``docs/dask.md``)."""
+        """``A @ X`` for ``X`` of shape ``(n, k)``: one batched program over the columns.
+
+        On a Dask ``X`` the result is a lazy Dask array (see ``docs/dask.md``).
+        """
         if is_tracer(X):
             return foreign.matmat(self, X, "A", "matmat")
         if isinstance(X, BatchedArray):
@@ -364,8 +366,10 @@ class TracedLinearOperator(LinearOperator):
         return _like(X, self._apply_batched("flat_program", Xa))
 
     def rmatmat(self, X):
-        """``A^H @ X`` for ``X`` of shape ``(m, k)``: one batched program over the columns
-        (lazy on a Dask ``X``)."""
+        """``A^H @ X`` for ``X`` of shape ``(m, k)``: one batched program over the columns.
+
+        On a Dask ``X`` the result is a lazy Dask array.
+        """
         if is_tracer(X):
             return foreign.matmat(self, X, "H", "rmatmat")
         if isinstance(X, BatchedArray):
