@@ -126,10 +126,10 @@ def test_every_reference_page_is_in_the_api_toctree():
 def test_readme_has_the_commands():
     readme = (ROOT / "README.md").read_text()
     assert "python -m pip install . && python -m linop demo" in readme
-    assert 'python -m pip install ".[test]" && python -m pytest -n auto\n' in readme
+    assert 'python -m pip install ".[test]" && python -m pytest -n auto --dist loadscope\n' in readme
     assert 'python -m pip install ".[docs]" && python -m sphinx -W -b html docs docs/_build/html' in readme
     ci = (ROOT / ".ci" / "run").read_text()
-    assert 'pip install -q ".[test]" && python -m pytest -n auto\n' in ci
+    assert 'pip install -q ".[test]" && python -m pytest -n auto --dist loadscope\n' in ci
 
 
 def test_the_docs_extra_installs_what_the_build_needs():
