@@ -19,7 +19,9 @@ def test_numpy_executor_is_registered_by_linop():
     assert ir.DEFAULT_EXECUTOR == "auto" and ir.EXECUTORS["auto"] is run_auto
 
 
-@pytest.mark.parametrize("call", [lambda p, x: p(x), lambda p, x: p.call_flat([x])[0]])
+@pytest.mark.parametrize("call", [lambda p, x: p(x), lambda p, x: p.call_flat([x])[0],
+                                  lambda p, x: p(x, executor=None),
+                                  lambda p, x: p.call_flat([x], None)[0]])
 def test_program_calls_go_through_the_default_executor(monkeypatch, call):
     seen = []
 
