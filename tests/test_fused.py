@@ -24,13 +24,14 @@ numba = pytest.importorskip("numba")
 
 
 def _table():
-    """Every program of the table, each in one of its dtypes (rotating through all four over
-    the table), or in all of them with LINOP_TEST_FUSED_DTYPES=all: a numba compilation
-    costs ~0.1 s per kernel, and four dtypes of every program would take the suite past its
-    budget."""
+    """Every third program of the table and a cover of every (primitive, dtype kind, mode)
+    (:func:`harness.sweep_cases`; LINOP_TEST_SWEEP=all: every program), each in one of its
+    dtypes (rotating through all four over the table), or in all of them with
+    LINOP_TEST_FUSED_DTYPES=all: a numba compilation costs ~0.1 s per kernel, and the whole
+    table would take the suite to its budget."""
     every = os.environ.get("LINOP_TEST_FUSED_DTYPES") == "all"
     rows = []
-    for k, (name, case) in enumerate(harness.table_cases()):
+    for k, name, case in harness.sweep_cases(stride=3):
         dtypes = case.dtypes if every else [case.dtypes[k % len(case.dtypes)]]
         rows += [(name, case, np.dtype(d)) for d in dtypes]
     return rows
