@@ -40,8 +40,8 @@ def aslinearoperator(fun, *primals, real_coords=False, executor="auto") -> Linea
     executor : {"auto", "numpy", "numba"} or None, optional
         What runs ``matvec``/``rmatvec``/``matmat``: ``"numba"`` compiles fused loops
         (the extra ``linop[fast]``), ``"numpy"`` runs NumPy code, ``"auto"`` (default;
-        ``None`` means it too, as everywhere ``executor=`` is taken) fuses programs worth compiling when numba is installed (see
-        :mod:`linop.fused.executor`). A traced operator given as ``fun`` is returned
+        ``None`` means it too, as everywhere ``executor=`` is taken) fuses programs
+        worth compiling when numba is installed (see :mod:`linop.fused.executor`). A traced operator given as ``fun`` is returned
         as it is for ``"auto"`` (it keeps its own executor), else as
         ``fun.with_executor(executor)``; other SciPy operators run no program of
         linop's and ignore it.

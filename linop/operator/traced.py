@@ -238,16 +238,22 @@ class TracedLinearOperator(LinearOperator):
                              f"operator expects a vector of shape ({n},) or ({n}, 1), got shape "
                              f"{tuple(x.shape)}")
         column = len(x.shape) == 2
-        v = x[:, 0] if column else x
+        y = self._run_namespace(which, x[:, 0] if column else x)
+        return y[:, None] if column else y
+
+    def _run_namespace(self, which, v, columns=None):
+        """The program ``which`` (batched over ``columns``, the batch axis last, when given)
+        on ``v`` of another array library, at ``v``'s precision: a real map runs on the real
+        and imaginary parts of a complex ``v``."""
         dtype = np.dtype(v.dtype)
         op = self.at_precision(dtype)
         program = getattr(op, which)
+        if columns is not None:
+            program = op._batched_program(program, columns, "last")
         if is_complex(dtype) and not is_complex(op.dtype):  # a real map on both parts
-            parts = [run_flat(program, [p.astype(op.dtype)])[0] for p in (v.real, v.imag)]
-            y = (parts[0] + 1j * parts[1]).astype(np.result_type(dtype, op.dtype))
-        else:
-            y = run_flat(program, [v if dtype == op.dtype else v.astype(op.dtype)])[0]
-        return y[:, None] if column else y
+            re, im = (run_flat(program, [part.astype(op.dtype)])[0] for part in (v.real, v.imag))
+            return (re + 1j * im).astype(np.result_type(dtype, op.dtype))
+        return run_flat(program, [v if dtype == op.dtype else v.astype(op.dtype)])[0]
 
     def _apply_namespace_columns(self, which, X, n, what):
         """The program ``which`` on the columns of an ``(n, k)`` matrix of another array
@@ -266,17 +272,11 @@ class TracedLinearOperator(LinearOperator):
             raise ValueError(f"{what} at {user_location()}: this {self.shape[0]}x{self.shape[1]} "
                              f"operator expects a matrix of shape ({n}, k), got shape "
                              f"{tuple(X.shape)}")
-        op = self.at_precision(dtype)
-        out_dtype = np.result_type(dtype, op.dtype)
         if X.shape[1] == 0:  # nothing to run: on empty arrays every step would be a task
+            op = self.at_precision(dtype)
             m = getattr(op, which).outvars[0].aval.shape[0]
-            return backend_for((X,)).xp.zeros((m, 0), dtype=out_dtype)
-        program = op._batched_program(getattr(op, which), X.shape[1], "last")
-        if is_complex(dtype) and not is_complex(op.dtype):  # a real map on both parts
-            re, im = (run_flat(program, [part.astype(op.dtype)])[0] for part in (X.real, X.imag))
-            return (re + 1j * im).astype(out_dtype)
-        Y = run_flat(program, [X if dtype == op.dtype else X.astype(op.dtype)])[0]
-        return Y.astype(out_dtype)
+            return backend_for((X,)).xp.zeros((m, 0), dtype=np.result_type(dtype, op.dtype))
+        return self._run_namespace(which, X, X.shape[1])
 
     def _apply_batched(self, which, X):
         """The program ``which`` on the columns of ``X`` (n, k) at once: an (m, k) result.
