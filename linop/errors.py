@@ -63,14 +63,18 @@ def user_location(skip_dirs=()) -> str:
     str
         ``"path/to/file.py:42"``, or ``"<unknown>"`` when no such frame exists.
     """
+    frame = _user_frame(skip_dirs)
+    return "<unknown>" if frame is None else f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+def _user_frame(skip_dirs):
+    """The innermost stack frame outside linop, NumPy, SciPy and ``skip_dirs`` (or ``None``)."""
     skip = library_dirs() + tuple(skip_dirs)
     frame = sys._getframe(1)
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        if not filename.startswith(skip) and not filename.startswith("<frozen"):
-            return f"{filename}:{frame.f_lineno}"
+    while frame is not None and (frame.f_code.co_filename.startswith(skip)
+                                 or frame.f_code.co_filename.startswith("<frozen")):
         frame = frame.f_back
-    return "<unknown>"
+    return frame
 
 
 def warn_at_user(warning: Warning, skip_dirs=()) -> None:
@@ -88,11 +92,7 @@ def warn_at_user(warning: Warning, skip_dirs=()) -> None:
     skip_dirs : tuple of str, optional
         Further directories whose frames are not the user's.
     """
-    skip = library_dirs() + tuple(skip_dirs)
-    frame = sys._getframe(1)
-    while frame is not None and (frame.f_code.co_filename.startswith(skip)
-                                 or frame.f_code.co_filename.startswith("<frozen")):
-        frame = frame.f_back
+    frame = _user_frame(skip_dirs)
     if frame is None:
         warnings.warn(warning, stacklevel=2)
         return

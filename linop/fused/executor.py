@@ -8,9 +8,9 @@ sparse products run in NumPy/SciPy). Kernels are compiled when the plan is made,
 dtypes and ranks of the program (the serial variant of a parallel kernel when it first
 runs); any failure to compile gives the NumPy plan instead, with one
 :class:`~linop.errors.FusedExecutorWarning` per program, at the user's line. Large
-kernels may run on several threads (:class:`ParallelCall`, :data:`PARALLEL_MIN_ELEMENTS`). Plans hold no mutable state but
-the timings that choose between a kernel's serial and parallel variants (which compute
-the same), and the kernels release the GIL, so one plan may run in several threads at
+kernels may run on several threads (:class:`ParallelCall`,
+:data:`PARALLEL_MIN_ELEMENTS`). Plans hold no mutable state but the timings that choose
+between a kernel's serial and parallel variants (which compute the same), and the kernels release the GIL, so one plan may run in several threads at
 once. Outputs are fresh arrays. A library call that may write its result into its input
 (``overwrite_impl``: complex FFTs) does so when that input is a buffer the plan made in
 the same run, not a view, that no later step reads, nor any value that may share its
@@ -513,7 +513,7 @@ class ParallelCall(TimedChoice):
         try:
             serial = kernel_for(self.spec.source)
             _compile(serial, self.spec)
-        except Exception as error:  # the plan falls back to NumPy (FusedPlan.run_or_fall_back)
+        except Exception as error:  # the plan falls back to NumPy (FusedPlan.fall_back)
             raise LazyCompileError(f"the serial variant of a kernel did not compile: {error}") from error
         self.serial = serial
         return serial
