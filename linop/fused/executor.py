@@ -10,8 +10,8 @@ runs); any failure to compile gives the NumPy plan instead, with one
 :class:`~linop.errors.FusedExecutorWarning` per program, at the user's line. Large
 kernels may run on several threads (:class:`ParallelCall`,
 :data:`PARALLEL_MIN_ELEMENTS`). Plans hold no mutable state but the timings that choose
-between a kernel's serial and parallel variants (which compute the same), and the kernels release the GIL, so one plan may run in several threads at
-once. Outputs are fresh arrays. A library call that may write its result into its input
+between a kernel's serial and parallel variants (which compute the same), and the
+kernels release the GIL, so one plan may run in several threads at once. Outputs are fresh arrays. A library call that may write its result into its input
 (``overwrite_impl``: complex FFTs) does so when that input is a buffer the plan made in
 the same run, not a view, that no later step reads, nor any value that may share its
 memory (no allocation of a result). A plan with a large library call that can run on several
