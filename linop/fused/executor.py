@@ -7,18 +7,18 @@ one call of its primitive's ``impl`` (FFTs, dense contractions,
 sparse products run in NumPy/SciPy). Kernels are compiled when the plan is made, for the
 dtypes and ranks of the program (the serial variant of a parallel kernel when it first
 runs); any failure to compile gives the NumPy plan instead, with one
-:class:`~linop.errors.FusedExecutorWarning` per program, at the user's line. Large
-kernels may run on several threads (:class:`ParallelCall`,
-:data:`PARALLEL_MIN_ELEMENTS`). Plans hold no mutable state but the timings that choose
-between a kernel's serial and parallel variants (which compute the same), and the
-kernels release the GIL, so one plan may run in several threads at once. Outputs are fresh arrays. A library call that may write its result into its input
-(``overwrite_impl``: complex FFTs) does so when that input is a buffer the plan made in
-the same run, not a view, that no later step reads, nor any value that may share its
-memory (no allocation of a result). A plan with a large library call that can run on several
-threads (``threaded_impl``: FFTs) is made twice, once with that call on one thread and
-its kernels as above, once with the call on all threads and its large kernels split into
-parts on Python threads (:class:`SplitCall`); which of the two runs is measured per plan
-(:class:`ThreadedLibraryChoice`).
+:class:`~linop.errors.FusedExecutorWarning` per program, at the user's line. Large kernels
+may run on several threads (:class:`ParallelCall`, :data:`PARALLEL_MIN_ELEMENTS`). Plans
+hold no mutable state but the timings that choose between a kernel's serial and parallel
+variants (which compute the same), and the kernels release the GIL, so one plan may run in
+several threads at once. Outputs are fresh arrays. A library call that may write its result
+into its input (``overwrite_impl``: complex FFTs) does so when that input is a buffer the
+plan made in the same run, not a view, that no later step reads, nor any value that may
+share its memory (no allocation of a result). A plan with a large library call that can run
+on several threads (``threaded_impl``: FFTs) is made twice, once with that call on one
+thread and its kernels as above, once with the call on all threads and its large kernels
+split into parts on Python threads (:class:`SplitCall`); which of the two runs is measured
+per plan (:class:`ThreadedLibraryChoice`).
 
 ``"auto"`` runs the NumPy executor unless the program is *worth compiling*: numba is
 installed, the fusible equations write at least :data:`AUTO_MIN_ELEMENTS` elements per
@@ -55,7 +55,8 @@ from .regions import Region, fused_elements, partition, stored_values
 __all__ = ["FusedPlan", "fused_plan", "plan_for", "run_fused", "run_auto", "check_executor",
            "numba_installed", "AUTO_MIN_ELEMENTS", "AUTO_MIN_SECONDS", "AUTO_MAX_SLICE_WRITES", "slice_writes", "EXECUTOR_NAMES",
            "PARALLEL_MIN_ELEMENTS", "PARALLEL_ENV", "parallel_enabled", "ParallelCall",
-           "TimedChoice", "ThreadedLibraryChoice", "SplitCall", "library_threads", "LazyCompileError"]
+           "TimedChoice", "ThreadedLibraryChoice", "SplitCall", "library_threads",
+           "LazyCompileError"]
 
 #: The executors a program can be run with.
 EXECUTOR_NAMES = ("numpy", "numba", "auto")
@@ -514,7 +515,8 @@ class ParallelCall(TimedChoice):
             serial = kernel_for(self.spec.source)
             _compile(serial, self.spec)
         except Exception as error:  # the plan falls back to NumPy (FusedPlan.fall_back)
-            raise LazyCompileError(f"the serial variant of a kernel did not compile: {error}") from error
+            raise LazyCompileError(
+                f"the serial variant of a kernel did not compile: {error}") from error
         self.serial = serial
         return serial
 
